@@ -1,0 +1,86 @@
+"""Chat Engine: the app factory."""
+import atexit
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import gevent.monkey
+import psycopg.waiting
+from flask import Flask, g, request
+
+from app import api, auth, cli, errors, logs
+from app.config import Config
+from app.db import Database
+from app.metrics import get_metrics
+from app.streaming import RECEIVED_AT, StreamSlots
+from app.webhooks.client import WebhookClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Engine:
+    """A worker's long-lived parts; reached from views through `current_app.extensions`."""
+    config: Config
+    db: Database
+    webhooks: WebhookClient
+    slots: StreamSlots
+    metrics: object
+
+
+def check_gevent_wait():
+    """psycopg must use a wait function gevent can switch out of, or one query freezes the worker."""
+    chosen = psycopg.waiting.wait.__name__
+    if gevent.monkey.is_module_patched("socket") and chosen == "wait_c":
+        raise RuntimeError("psycopg was imported before gevent patched the standard library: "
+                           "it chose the blocking wait_c; patch first (see wsgi.py)")
+    log.info("psycopg wait function: %s", chosen)
+    return chosen
+
+
+def create_app(config=None):
+    config = config or Config()
+    logs.configure(config.log_level)
+    check_gevent_wait()
+    auth.check_config(config)
+
+    app = Flask(__name__)
+    app.config["ENGINE"] = config
+    app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
+    app.json.sort_keys = False
+
+    metrics = get_metrics()
+    db = Database(config) if config.database_url else None
+    if db is not None:
+        db.open()
+        atexit.register(db.close)  # CLI runs end without a server shutdown to close it
+    app.extensions["chat_engine"] = Engine(config, db, WebhookClient(config, metrics),
+                                           StreamSlots(config.max_streams_per_worker), metrics)
+
+    errors.register(app)
+    api.register(app)
+    cli.register(app)
+    _register_request_hooks(app, metrics, db)
+    return app
+
+
+def _register_request_hooks(app, metrics, db):
+    @app.before_request
+    def start_request():
+        request.environ[RECEIVED_AT] = time.monotonic()
+        supplied = request.headers.get("X-Request-Id", "")
+        g.request_id = supplied if 0 < len(supplied) <= 100 and supplied.isprintable() else uuid.uuid4().hex
+        errors.trace_id()
+
+    @app.after_request
+    def finish_request(response):
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        response.headers["X-Trace-Id"] = g.get("trace_id", "")
+        started = request.environ.get(RECEIVED_AT)
+        if started is not None:
+            metrics.observe_request(request.method, request.url_rule.rule if request.url_rule else None,
+                                    response.status_code, time.monotonic() - started)
+        if db is not None:
+            metrics.pool(db.stats())
+        return response

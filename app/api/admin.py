@@ -1,0 +1,56 @@
+"""/api/v1/admin/session-types: the admin role's registry of backends."""
+from flask import Blueprint
+
+from app import ids
+from app.api.common import engine, load_body
+from app.auth import require_admin
+from app.chat import session_types
+from app.errors import ApiError, invalid
+from app.schemas import requests as schemas, responses
+from app.webhooks.errors import BackendFailure
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp.before_request(require_admin)
+
+
+def _type_id(value):
+    if not ids.is_session_type_id(value):
+        raise invalid("not a valid session type id", field="id")
+    return value
+
+
+@bp.post("/session-types")
+def create_session_type():
+    body = load_body(schemas.SessionTypeCreate())
+    probe = body.pop("health_check")
+    parts = engine()
+    if probe:
+        candidate = {"id": body.get("session_type_id") or "gts.hyperspot.chat_engine.session_types.probe.v1~",
+                     "webhook_url": body["webhook_url"], "timeout_seconds": body.get("timeout_seconds", 30)}
+        try:
+            session_types.health_check(parts.webhooks, candidate)
+        except BackendFailure as exc:
+            raise ApiError(502, exc.error_code, f"health check failed: {exc}", exc.details()) from None
+    return responses.session_type(session_types.create(parts.db, body)), 201
+
+
+@bp.get("/session-types")
+def list_session_types():
+    return {"session_types": [responses.session_type(r) for r in session_types.list_all(engine().db)]}
+
+
+@bp.get("/session-types/<id>")
+def get_session_type(id):
+    return responses.session_type(session_types.get(engine().db, _type_id(id)))
+
+
+@bp.patch("/session-types/<id>")
+def update_session_type(id):
+    changes = load_body(schemas.SessionTypeUpdate())
+    return responses.session_type(session_types.update(engine().db, _type_id(id), changes))
+
+
+@bp.delete("/session-types/<id>")
+def delete_session_type(id):
+    session_types.delete(engine().db, _type_id(id))
+    return {"deleted": True}

@@ -1,0 +1,46 @@
+"""What every view needs: the engine's parts, body/query loading, path ids."""
+from flask import current_app, request
+from marshmallow import ValidationError
+
+from app import ids
+from app.errors import invalid
+
+
+def engine():
+    return current_app.extensions["chat_engine"]
+
+
+def load_body(schema, required=True):
+    """Parse and validate a JSON body; every malformed input is a 400 with validation_errors."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if required:
+            raise invalid("a JSON body is required", field="body", code="missing")
+        return schema.load({})
+    if not request.is_json:
+        raise invalid("Content-Type must be application/json", field="body", code="content_type")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise invalid("body is not valid JSON", field="body", code="malformed_json")
+    if not isinstance(data, dict):
+        raise invalid("body must be a JSON object", field="body", code="not_an_object")
+    return schema.load(data)
+
+
+def load_query(schema):
+    return schema.load(request.args.to_dict())
+
+
+def _path_id(parser, value, kind):
+    parsed = parser(value)
+    if parsed is None:
+        raise ValidationError({"id": [f"not a valid {kind} id"]})
+    return parsed
+
+
+def session_id_from_path(value):
+    return _path_id(ids.parse_session_id, value, "session")
+
+
+def message_id_from_path(value):
+    return _path_id(ids.parse_message_id, value, "message")

@@ -1,0 +1,54 @@
+"""/api/v1/messages and a session's messages: send and recreate (streaming), read, navigate."""
+from flask import Blueprint, g
+
+from app.api.common import engine, load_body, load_query, message_id_from_path, session_id_from_path
+from app.api.streams import stream_response
+from app.chat import exchanges, messages
+from app.schemas import requests as schemas, responses
+
+bp = Blueprint("messages", __name__)
+
+
+@bp.post("/messages/send")
+def send_message():
+    body = load_body(schemas.MessageSend())
+    parts = engine()
+    return stream_response(lambda: exchanges.start_send(
+        parts.db, parts.webhooks, g.caller, body["session_id"], body["content"],
+        parent_id=body.get("parent_message_id"), file_ids=body.get("file_ids") or (),
+        enabled=body.get("enabled_capabilities")))
+
+
+@bp.post("/messages/<id>/recreate")
+def recreate_message(id):
+    message_id = message_id_from_path(id)
+    body = load_body(schemas.CapabilitiesOnly(), required=False)
+    parts = engine()
+    return stream_response(lambda: exchanges.start_recreate(
+        parts.db, parts.webhooks, g.caller, message_id, enabled=body.get("enabled_capabilities")))
+
+
+@bp.get("/sessions/<id>/messages")
+def list_messages(id):
+    session_id = session_id_from_path(id)
+    query = load_query(schemas.MessageListQuery())
+    rows = messages.list_messages(engine().db, g.caller, session_id, parent_id=query.get("parent_message_id"),
+                                  children="parent_message_id" in query)
+    return {"messages": [responses.message(r) for r in rows]}
+
+
+@bp.get("/messages/<id>")
+def get_message(id):
+    return responses.message(messages.get_message(engine().db, g.caller, message_id_from_path(id)))
+
+
+@bp.get("/messages/<id>/variants")
+def message_variants(id):
+    row, siblings = messages.variants(engine().db, g.caller, message_id_from_path(id))
+    current = next((s["variant_index"] for s in siblings if s["is_active"]), row["variant_index"])
+    return {"variants": [responses.variant(s) for s in siblings], "current_index": current}
+
+
+@bp.post("/messages/<id>/activate")
+def activate_message(id):
+    return responses.message(messages.activate(engine().db, g.caller, message_id_from_path(id)))

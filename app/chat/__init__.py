@@ -1,0 +1,1 @@
+"""The domain: sessions, the message tree, and exchanges with backends. No Flask request globals here."""

@@ -1,0 +1,120 @@
+"""Send, recreate: the database work before and after a backend call (ARCHITECTURE's hot path).
+
+`start_*` runs transaction 1 (lock the session, place the new messages in the tree, read the
+history) and returns an Exchange; the relay calls the backend with no connection held, then
+`Exchange.save` runs transaction 2.
+"""
+import uuid
+from dataclasses import dataclass
+
+from psycopg.types.json import Jsonb
+
+from app import ids
+from app.chat import capabilities
+from app.db import fetch_all, fetch_one, queries as q
+from app.errors import invalid, message_not_found, session_not_found
+from app.webhooks import events
+from app.webhooks.client import Target
+
+
+@dataclass
+class Exchange:
+    db: object
+    webhooks: object
+    session_id: uuid.UUID
+    message_id: uuid.UUID
+    target: Target
+    stream: object
+    user_message_id: uuid.UUID = None
+
+    @property
+    def public_message_id(self):
+        return ids.message_gts(self.message_id)
+
+    def start_event(self):
+        return {"type": "start", "message_id": self.public_message_id}
+
+    def headers(self):
+        headers = {"X-Assistant-Message-Id": self.public_message_id}
+        if self.user_message_id:
+            headers["X-User-Message-Id"] = ids.message_gts(self.user_message_id)
+        return headers
+
+    def save(self, parts, metadata, complete):
+        with self.db.transaction() as conn:
+            fetch_one(conn, q.finish_assistant_message, message_id=self.message_id, session_id=self.session_id,
+                      content=Jsonb(parts), is_complete=complete, metadata=Jsonb(metadata or {}))
+
+    def aborted(self, parts):
+        self.webhooks.notify(self.target, events.message_aborted(self.session_id, self.message_id, parts))
+
+
+def _target(session):
+    return Target(session["session_type_id"], session["webhook_url"], session["timeout_seconds"])
+
+
+def _admitted(webhooks, session, event):
+    """Breaker admission happens before anything is stored: an open breaker writes nothing."""
+    return webhooks.stream(_target(session), event)
+
+
+def start_send(db, webhooks, caller, session_id, content, parent_id=None, file_ids=(), enabled=None):
+    user_id, assistant_id = uuid.uuid4(), uuid.uuid4()
+    stream = None
+    try:
+        with db.transaction() as conn:
+            session = fetch_one(conn, q.lock_session_for_exchange, id=session_id, client_id=caller.client_id)
+            if session is None:
+                raise session_not_found(session_id)
+            chosen = capabilities.select(session["available_capabilities"], enabled)
+            capabilities.check_files(session["available_capabilities"], file_ids)
+            stream = _admitted(webhooks, session, "message.new")
+            if parent_id is None:
+                path = fetch_all(conn, q.active_path, session_id=session_id)
+                parent_id = path[-1]["id"] if path else None
+            else:
+                path = fetch_all(conn, q.ancestor_path, session_id=session_id, message_id=parent_id)
+                if not path or path[-1]["is_hidden_from_user"]:
+                    raise message_not_found(parent_id)
+            fetch_one(conn, q.insert_user_turn, session_id=session_id, parent_id=parent_id,
+                      user_message_id=user_id, assistant_message_id=assistant_id, make_active=True,
+                      content=Jsonb([{"type": "text", "text": content}]), file_ids=list(file_ids),
+                      recipient_client_id=None, user_metadata=Jsonb({}),
+                      assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}))
+            if not all(row["is_active"] for row in path):
+                # Branching from a message off the active path: its whole chain becomes active.
+                fetch_all(conn, q.activate_path, session_id=session_id, message_id=parent_id)
+    except BaseException:
+        if stream is not None:
+            stream.finish(cancelled=True)
+        raise
+    stream.payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content,
+                                        file_ids, events.history(path))
+    return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, user_message_id=user_id)
+
+
+def start_recreate(db, webhooks, caller, message_id, enabled=None):
+    assistant_id = uuid.uuid4()
+    stream = None
+    try:
+        with db.transaction() as conn:
+            session = fetch_one(conn, q.lock_session_of_message, message_id=message_id, client_id=caller.client_id)
+            if session is None:
+                raise message_not_found(message_id)
+            if session["message_role"] != "assistant":
+                raise invalid("only assistant messages can be recreated", field="id", code="not_assistant")
+            chosen = capabilities.select(session["available_capabilities"], enabled)
+            stream = _admitted(webhooks, session, "message.recreate")
+            parent_id = session["message_parent_id"]
+            path = fetch_all(conn, q.ancestor_path, session_id=session["id"], message_id=parent_id)
+            fetch_one(conn, q.insert_assistant_variant, session_id=session["id"], parent_id=parent_id,
+                      assistant_message_id=assistant_id, recipient_client_id=None,
+                      assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}))
+            if not all(row["is_active"] for row in path):
+                fetch_all(conn, q.activate_path, session_id=session["id"], message_id=assistant_id)
+    except BaseException:
+        if stream is not None:
+            stream.finish(cancelled=True)
+        raise
+    stream.payload = events.message_recreate(session["id"], assistant_id, chosen, events.history(path))
+    return Exchange(db, webhooks, session["id"], assistant_id, _target(session), stream)

@@ -1,0 +1,75 @@
+"""Administration of session types: the backends sessions are routed to."""
+import psycopg
+from psycopg.types.json import Jsonb
+
+from app import ids
+from app.db import fetch_all, fetch_one, queries as q
+from app.errors import ApiError, invalid, not_found
+from app.webhooks import events
+from app.webhooks.client import Target
+
+EDITABLE = ("name", "description", "webhook_url", "timeout_seconds", "summarization_enabled",
+            "summarization_url", "summarization_settings")
+DEFAULTS = {"description": "", "timeout_seconds": 30, "summarization_enabled": False,
+            "summarization_url": None, "summarization_settings": {}}
+
+
+def target(session_type):
+    return Target(session_type["id"], session_type["webhook_url"], session_type["timeout_seconds"])
+
+
+def _params(values):
+    params = dict(values)
+    params["summarization_settings"] = Jsonb(params.get("summarization_settings") or {})
+    return params
+
+
+def create(db, values):
+    values = {**DEFAULTS, **values}
+    if not values.get("session_type_id"):
+        if not ids.SESSION_TYPE_PATTERN.match(ids.session_type_gts(values["name"])):
+            raise invalid("give session_type_id, or a name made of a-z, 0-9 and _", field="session_type_id")
+        values["session_type_id"] = ids.session_type_gts(values["name"])
+    params = _params({"id": values.pop("session_type_id"), **{k: values[k] for k in EDITABLE}})
+    try:
+        with db.transaction() as conn:
+            return fetch_one(conn, q.insert_session_type, **params)
+    except psycopg.errors.UniqueViolation:
+        raise ApiError(409, "INVALID_REQUEST", "a session type with this id exists") from None
+
+
+def list_all(db):
+    with db.transaction() as conn:
+        return fetch_all(conn, q.list_session_types)
+
+
+def get(db, session_type_id):
+    with db.transaction() as conn:
+        row = fetch_one(conn, q.get_session_type, id=session_type_id)
+    if row is None:
+        raise not_found("session type not found")
+    return row
+
+
+def update(db, session_type_id, changes):
+    with db.transaction() as conn:
+        current = fetch_one(conn, q.get_session_type, id=session_type_id)
+        if current is None:
+            raise not_found("session type not found")
+        merged = {k: changes.get(k, current[k]) for k in EDITABLE}
+        return fetch_one(conn, q.update_session_type, id=session_type_id, **_params(merged))
+
+
+def delete(db, session_type_id):
+    try:
+        with db.transaction() as conn:
+            deleted = fetch_one(conn, q.delete_session_type, id=session_type_id)
+    except psycopg.errors.ForeignKeyViolation:
+        raise ApiError(409, "INVALID_REQUEST", "session type is used by sessions") from None
+    if deleted is None:
+        raise not_found("session type not found")
+
+
+def health_check(webhooks, session_type):
+    """Ask the backend for its health (session_type.health_check, retried, through the breaker)."""
+    return webhooks.call_json(target(session_type), events.health_check(session_type["id"]))

@@ -1,0 +1,88 @@
+"""Flask CLI commands: `flask --app wsgi db upgrade | token | session-type ...`."""
+import json
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from app import migrations
+from app.auth import issue_token
+from app.chat import session_types
+from app.errors import ApiError
+from app.schemas import requests as schemas, responses
+
+db_cli = AppGroup("db", help="Database schema.")
+types_cli = AppGroup("session-type", help="Manage session types (the admin API, from the shell).")
+
+
+def _engine():
+    parts = current_app.extensions["chat_engine"]
+    if parts.db is None:
+        raise click.ClickException("DATABASE_URL is not set")
+    return parts
+
+
+@db_cli.command("upgrade")
+def db_upgrade():
+    """Apply pending migrations from sql/migrations."""
+    config = current_app.config["ENGINE"]
+    if not config.database_url:
+        raise click.ClickException("DATABASE_URL is not set")
+    applied = migrations.upgrade(config.database_url)
+    click.echo(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+
+
+@click.command("token")
+@click.argument("client_id")
+@click.option("--admin", is_flag=True, help="Include the admin role.")
+@click.option("--ttl", default=24 * 3600, show_default=True, help="Lifetime in seconds.")
+def token(client_id, admin, ttl):
+    """Print a development JWT for CLIENT_ID, signed with JWT_SECRET."""
+    click.echo(issue_token(current_app.config["ENGINE"], client_id, admin=admin, ttl_seconds=ttl))
+
+
+@types_cli.command("create")
+@click.option("--id", "session_type_id", help="Full GTS id; derived from --name when omitted.")
+@click.option("--name", required=True)
+@click.option("--webhook-url", required=True)
+@click.option("--timeout", "timeout_seconds", type=click.IntRange(1, 300), default=30, show_default=True)
+@click.option("--description", default="")
+@click.option("--summarization/--no-summarization", "summarization_enabled", default=False)
+@click.option("--summarization-url", default=None)
+@click.option("--if-missing", is_flag=True, help="Succeed quietly when the id already exists.")
+def create_type(if_missing, **values):
+    """Register a session type."""
+    loaded = schemas.SessionTypeCreate().load({k: v for k, v in values.items() if v is not None})
+    loaded.pop("health_check")
+    try:
+        row = session_types.create(_engine().db, loaded)
+    except ApiError as exc:
+        if if_missing and exc.status == 409:
+            click.echo("exists")
+            return
+        raise click.ClickException(exc.message) from None
+    click.echo(json.dumps(responses.session_type(row), indent=2))
+
+
+@types_cli.command("list")
+def list_types():
+    """List session types."""
+    for row in session_types.list_all(_engine().db):
+        click.echo(json.dumps(responses.session_type(row)))
+
+
+@types_cli.command("delete")
+@click.argument("session_type_id")
+def delete_type(session_type_id):
+    """Delete a session type no session uses."""
+    try:
+        session_types.delete(_engine().db, session_type_id)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo("deleted")
+
+
+def register(app):
+    app.cli.add_command(db_cli)
+    app.cli.add_command(token)
+    app.cli.add_command(types_cli)

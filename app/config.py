@@ -1,0 +1,77 @@
+"""Every setting, read from the environment in one place. The README's configuration table mirrors this."""
+import os
+from dataclasses import dataclass, field, fields
+
+
+def _int(name, default):
+    return int(os.environ.get(name, default))
+
+
+def _float(name, default):
+    return float(os.environ.get(name, default))
+
+
+def _str(name, default=None):
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _list(name, default):
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = field(default_factory=lambda: _str("DATABASE_URL"))
+    db_pool_min_size: int = field(default_factory=lambda: _int("DB_POOL_MIN_SIZE", 2))
+    db_pool_max_size: int = field(default_factory=lambda: _int("DB_POOL_MAX_SIZE", 10))
+    db_pool_timeout_seconds: float = field(default_factory=lambda: _float("DB_POOL_TIMEOUT_SECONDS", 5))
+    db_pool_max_waiting: int = field(default_factory=lambda: _int("DB_POOL_MAX_WAITING", 200))
+    db_connect_timeout_seconds: int = field(default_factory=lambda: _int("DB_CONNECT_TIMEOUT_SECONDS", 3))
+
+    jwt_secret: str = field(default_factory=lambda: _str("JWT_SECRET"))
+    jwt_public_key: str = field(default_factory=lambda: _str("JWT_PUBLIC_KEY"))
+    jwt_algorithms: list = field(default_factory=lambda: _list("JWT_ALGORITHMS", "HS256"))
+    jwt_issuer: str = field(default_factory=lambda: _str("JWT_ISSUER"))
+    jwt_audience: str = field(default_factory=lambda: _str("JWT_AUDIENCE"))
+    jwt_roles_claim: str = field(default_factory=lambda: _str("JWT_ROLES_CLAIM", "roles"))
+    jwt_admin_role: str = field(default_factory=lambda: _str("JWT_ADMIN_ROLE", "admin"))
+
+    public_base_url: str = field(default_factory=lambda: _str("PUBLIC_BASE_URL", "http://127.0.0.1:8000"))
+    max_request_bytes: int = field(default_factory=lambda: _int("MAX_REQUEST_BYTES", 1024 * 1024))
+    max_message_chars: int = field(default_factory=lambda: _int("MAX_MESSAGE_CHARS", 100_000))
+
+    webhook_connect_timeout_seconds: float = field(
+        default_factory=lambda: _float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", 5))
+    webhook_pool_maxsize: int = field(default_factory=lambda: _int("WEBHOOK_POOL_MAXSIZE", 1000))
+    max_reply_bytes: int = field(default_factory=lambda: _int("MAX_REPLY_BYTES", 10 * 1024 * 1024))
+    retry_attempts: int = field(default_factory=lambda: _int("WEBHOOK_RETRY_ATTEMPTS", 3))
+    retry_initial_delay_seconds: float = field(default_factory=lambda: _float("WEBHOOK_RETRY_INITIAL_DELAY", 0.1))
+    retry_max_delay_seconds: float = field(default_factory=lambda: _float("WEBHOOK_RETRY_MAX_DELAY", 5.0))
+    fire_and_forget_timeout_seconds: float = field(
+        default_factory=lambda: _float("FIRE_AND_FORGET_TIMEOUT_SECONDS", 10))
+    fire_and_forget_max_pending: int = field(default_factory=lambda: _int("FIRE_AND_FORGET_MAX_PENDING", 1000))
+
+    breaker_fail_max: int = field(default_factory=lambda: _int("BREAKER_FAIL_MAX", 5))
+    breaker_reset_seconds: float = field(default_factory=lambda: _float("BREAKER_RESET_SECONDS", 30))
+    breaker_half_open_max_calls: int = field(default_factory=lambda: _int("BREAKER_HALF_OPEN_MAX_CALLS", 1))
+
+    max_streams_per_worker: int = field(default_factory=lambda: _int("MAX_STREAMS_PER_WORKER", 1000))
+    stream_buffer_limit_bytes: int = field(
+        default_factory=lambda: _int("STREAM_BUFFER_LIMIT_BYTES", 10 * 1024 * 1024))
+    disconnect_poll_seconds: float = field(default_factory=lambda: _float("DISCONNECT_POLL_SECONDS", 0.5))
+
+    export_ttl_seconds: int = field(default_factory=lambda: _int("EXPORT_TTL_SECONDS", 24 * 3600))
+    signing_key: str = field(default_factory=lambda: _str("SIGNING_KEY"))
+
+    log_level: str = field(default_factory=lambda: _str("LOG_LEVEL", "INFO"))
+
+    def replace(self, **changes):
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Config(**values)
+
+    @property
+    def effective_signing_key(self):
+        # Download URLs must verify on every instance, so the key is shared configuration, never random.
+        return (self.signing_key or self.jwt_secret or self.jwt_public_key or "").encode()

@@ -1,0 +1,116 @@
+"""The connection pool, transactions, and the named-query loader.
+
+Connections run in autocommit mode and every piece of work opens an explicit `transaction()`, so a
+connection is never left idle in a transaction and BEGIN/COMMIT are always visible in the code.
+"""
+import logging
+import os
+import re
+from contextlib import contextmanager
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sql")
+_NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$")
+
+
+class Queries:
+    """Named SQL statements loaded once from sql/queries/*.sql (`-- name: x` then a `-- doc` line)."""
+
+    def __init__(self, directory):
+        self._sql = {}
+        self.docs = {}
+        for filename in sorted(os.listdir(directory)):
+            if filename.endswith(".sql"):
+                self._parse(os.path.join(directory, filename))
+
+    def _parse(self, path):
+        name, lines = None, []
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                match = _NAME.match(line.strip())
+                if match:
+                    self._store(name, lines, path)
+                    name, lines = match.group(1), []
+                elif name is not None:
+                    lines.append(line)
+        self._store(name, lines, path)
+
+    def _store(self, name, lines, path):
+        if name is None:
+            return
+        if name in self._sql:
+            raise ValueError(f"query {name!r} defined twice ({path})")
+        doc = [ln for ln in lines if ln.strip().startswith("--")]
+        body = "".join(ln for ln in lines if not ln.strip().startswith("--")).strip().rstrip(";")
+        if not doc or not body:
+            raise ValueError(f"query {name!r} in {path} needs a one-line doc comment and a body")
+        self.docs[name] = doc[0].strip().lstrip("-").strip()
+        self._sql[name] = body
+
+    def __getattr__(self, name):
+        try:
+            return self._sql[name]
+        except KeyError:
+            raise AttributeError(f"no SQL query named {name!r}") from None
+
+
+queries = Queries(os.path.join(SQL_DIR, "queries"))
+
+
+def fetch_one(conn, query, **params):
+    return conn.execute(query, params).fetchone()
+
+
+def fetch_all(conn, query, **params):
+    return conn.execute(query, params).fetchall()
+
+
+def execute(conn, query, **params):
+    return conn.execute(query, params).rowcount
+
+
+class Database:
+    """Owns one worker's pool. Created after fork (the app factory runs inside each gunicorn worker)."""
+
+    def __init__(self, config):
+        self.pool = ConnectionPool(
+            config.database_url,
+            min_size=config.db_pool_min_size,
+            max_size=config.db_pool_max_size,
+            timeout=config.db_pool_timeout_seconds,
+            max_waiting=config.db_pool_max_waiting,
+            kwargs={"autocommit": True, "row_factory": dict_row,
+                    "connect_timeout": config.db_connect_timeout_seconds},
+            open=False,
+            name="chat-engine",
+        )
+
+    def open(self):
+        # Not waiting: an instance must start (and report not-ready) while the database is down.
+        self.pool.open(wait=False)
+
+    def close(self):
+        self.pool.close()
+
+    @contextmanager
+    def transaction(self):
+        with self.pool.connection() as conn:
+            try:
+                with conn.transaction():
+                    yield conn
+            except psycopg.OperationalError:
+                # The server went away: drop every dead connection now rather than one per request.
+                self.pool.check()
+                raise
+
+    def ping(self):
+        with self.pool.connection(timeout=2) as conn:
+            conn.execute("SELECT 1")
+
+    def stats(self):
+        return self.pool.get_stats()

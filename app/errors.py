@@ -1,0 +1,126 @@
+"""One mapping of every failure to the contract's error body: {error_code, message, details}."""
+import logging
+import uuid
+
+import psycopg
+import psycopg_pool
+from flask import g, jsonify
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status, error_code, message, details=None, headers=None):
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+        self.message = message
+        self.details = details or {}
+        self.headers = headers or {}
+
+
+def invalid(message, field=None, code="invalid"):
+    details = {"validation_errors": [{"field": field, "message": message, "code": code}]} if field else {}
+    return ApiError(400, "INVALID_REQUEST", message, details)
+
+
+def session_not_found(session_id=None):
+    return ApiError(404, "SESSION_NOT_FOUND", "session not found",
+                    {"resource_id": str(session_id)} if session_id else {})
+
+
+def message_not_found(message_id=None):
+    return ApiError(404, "MESSAGE_NOT_FOUND", "message not found",
+                    {"resource_id": str(message_id)} if message_id else {})
+
+
+def not_found(message):
+    """A missing object that has no error code of its own in the contract (session types, share tokens)."""
+    return ApiError(404, "INVALID_REQUEST", message)
+
+
+def unavailable(message, retry_after=1, limit_type=None):
+    details = {"retry_after_seconds": retry_after}
+    code = "INTERNAL_ERROR"
+    if limit_type:
+        details["limit_type"] = limit_type
+        code = "RATE_LIMIT_EXCEEDED"
+    return ApiError(503, code, message, details, headers={"Retry-After": str(retry_after)})
+
+
+def trace_id():
+    if "trace_id" not in g:
+        g.trace_id = uuid.uuid4().hex
+    return g.trace_id
+
+
+def error_body(error_code, message, details=None):
+    return {"error_code": error_code, "message": message, "details": {**(details or {}), "trace_id": trace_id()}}
+
+
+def _validation_errors(messages, prefix=""):
+    """Flatten marshmallow's nested messages into the contract's [{field, message, code}]."""
+    out = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            out += _validation_errors(value, name)
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        out += [{"field": prefix or "body", "message": m, "code": "invalid"} for m in messages]
+    elif isinstance(messages, list):
+        for item in messages:
+            out += _validation_errors(item, prefix)
+    else:
+        out.append({"field": prefix or "body", "message": str(messages), "code": "invalid"})
+    return out
+
+
+def _respond(status, error_code, message, details=None, headers=None):
+    response = jsonify(error_body(error_code, message, details))
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def register(app):
+    @app.errorhandler(ApiError)
+    def api_error(exc):
+        return _respond(exc.status, exc.error_code, exc.message, exc.details, exc.headers)
+
+    @app.errorhandler(ValidationError)
+    def validation_error(exc):
+        return _respond(400, "INVALID_REQUEST", "request validation failed",
+                        {"validation_errors": _validation_errors(exc.messages)})
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        status = exc.code or 500
+        if status == 401:
+            return _respond(401, "AUTH_REQUIRED", "authentication required", headers={"WWW-Authenticate": "Bearer"})
+        if status >= 500:
+            return _respond(status, "INTERNAL_ERROR", "internal error")
+        message = {404: "no such endpoint", 405: "method not allowed",
+                   413: "request body too large"}.get(status, exc.description or exc.name)
+        return _respond(status, "INVALID_REQUEST", message, headers={"Allow": exc.get_response().headers.get("Allow")}
+                        if status == 405 else None)
+
+    @app.errorhandler(psycopg_pool.PoolTimeout)
+    @app.errorhandler(psycopg_pool.TooManyRequests)
+    def pool_exhausted(exc):
+        log.warning("database pool exhausted: %s", exc, extra={"trace_id": trace_id()})
+        return _respond(503, "INTERNAL_ERROR", "service busy, retry shortly",
+                        {"retry_after_seconds": 1}, {"Retry-After": "1"})
+
+    @app.errorhandler(psycopg.OperationalError)
+    def database_down(exc):
+        log.error("database unavailable: %s", exc, extra={"trace_id": trace_id()})
+        return _respond(503, "INTERNAL_ERROR", "database unavailable, retry shortly",
+                        {"retry_after_seconds": 2}, {"Retry-After": "2"})
+
+    @app.errorhandler(Exception)
+    def unexpected(exc):
+        log.exception("unhandled error", extra={"trace_id": trace_id()})
+        return _respond(500, "INTERNAL_ERROR", "internal error")

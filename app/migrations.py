@@ -1,0 +1,40 @@
+"""Schema migrations: sql/migrations/NNN_*.sql applied in order, once each, recorded in a table.
+
+Safe to run from several replicas at once: an advisory lock lets one apply while the others wait.
+"""
+import os
+
+import psycopg
+
+from app.db import SQL_DIR
+
+MIGRATIONS_DIR = os.path.join(SQL_DIR, "migrations")
+LOCK_KEY = 4_242_001  # any constant shared by every instance
+
+
+def available():
+    return sorted(f for f in os.listdir(MIGRATIONS_DIR) if f.endswith(".sql") and f[:3].isdigit())
+
+
+def upgrade(database_url):
+    """Apply what is missing; returns the versions applied now."""
+    applied_now = []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                         "version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+            for filename in available():
+                version = filename[:-4]
+                if version in done:
+                    continue
+                with open(os.path.join(MIGRATIONS_DIR, filename), encoding="utf-8") as handle:
+                    script = handle.read()
+                with conn.transaction():
+                    conn.execute(script)
+                    conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+                applied_now.append(version)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+    return applied_now

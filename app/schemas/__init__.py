@@ -1,0 +1,1 @@
+"""Marshmallow request schemas (requests.py) and response presenters (responses.py)."""

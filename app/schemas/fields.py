@@ -1,0 +1,51 @@
+"""Marshmallow fields for the contract's id formats: they load GTS strings into UUIDs."""
+from marshmallow import ValidationError, fields
+
+from app import ids
+
+
+class _GtsId(fields.Field):
+    parser = None
+    kind = ""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        parsed = type(self).parser(value)
+        if parsed is None:
+            raise ValidationError(f"not a valid {self.kind} id")
+        return parsed
+
+
+class SessionId(_GtsId):
+    parser = staticmethod(ids.parse_session_id)
+    kind = "session"
+
+
+class MessageId(_GtsId):
+    parser = staticmethod(ids.parse_message_id)
+    kind = "message"
+
+
+class SessionTypeId(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if not ids.is_session_type_id(value):
+            raise ValidationError("not a valid session type id")
+        return value
+
+
+class PlainUuid(_GtsId):
+    parser = staticmethod(ids.parse_uuid)
+    kind = "file"
+
+
+class StrictInteger(fields.Integer):
+    """An integer that refuses booleans and absurd magnitudes."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("strict", False)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or (isinstance(value, str) and len(value) > 12):
+            raise ValidationError("not a valid integer")
+        return super()._deserialize(value, attr, data, **kwargs)

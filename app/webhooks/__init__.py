@@ -1,0 +1,1 @@
+"""The engine's side of the webhook protocol: event payloads, policies, breakers, and the HTTP client."""

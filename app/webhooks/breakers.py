@@ -1,0 +1,98 @@
+"""One circuit breaker per session type, per worker (the only per-instance state besides streams).
+
+pybreaker runs the guarded function while holding a lock, so guarding a long or streaming call with
+`breaker.call` would serialize every call to that backend. Instead the engine:
+  1. asks `admit()` before sending (fail fast while open; a bounded number of probes when half-open),
+  2. makes the call without any lock held,
+  3. replays the outcome through `breaker.call` with a function that returns or raises at once, so
+     pybreaker's own counting and state transitions decide, holding its lock for microseconds.
+A client that disconnects is neither a success nor a failure: its outcome is never replayed.
+"""
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pybreaker
+
+from app.webhooks.errors import BreakerOpen
+
+STATES = ("closed", "half-open", "open")
+
+
+class _Replay(Exception):
+    """Carries a recorded failure into pybreaker."""
+
+
+def _return_or_raise(failure):
+    if failure is not None:
+        raise _Replay(str(failure))
+
+
+class Breaker:
+    def __init__(self, name, fail_max, reset_seconds, half_open_max_calls):
+        self.name = name
+        self._breaker = pybreaker.CircuitBreaker(
+            fail_max=fail_max, reset_timeout=reset_seconds, name=name, throw_new_error_on_trip=False)
+        self._reset = timedelta(seconds=reset_seconds)
+        self._half_open_max = half_open_max_calls
+        self._probes = 0
+        self._guard = threading.Lock()
+
+    @property
+    def state(self):
+        state = self._breaker.current_state
+        if state == "open" and self._open_remaining() <= 0:
+            return "half-open"
+        return {"half_open": "half-open"}.get(state, state)
+
+    def _open_remaining(self):
+        opened_at = self._breaker._state_storage.opened_at
+        if opened_at is None:
+            return 0
+        return (opened_at + self._reset - datetime.now(UTC)).total_seconds()
+
+    def admit(self):
+        """Returns a ticket to pass to `record`; raises BreakerOpen when no request may be sent."""
+        state = self.state
+        if state == "closed":
+            return False
+        if state == "open":
+            raise BreakerOpen(self._open_remaining())
+        with self._guard:
+            if self._probes >= self._half_open_max:
+                raise BreakerOpen(1)
+            self._probes += 1
+        return True
+
+    def record(self, probe, failure=None):
+        """Report a finished call: failure None means success."""
+        try:
+            self._breaker.call(_return_or_raise, failure)
+        except (_Replay, pybreaker.CircuitBreakerError):
+            pass
+        finally:
+            self.release(probe)
+
+    def release(self, probe):
+        """Give back a probe slot without reporting (the client went away)."""
+        if probe:
+            with self._guard:
+                self._probes -= 1
+
+
+class BreakerRegistry:
+    def __init__(self, config):
+        self._config = config
+        self._breakers = {}
+        self._lock = threading.Lock()
+
+    def get(self, session_type_id):
+        breaker = self._breakers.get(session_type_id)
+        if breaker is None:
+            with self._lock:
+                breaker = self._breakers.setdefault(session_type_id, Breaker(
+                    session_type_id, self._config.breaker_fail_max, self._config.breaker_reset_seconds,
+                    self._config.breaker_half_open_max_calls))
+        return breaker
+
+    def states(self):
+        return {name: breaker.state for name, breaker in list(self._breakers.items())}

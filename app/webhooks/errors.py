@@ -1,0 +1,36 @@
+"""How a backend call can fail. The relay and the API turn these into contract error codes."""
+
+
+class BackendFailure(Exception):
+    error_code = "BACKEND_ERROR"
+    counts_against_breaker = True
+
+    def details(self):
+        return {}
+
+
+class BackendError(BackendFailure):
+    """The backend answered wrongly, or not at all (refused, reset, 5xx, malformed, too large)."""
+
+
+class BackendTimeout(BackendFailure):
+    error_code = "BACKEND_TIMEOUT"
+
+    def __init__(self, timeout_seconds):
+        super().__init__(f"backend did not answer within {timeout_seconds:g} s")
+        self.timeout_ms = int(timeout_seconds * 1000)
+
+    def details(self):
+        return {"timeout_ms": self.timeout_ms}
+
+
+class BreakerOpen(BackendFailure):
+    """Failing fast: no request was sent. Not a new failure of the backend."""
+    counts_against_breaker = False
+
+    def __init__(self, retry_after_seconds):
+        super().__init__("backend unavailable (circuit breaker open)")
+        self.retry_after_seconds = max(1, int(retry_after_seconds + 0.999))
+
+    def details(self):
+        return {"retry_after_seconds": self.retry_after_seconds}

@@ -1,0 +1,114 @@
+"""Reading a backend's answer to a streaming event: NDJSON lines or one JSON object, both as events.
+
+Every way an answer can be wrong becomes a BackendError; a well-formed answer becomes a sequence of
+("chunk", {"type", "content"}) and finally ("complete", metadata).
+"""
+import json
+
+from app.webhooks.errors import BackendError
+
+# The field that holds a content part's payload, by part type (reference ContentPart schemas).
+PART_FIELD = {"text": "text", "code": "code", "image": "image_id", "audio": "audio_id",
+              "video": "video_id", "document": "document_id"}
+CONTENT_TYPES = set(PART_FIELD)
+MERGEABLE = {"text", "code"}
+READ_SIZE = 64 * 1024
+
+
+def _chunk(data):
+    if not isinstance(data, dict) or data.get("type") not in CONTENT_TYPES \
+            or not isinstance(data.get("content"), str):
+        raise BackendError("backend sent a malformed chunk")
+    return {"type": data["type"], "content": data["content"]}
+
+
+def _metadata(value):
+    return value if isinstance(value, dict) else {}
+
+
+def _ndjson_event(line):
+    try:
+        event = json.loads(line)
+    except ValueError:
+        raise BackendError("backend sent a line that is not JSON") from None
+    kind = event.get("type") if isinstance(event, dict) else None
+    if kind == "chunk":
+        return "chunk", _chunk(event.get("chunk"))
+    if kind == "complete":
+        return "complete", _metadata(event.get("metadata"))
+    if kind == "error":
+        message = event.get("message") or event.get("error") or "backend reported an error"
+        raise BackendError(f"backend error: {str(message)[:200]}")
+    raise BackendError("backend sent an unknown event type")
+
+
+def _part_as_chunk(part):
+    if not isinstance(part, dict) or part.get("type") not in CONTENT_TYPES:
+        raise BackendError("backend sent a malformed content part")
+    payload = part.get(PART_FIELD[part["type"]])
+    if not isinstance(payload, str):
+        raise BackendError("backend sent a content part without its payload")
+    return {"type": part["type"], "content": payload}
+
+
+def json_events(body):
+    """A single JSON answer (MessageNewResponse or SessionSummaryResponse) relayed as chunks."""
+    if not isinstance(body, dict):
+        raise BackendError("backend answer is not a JSON object")
+    if isinstance(body.get("summary"), str):
+        yield "chunk", {"type": "text", "content": body["summary"]}
+    elif isinstance(body.get("content"), list) and body["content"]:
+        for part in body["content"]:
+            yield "chunk", _part_as_chunk(part)
+    elif isinstance(body.get("content"), str):
+        yield "chunk", {"type": "text", "content": body["content"]}
+    else:
+        raise BackendError("backend answer has no content")
+    yield "complete", _metadata(body.get("metadata"))
+
+
+def read_events(response, max_bytes):
+    """Events from a streaming requests.Response, parsed as bytes arrive (never waiting for more)."""
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if content_type not in ("application/x-ndjson", "application/json"):
+        raise BackendError(f"backend answered with unsupported content type {content_type or 'none'!r}")
+    received = 0
+    pending = b""
+    completed = False
+    streaming = content_type == "application/x-ndjson"
+    while True:
+        try:
+            data = response.raw.read1(READ_SIZE)
+        except BackendError:
+            raise
+        except Exception as exc:  # urllib3 ProtocolError, socket errors: the backend broke off
+            raise BackendError(f"backend connection failed mid-answer ({type(exc).__name__})") from None
+        if not data:
+            break
+        received += len(data)
+        if received > max_bytes:
+            raise BackendError("backend answer exceeds the size limit")
+        if not streaming:
+            pending += data
+            continue
+        pending += data
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if not line.strip():
+                continue
+            if completed:
+                raise BackendError("backend sent data after complete")
+            kind, payload = _ndjson_event(line)
+            completed = kind == "complete"
+            yield kind, payload
+    if not streaming:
+        try:
+            body = json.loads(pending)
+        except ValueError:
+            raise BackendError("backend answer is not valid JSON") from None
+        yield from json_events(body)
+        return
+    if pending.strip():
+        raise BackendError("backend closed the stream in the middle of a line")
+    if not completed:
+        raise BackendError("backend closed the stream without a complete event")

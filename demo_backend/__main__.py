@@ -1,0 +1,23 @@
+"""python -m demo_backend --port 9100 [--delay 0.05]"""
+import argparse
+
+from gevent import monkey
+
+monkey.patch_all()
+
+from demo_backend.app import make_app  # noqa: E402
+from demo_backend.server import make_server  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Chat Engine demo webhook backend")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9100)
+    parser.add_argument("--delay", type=float, default=0.05, help="seconds between streamed words")
+    args = parser.parse_args()
+    print(f"demo backend on http://{args.host}:{args.port}/ (delay {args.delay}s)", flush=True)
+    make_server(make_app(args.delay), args.host, args.port).serve_forever()
+
+
+if __name__ == "__main__":
+    main()

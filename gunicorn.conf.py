@@ -1,0 +1,47 @@
+"""gunicorn settings for Chat Engine: gevent workers, long-lived streams, pool opened per worker.
+
+No preload: each worker imports wsgi.py itself, so gevent patches before psycopg loads and the
+connection pool is created after the fork, never shared.
+"""
+import os
+import shutil
+import tempfile
+
+bind = os.environ.get("BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gevent"
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "2000"))
+# A stream may legitimately run for the longest webhook timeout (300 s); gevent workers heartbeat
+# independently of requests, so `timeout` only catches a frozen worker.
+timeout = int(os.environ.get("WORKER_TIMEOUT", "60"))
+graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "30"))
+keepalive = int(os.environ.get("KEEPALIVE", "75"))
+preload_app = False
+accesslog = os.environ.get("ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+limit_request_line = 8190
+
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chat-engine-metrics-")
+
+
+def on_starting(server):
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):  # stale files from an earlier run would be summed in
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            os.remove(path)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if directory.startswith(tempfile.gettempdir()) and "chat-engine-metrics-" in directory:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -1,0 +1,129 @@
+-- name: active_path
+-- The active path of a session from its root down, with each message's number of variants.
+WITH RECURSIVE path AS (
+    SELECT m.*, 0 AS depth
+      FROM messages m
+     WHERE m.session_id = %(session_id)s AND m.parent_id IS NULL AND m.is_active
+    UNION ALL
+    SELECT m.*, path.depth + 1
+      FROM path
+      JOIN messages m ON m.parent_id = path.id AND m.is_active
+)
+SELECT path.*, variants.total AS total_variants
+  FROM path
+ CROSS JOIN LATERAL (
+       SELECT count(*) AS total FROM messages s
+        WHERE s.session_id = path.session_id
+          AND (s.parent_id = path.parent_id OR (s.parent_id IS NULL AND path.parent_id IS NULL))
+ ) variants
+ ORDER BY path.depth;
+
+-- name: ancestor_path
+-- The path from the root down to one message of a session (inclusive), with variant counts.
+WITH RECURSIVE up AS (
+    SELECT m.*, 0 AS height
+      FROM messages m
+     WHERE m.id = %(message_id)s AND m.session_id = %(session_id)s
+    UNION ALL
+    SELECT m.*, up.height + 1
+      FROM up
+      JOIN messages m ON m.id = up.parent_id
+)
+SELECT up.*, variants.total AS total_variants
+  FROM up
+ CROSS JOIN LATERAL (
+       SELECT count(*) AS total FROM messages s
+        WHERE s.session_id = up.session_id
+          AND (s.parent_id = up.parent_id OR (s.parent_id IS NULL AND up.parent_id IS NULL))
+ ) variants
+ ORDER BY up.height DESC;
+
+-- name: children
+-- The children (variants) of one node of a session, or its roots when parent_id is null, by index.
+SELECT m.*, count(*) OVER () AS total_variants
+  FROM messages m
+ WHERE m.session_id = %(session_id)s
+   AND (m.parent_id = %(parent_id)s OR (m.parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
+ ORDER BY m.variant_index;
+
+-- name: get_owned_message
+-- One message of a caller's session, with its number of variants.
+SELECT m.*, variants.total AS total_variants
+  FROM messages m
+  JOIN sessions s ON s.id = m.session_id AND s.client_id = %(client_id)s
+ CROSS JOIN LATERAL (
+       SELECT count(*) AS total FROM messages v
+        WHERE v.session_id = m.session_id
+          AND (v.parent_id = m.parent_id OR (v.parent_id IS NULL AND m.parent_id IS NULL))
+ ) variants
+ WHERE m.id = %(message_id)s;
+
+-- name: insert_user_turn
+-- Add a user message as the newest active variant under a parent, with an empty assistant reply below it.
+WITH deactivated AS (
+    UPDATE messages SET is_active = false, updated_at = clock_timestamp()
+     WHERE session_id = %(session_id)s AND is_active AND %(make_active)s
+       AND (parent_id = %(parent_id)s OR (parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
+    RETURNING id
+), user_message AS (
+    INSERT INTO messages (id, session_id, parent_id, role, content, file_ids, variant_index, is_active,
+                          recipient_client_id, metadata)
+    SELECT %(user_message_id)s, %(session_id)s, %(parent_id)s, 'user', %(content)s, %(file_ids)s,
+           coalesce(max(variant_index) + 1, 0), %(make_active)s, %(recipient_client_id)s, %(user_metadata)s
+      FROM messages
+     WHERE session_id = %(session_id)s
+       AND (parent_id = %(parent_id)s OR (parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
+    RETURNING id, created_at
+), assistant_message AS (
+    INSERT INTO messages (id, session_id, parent_id, role, content, variant_index, is_active, is_complete,
+                          recipient_client_id, metadata)
+    SELECT %(assistant_message_id)s, %(session_id)s, id, 'assistant', '[]', 0, true, false,
+           %(recipient_client_id)s, %(assistant_metadata)s
+      FROM user_message
+    RETURNING id
+)
+SELECT u.id, u.created_at, (SELECT count(*) FROM deactivated) AS deactivated
+  FROM user_message u, assistant_message;
+
+-- name: insert_assistant_variant
+-- Add an empty assistant message as the newest active variant under a parent (a recreate).
+WITH deactivated AS (
+    UPDATE messages SET is_active = false, updated_at = clock_timestamp()
+     WHERE session_id = %(session_id)s AND parent_id = %(parent_id)s AND is_active
+    RETURNING id
+)
+INSERT INTO messages (id, session_id, parent_id, role, content, variant_index, is_active, is_complete,
+                      recipient_client_id, metadata)
+SELECT %(assistant_message_id)s, %(session_id)s, %(parent_id)s, 'assistant', '[]',
+       coalesce(max(variant_index) + 1, 0), true, false, %(recipient_client_id)s, %(assistant_metadata)s
+  FROM messages
+ WHERE session_id = %(session_id)s AND parent_id = %(parent_id)s
+RETURNING id, variant_index, (SELECT count(*) FROM deactivated) AS deactivated;
+
+-- name: activate_path
+-- Make a message and all its ancestors the active variant of their sibling groups.
+WITH RECURSIVE chain AS (
+    SELECT id, parent_id FROM messages WHERE id = %(message_id)s AND session_id = %(session_id)s
+    UNION ALL
+    SELECT m.id, m.parent_id FROM chain JOIN messages m ON m.id = chain.parent_id
+)
+UPDATE messages m
+   SET is_active = (m.id = chain.id), updated_at = clock_timestamp()
+  FROM chain
+ WHERE m.session_id = %(session_id)s
+   AND (m.parent_id = chain.parent_id OR (m.parent_id IS NULL AND chain.parent_id IS NULL))
+   AND m.is_active IS DISTINCT FROM (m.id = chain.id)
+RETURNING m.id;
+
+-- name: finish_assistant_message
+-- Store a reply's final content and state, and mark the session as just used.
+WITH finished AS (
+    UPDATE messages
+       SET content = %(content)s, is_complete = %(is_complete)s,
+           metadata = metadata || %(metadata)s, updated_at = clock_timestamp()
+     WHERE id = %(message_id)s AND session_id = %(session_id)s
+    RETURNING session_id
+)
+UPDATE sessions SET updated_at = clock_timestamp()
+ WHERE id IN (SELECT session_id FROM finished)
+RETURNING id;
