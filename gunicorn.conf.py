@@ -45,3 +45,7 @@ def on_exit(server):
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
     if directory.startswith(tempfile.gettempdir()) and "chat-engine-metrics-" in directory:
         shutil.rmtree(directory, ignore_errors=True)
+
+# gunicorn 27's control socket lives at one fixed path per user; several instances on one machine
+# (the local cluster, the tests) would fight over it, and nothing here uses it.
+control_socket_disable = True

@@ -49,18 +49,19 @@ def token(client_id, admin, ttl):
 @click.option("--description", default="")
 @click.option("--summarization/--no-summarization", "summarization_enabled", default=False)
 @click.option("--summarization-url", default=None)
-@click.option("--if-missing", is_flag=True, help="Succeed quietly when the id already exists.")
-def create_type(if_missing, **values):
+@click.option("--replace", is_flag=True, help="Overwrite the settings when the id already exists.")
+def create_type(replace, **values):
     """Register a session type."""
     loaded = schemas.SessionTypeCreate().load({k: v for k, v in values.items() if v is not None})
     loaded.pop("health_check")
+    db = _engine().db
     try:
-        row = session_types.create(_engine().db, loaded)
+        row = session_types.create(db, dict(loaded))
     except ApiError as exc:
-        if if_missing and exc.status == 409:
-            click.echo("exists")
-            return
-        raise click.ClickException(exc.message) from None
+        if not (replace and exc.status == 409):
+            raise click.ClickException(exc.message) from None
+        existing_id = loaded.pop("session_type_id", None) or session_types.derived_id(loaded["name"])
+        row = session_types.update(db, existing_id, loaded)
     click.echo(json.dumps(responses.session_type(row), indent=2))
 
 

@@ -8,6 +8,8 @@ from flask import g, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from app.webhooks.errors import BackendFailure, BackendTimeout, BreakerOpen
+
 log = logging.getLogger(__name__)
 
 
@@ -103,9 +105,18 @@ def register(app):
         if status >= 500:
             return _respond(status, "INTERNAL_ERROR", "internal error")
         message = {404: "no such endpoint", 405: "method not allowed",
-                   413: "request body too large"}.get(status, exc.description or exc.name)
-        return _respond(status, "INVALID_REQUEST", message, headers={"Allow": exc.get_response().headers.get("Allow")}
-                        if status == 405 else None)
+                   413: "request body too large"}.get(status, exc.name)
+        allowed = getattr(exc, "valid_methods", None)
+        return _respond(status, "INVALID_REQUEST", message, headers={"Allow": ", ".join(allowed)} if allowed else None)
+
+    @app.errorhandler(BackendFailure)
+    def backend_failure(exc):
+        # A JSON call to a backend (session.created, health check) failed after its retries.
+        if isinstance(exc, BreakerOpen):
+            return _respond(503, exc.error_code, str(exc), exc.details(),
+                            {"Retry-After": str(exc.retry_after_seconds)})
+        status = 504 if isinstance(exc, BackendTimeout) else 502
+        return _respond(status, exc.error_code, str(exc), exc.details())
 
     @app.errorhandler(psycopg_pool.PoolTimeout)
     @app.errorhandler(psycopg_pool.TooManyRequests)

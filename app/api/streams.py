@@ -2,9 +2,8 @@
 from flask import Response, request
 
 from app.api.common import engine
-from app.errors import ApiError, unavailable
+from app.errors import unavailable
 from app.streaming import NDJSON, Relay
-from app.webhooks.errors import BreakerOpen
 
 
 def stream_response(start_exchange):
@@ -16,13 +15,7 @@ def stream_response(start_exchange):
         parts.metrics.stream_opened()
     try:
         exchange = start_exchange()
-    except BreakerOpen as exc:
-        parts.slots.release()
-        if parts.metrics:
-            parts.metrics.stream_closed()
-        raise ApiError(503, "BACKEND_ERROR", str(exc), exc.details(),
-                       headers={"Retry-After": str(exc.retry_after_seconds)}) from None
-    except BaseException:
+    except BaseException:  # 4xx, breaker open (503, errors.py), database down: nothing was streamed
         parts.slots.release()
         if parts.metrics:
             parts.metrics.stream_closed()

@@ -77,7 +77,7 @@ def start_send(db, webhooks, caller, session_id, content, parent_id=None, file_i
                 if not path or path[-1]["is_hidden_from_user"]:
                     raise message_not_found(parent_id)
             fetch_one(conn, q.insert_user_turn, session_id=session_id, parent_id=parent_id,
-                      user_message_id=user_id, assistant_message_id=assistant_id, make_active=True,
+                      user_message_id=user_id, assistant_message_id=assistant_id,
                       content=Jsonb([{"type": "text", "text": content}]), file_ids=list(file_ids),
                       recipient_client_id=None, user_metadata=Jsonb({}),
                       assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}))

@@ -24,12 +24,18 @@ def _params(values):
     return params
 
 
+def derived_id(name):
+    """The id a session type gets from its name when none is given (version 1)."""
+    candidate = ids.session_type_gts(name)
+    if not ids.is_session_type_id(candidate):
+        raise invalid("give session_type_id, or a name made of a-z, 0-9 and _", field="session_type_id")
+    return candidate
+
+
 def create(db, values):
     values = {**DEFAULTS, **values}
     if not values.get("session_type_id"):
-        if not ids.SESSION_TYPE_PATTERN.match(ids.session_type_gts(values["name"])):
-            raise invalid("give session_type_id, or a name made of a-z, 0-9 and _", field="session_type_id")
-        values["session_type_id"] = ids.session_type_gts(values["name"])
+        values["session_type_id"] = derived_id(values["name"])
     params = _params({"id": values.pop("session_type_id"), **{k: values[k] for k in EDITABLE}})
     try:
         with db.transaction() as conn:

@@ -53,11 +53,13 @@ CREATE TABLE messages (
     CONSTRAINT messages_parent_same_session FOREIGN KEY (session_id, parent_id)
         REFERENCES messages (session_id, id) ON DELETE CASCADE,
     CONSTRAINT messages_variant_unique UNIQUE NULLS NOT DISTINCT (session_id, parent_id, variant_index),
-    -- At most one active sibling per (session, parent). Deferred, so that a transaction may switch the
+    -- At most one active sibling per (session, parent, audience): the owner's tree and each share
+    -- recipient's branch keep their own active path. Deferred, so that a transaction may switch the
     -- active sibling in any statement order; it is checked at commit.
     CONSTRAINT messages_one_active_sibling EXCLUDE USING btree (
         session_id WITH =,
-        coalesce(parent_id, '00000000-0000-0000-0000-000000000000'::uuid) WITH =
+        coalesce(parent_id, '00000000-0000-0000-0000-000000000000'::uuid) WITH =,
+        coalesce(recipient_client_id, '') WITH =
     ) WHERE (is_active) DEFERRABLE INITIALLY DEFERRED
 );
 CREATE INDEX messages_children ON messages (parent_id, variant_index);

@@ -1,13 +1,14 @@
 -- name: active_path
--- The active path of a session from its root down, with each message's number of variants.
+-- The owner's active path of a session from its root down, with each message's number of variants.
 WITH RECURSIVE path AS (
     SELECT m.*, 0 AS depth
       FROM messages m
      WHERE m.session_id = %(session_id)s AND m.parent_id IS NULL AND m.is_active
+       AND m.recipient_client_id IS NULL
     UNION ALL
     SELECT m.*, path.depth + 1
       FROM path
-      JOIN messages m ON m.parent_id = path.id AND m.is_active
+      JOIN messages m ON m.parent_id = path.id AND m.is_active AND m.recipient_client_id IS NULL
 )
 SELECT path.*, variants.total AS total_variants
   FROM path
@@ -62,14 +63,15 @@ SELECT m.*, variants.total AS total_variants
 -- Add a user message as the newest active variant under a parent, with an empty assistant reply below it.
 WITH deactivated AS (
     UPDATE messages SET is_active = false, updated_at = clock_timestamp()
-     WHERE session_id = %(session_id)s AND is_active AND %(make_active)s
+     WHERE session_id = %(session_id)s AND is_active
+       AND recipient_client_id IS NOT DISTINCT FROM %(recipient_client_id)s
        AND (parent_id = %(parent_id)s OR (parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
     RETURNING id
 ), user_message AS (
     INSERT INTO messages (id, session_id, parent_id, role, content, file_ids, variant_index, is_active,
                           recipient_client_id, metadata)
     SELECT %(user_message_id)s, %(session_id)s, %(parent_id)s, 'user', %(content)s, %(file_ids)s,
-           coalesce(max(variant_index) + 1, 0), %(make_active)s, %(recipient_client_id)s, %(user_metadata)s
+           coalesce(max(variant_index) + 1, 0), true, %(recipient_client_id)s, %(user_metadata)s
       FROM messages
      WHERE session_id = %(session_id)s
        AND (parent_id = %(parent_id)s OR (parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
@@ -90,6 +92,7 @@ SELECT u.id, u.created_at, (SELECT count(*) FROM deactivated) AS deactivated
 WITH deactivated AS (
     UPDATE messages SET is_active = false, updated_at = clock_timestamp()
      WHERE session_id = %(session_id)s AND parent_id = %(parent_id)s AND is_active
+       AND recipient_client_id IS NOT DISTINCT FROM %(recipient_client_id)s
     RETURNING id
 )
 INSERT INTO messages (id, session_id, parent_id, role, content, variant_index, is_active, is_complete,
@@ -101,17 +104,19 @@ SELECT %(assistant_message_id)s, %(session_id)s, %(parent_id)s, 'assistant', '[]
 RETURNING id, variant_index, (SELECT count(*) FROM deactivated) AS deactivated;
 
 -- name: activate_path
--- Make a message and all its ancestors the active variant of their sibling groups.
+-- Make a message and its ancestors of the same audience the active variants of their sibling groups.
 WITH RECURSIVE chain AS (
-    SELECT id, parent_id FROM messages WHERE id = %(message_id)s AND session_id = %(session_id)s
+    SELECT id, parent_id, recipient_client_id FROM messages
+     WHERE id = %(message_id)s AND session_id = %(session_id)s
     UNION ALL
-    SELECT m.id, m.parent_id FROM chain JOIN messages m ON m.id = chain.parent_id
+    SELECT m.id, m.parent_id, m.recipient_client_id FROM chain JOIN messages m ON m.id = chain.parent_id
 )
 UPDATE messages m
    SET is_active = (m.id = chain.id), updated_at = clock_timestamp()
   FROM chain
  WHERE m.session_id = %(session_id)s
    AND (m.parent_id = chain.parent_id OR (m.parent_id IS NULL AND chain.parent_id IS NULL))
+   AND m.recipient_client_id IS NOT DISTINCT FROM chain.recipient_client_id
    AND m.is_active IS DISTINCT FROM (m.id = chain.id)
 RETURNING m.id;
 

@@ -1,0 +1,17 @@
+-- name: tree_violations
+-- Counts of broken message-tree invariants over the whole database; all zero when healthy.
+SELECT
+    (SELECT count(*) FROM messages m
+      WHERE m.parent_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.id = m.parent_id)) AS orphans,
+    (SELECT count(*) FROM messages m JOIN messages p ON p.id = m.parent_id
+      WHERE p.session_id <> m.session_id) AS cross_session_parents,
+    (SELECT count(*) FROM (
+        SELECT 1 FROM messages
+         GROUP BY session_id, parent_id, recipient_client_id
+        HAVING count(*) FILTER (WHERE is_active) <> 1) g) AS groups_without_one_active,
+    (SELECT count(*) FROM (
+        SELECT 1 FROM messages
+         GROUP BY session_id, parent_id
+        HAVING count(DISTINCT variant_index) <> count(*) OR max(variant_index) + 1 <> count(*)) g)
+        AS groups_with_bad_indexes;

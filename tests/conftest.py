@@ -1,0 +1,126 @@
+"""Fixtures: a real PostgreSQL, the engine under gunicorn, webhook backends on loopback ports.
+
+gevent patches first: the fake backends run as greenlets in this process while tests block on HTTP.
+"""
+from gevent import monkey
+
+monkey.patch_all()
+
+import os  # noqa: E402
+import uuid  # noqa: E402
+
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+import requests  # noqa: E402
+from psycopg.conninfo import make_conninfo  # noqa: E402
+
+from app import migrations  # noqa: E402
+from app.db import queries  # noqa: E402
+from launch.embedded_postgres import EmbeddedPostgres  # noqa: E402
+from support.backends import Backend  # noqa: E402
+from support.contract import Contract  # noqa: E402
+from support.engine import Api, EngineProcess  # noqa: E402
+
+TABLES = "session_types, sessions, messages, share_tokens, reactions, exports"
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A server for the run: DATABASE_URL's (a fresh database in it), or an embedded one."""
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        name = f"chat_engine_test_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(external, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        yield make_conninfo(external, dbname=name)
+        with psycopg.connect(external, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        return
+    with EmbeddedPostgres(fast_unsafe=True) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_url):
+    migrations.upgrade(postgres_url)
+    return postgres_url
+
+
+@pytest.fixture(scope="session")
+def db(database_url):
+    """A connection for assertions and setup, in autocommit mode."""
+    with psycopg.connect(database_url, autocommit=True, row_factory=psycopg.rows.dict_row) as conn:
+        yield conn
+
+
+@pytest.fixture(autouse=True)
+def tree_invariants(request):
+    """After every test that touched the database: no orphans, no cross-session parents, exactly one
+    active sibling per group, variant indexes 0..n-1. Then the tables are emptied."""
+    yield
+    if "db" not in request.fixturenames and "engine" not in request.fixturenames:
+        return
+    conn = request.getfixturevalue("db")
+    violations = conn.execute(queries.tree_violations).fetchone()
+    conn.execute(f"TRUNCATE {TABLES} CASCADE")
+    assert violations == {"orphans": 0, "cross_session_parents": 0, "groups_without_one_active": 0,
+                          "groups_with_bad_indexes": 0}, violations
+
+
+@pytest.fixture(scope="session")
+def engine(database_url):
+    server = EngineProcess(database_url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_engine(database_url):
+    """Start more engines (other settings, or a second instance); all stopped after the test."""
+    started = []
+
+    def start(**env):
+        server = EngineProcess(database_url, **env)
+        started.append(server)
+        return server
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def backend():
+    server = Backend()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api(engine, db):
+    return Api(engine.url, client_id=f"client-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def admin(engine):
+    return Api(engine.url, client_id="operator", admin=True)
+
+
+@pytest.fixture
+def make_session_type(admin):
+    def make(backend_or_url, **settings):
+        url = backend_or_url if isinstance(backend_or_url, str) else backend_or_url.url
+        name = f"t_{uuid.uuid4().hex[:10]}"
+        response = admin.post("/admin/session-types", json={"name": name, "webhook_url": url, **settings})
+        assert response.status_code == 201, response.text
+        return response.json()["session_type_id"]
+    return make
+
+
+@pytest.fixture
+def session_type(make_session_type, backend):
+    return make_session_type(backend)
+
+
+@pytest.fixture(scope="session")
+def contract(engine):
+    return Contract(requests.get(engine.url + "/api/v1/openapi.json", timeout=10).json())

@@ -1,0 +1,160 @@
+"""Chat Engine as users run it: gunicorn processes with gevent workers, on loopback ports."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jwt
+import requests
+
+from launch.embedded_postgres import free_port
+from support.waiting import wait_until
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-keys"
+
+
+def token(client_id, admin=False, ttl=3600, secret=JWT_SECRET, **claims):
+    payload = {"sub": client_id, "exp": int(time.time()) + ttl, **claims}
+    if admin:
+        payload["roles"] = ["admin"]
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+class EngineProcess:
+    def __init__(self, database_url, workers=1, **env):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        environment = {**os.environ, "DATABASE_URL": database_url, "JWT_SECRET": JWT_SECRET,
+                       "BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": str(workers),
+                       "LOG_LEVEL": "WARNING", "GRACEFUL_TIMEOUT": "10",
+                       **{k: str(v) for k, v in env.items()}}
+        environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        self.log_path = os.path.join("/tmp", f"chat-engine-test-{self.port}.log")
+        self._log = open(self.log_path, "w")
+        self.process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                                        cwd=ROOT, env=environment, stdout=self._log, stderr=subprocess.STDOUT)
+        wait_until(self._live, timeout=30, message=f"engine on port {self.port}")
+
+    def _live(self):
+        if self.process.poll() is not None:
+            raise AssertionError(f"engine exited: {open(self.log_path).read()[-3000:]}")
+        try:
+            return requests.get(self.url + "/health/live", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def worker_pids(self):
+        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+    def kill(self):
+        """SIGKILL the master and its workers at once: an instance dying mid-flight."""
+        pids = self.worker_pids()
+        for pid in [self.process.pid, *pids]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait()
+        self._log.close()
+
+
+class StreamResult:
+    def __init__(self, response, events):
+        self.response = response
+        self.status = response.status_code
+        self.headers = response.headers
+        self.events = events
+
+    @property
+    def types(self):
+        return [e["type"] for e in self.events]
+
+    @property
+    def text(self):
+        return "".join(e["chunk"]["content"] for e in self.events if e["type"] == "chunk")
+
+    @property
+    def message_id(self):
+        return self.events[0]["message_id"]
+
+    @property
+    def user_message_id(self):
+        return self.headers.get("X-User-Message-Id")
+
+
+def read_ndjson(response):
+    """Yield events as their lines arrive (requests' iter_lines would wait for 512 bytes)."""
+    pending = b""
+    while True:
+        data = response.raw.read1(65536)
+        if not data:
+            break
+        pending += data
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield json.loads(line)
+    if pending.strip():
+        yield json.loads(pending)
+
+
+class Api:
+    """A client of one engine, authenticated as one client id."""
+
+    def __init__(self, base_url, client_id="alice", admin=False):
+        self.base = base_url
+        self.client_id = client_id
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {token(client_id, admin=admin)}"
+
+    def as_client(self, client_id, admin=False):
+        return Api(self.base, client_id, admin)
+
+    def call(self, method, path, **kwargs):
+        kwargs.setdefault("timeout", 30)
+        return self.http.request(method, self.base + "/api/v1" + path, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path, **kwargs):
+        return self.call("POST", path, **kwargs)
+
+    def open_stream(self, path, body=None):
+        return self.call("POST", path, json=body, stream=True)
+
+    def stream(self, path, body=None):
+        response = self.open_stream(path, body)
+        if response.status_code != 200:
+            return StreamResult(response, [])
+        return StreamResult(response, list(read_ndjson(response)))
+
+    def create_session(self, session_type_id, **extra):
+        response = self.post("/sessions", json={"session_type_id": session_type_id, **extra})
+        assert response.status_code == 201, response.text
+        return response.json()["session_id"]
+
+    def send(self, session_id, content, **extra):
+        return self.stream("/messages/send", {"session_id": session_id, "content": content, **extra})
+
+    def recreate(self, message_id, **body):
+        return self.stream(f"/messages/{message_id}/recreate", body or None)
+
+    def path(self, session_id):
+        response = self.get(f"/sessions/{session_id}/messages")
+        assert response.status_code == 200, response.text
+        return response.json()["messages"]
