@@ -104,8 +104,9 @@ class Database:
                 with conn.transaction():
                     yield conn
             except psycopg.OperationalError:
-                # The server went away: drop every dead connection now rather than one per request.
-                self.pool.check()
+                if conn.broken:
+                    # The server went away: drop every dead connection now rather than one per request.
+                    self.pool.check()
                 raise
 
     def ping(self):

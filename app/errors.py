@@ -125,6 +125,12 @@ def register(app):
         return _respond(503, "INTERNAL_ERROR", "service busy, retry shortly",
                         {"retry_after_seconds": 1}, {"Retry-After": "1"})
 
+    @app.errorhandler(psycopg.errors.TransactionRollback)
+    def transaction_conflict(exc):
+        log.warning("transaction conflict: %s", exc, extra={"trace_id": trace_id()})
+        return _respond(503, "INTERNAL_ERROR", "conflicting concurrent update, retry",
+                        {"retry_after_seconds": 1}, {"Retry-After": "1"})
+
     @app.errorhandler(psycopg.OperationalError)
     def database_down(exc):
         log.error("database unavailable: %s", exc, extra={"trace_id": trace_id()})

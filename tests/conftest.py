@@ -57,10 +57,11 @@ def db(database_url):
 def tree_invariants(request):
     """After every test that touched the database: no orphans, no cross-session parents, exactly one
     active sibling per group, variant indexes 0..n-1. Then the tables are emptied."""
+    uses_database = {"db", "engine", "database_url"} & set(request.fixturenames)
+    conn = request.getfixturevalue("db") if uses_database else None
     yield
-    if "db" not in request.fixturenames and "engine" not in request.fixturenames:
+    if conn is None:
         return
-    conn = request.getfixturevalue("db")
     violations = conn.execute(queries.tree_violations).fetchone()
     conn.execute(f"TRUNCATE {TABLES} CASCADE")
     assert violations == {"orphans": 0, "cross_session_parents": 0, "groups_without_one_active": 0,

@@ -121,14 +121,15 @@ UPDATE messages m
 RETURNING m.id;
 
 -- name: finish_assistant_message
--- Store a reply's final content and state, and mark the session as just used.
-WITH finished AS (
-    UPDATE messages
-       SET content = %(content)s, is_complete = %(is_complete)s,
-           metadata = metadata || %(metadata)s, updated_at = clock_timestamp()
-     WHERE id = %(message_id)s AND session_id = %(session_id)s
-    RETURNING session_id
+-- Store a reply's final content and state, touching the session first (its lock precedes the message's).
+WITH touched AS (
+    UPDATE sessions SET updated_at = clock_timestamp()
+     WHERE id = %(session_id)s
+    RETURNING id
 )
-UPDATE sessions SET updated_at = clock_timestamp()
- WHERE id IN (SELECT session_id FROM finished)
-RETURNING id;
+UPDATE messages m
+   SET content = %(content)s, is_complete = %(is_complete)s,
+       metadata = m.metadata || %(metadata)s, updated_at = clock_timestamp()
+  FROM touched
+ WHERE m.id = %(message_id)s AND m.session_id = touched.id
+RETURNING m.id;

@@ -1,0 +1,104 @@
+"""Session types: the admin role's registry of backends, over HTTP and the CLI."""
+import os
+import subprocess
+import sys
+
+from support.backends import json_answer
+from support.engine import JWT_SECRET, ROOT
+
+
+def test_session_type_crud(admin, backend, contract):
+    created = admin.post("/admin/session-types", json={
+        "name": "support_bot", "webhook_url": backend.url, "timeout_seconds": 45,
+        "description": "Rule bot", "summarization_enabled": True,
+        "summarization_settings": {"max_length": 100}})
+    assert created.status_code == 201
+    body = contract.validate(created.json(), "SessionType")
+    type_id = body["session_type_id"]
+    assert type_id == "gts.hyperspot.chat_engine.session_types.support_bot.v1~"
+    assert body["timeout_seconds"] == 45 and body["summarization_settings"] == {"max_length": 100}
+
+    listed = contract.validate(admin.get("/admin/session-types").json(), "SessionTypeList")
+    assert type_id in [t["session_type_id"] for t in listed["session_types"]]
+
+    updated = admin.call("PATCH", f"/admin/session-types/{type_id}", json={"timeout_seconds": 300})
+    assert updated.status_code == 200
+    assert updated.json()["timeout_seconds"] == 300 and updated.json()["name"] == "support_bot"
+    assert admin.get(f"/admin/session-types/{type_id}").json()["timeout_seconds"] == 300
+
+    assert admin.call("DELETE", f"/admin/session-types/{type_id}").json() == {"deleted": True}
+    contract.validate_error(admin.get(f"/admin/session-types/{type_id}"), 404, "INVALID_REQUEST")
+
+
+def test_explicit_versioned_id_and_duplicates(admin, backend, contract):
+    type_id = "gts.hyperspot.chat_engine.session_types.human_desk.v2~"
+    body = {"session_type_id": type_id, "name": "Human desk", "webhook_url": backend.url}
+    assert admin.post("/admin/session-types", json=body).status_code == 201
+    contract.validate_error(admin.post("/admin/session-types", json=body), 409, "INVALID_REQUEST")
+
+
+def test_invalid_session_types_are_400(admin, contract):
+    for body in ({"name": "x"}, {"name": "x", "webhook_url": "ftp://example/"},
+                 {"name": "x", "webhook_url": "http://127.0.0.1:1/", "timeout_seconds": 301},
+                 {"name": "x", "webhook_url": "http://127.0.0.1:1/", "timeout_seconds": True},
+                 {"name": "Has Spaces", "webhook_url": "http://127.0.0.1:1/"},
+                 {"session_type_id": "bad", "name": "x", "webhook_url": "http://127.0.0.1:1/"}):
+        contract.validate_error(admin.post("/admin/session-types", json=body), 400, "INVALID_REQUEST")
+
+
+def test_session_type_in_use_cannot_be_deleted(admin, api, session_type, contract):
+    api.create_session(session_type)
+    contract.validate_error(admin.call("DELETE", f"/admin/session-types/{session_type}"), 409, "INVALID_REQUEST")
+
+
+def test_admin_surface_is_invisible_to_ordinary_clients(api, contract):
+    contract.validate_error(api.get("/admin/session-types"), 404, "INVALID_REQUEST")
+
+
+def test_health_check_probe_on_create(admin, backend, contract):
+    ok = admin.post("/admin/session-types", json={"name": "probed", "webhook_url": backend.url,
+                                                  "health_check": True})
+    assert ok.status_code == 201
+    assert len(backend.events("session_type.health_check")) == 1
+
+    backend.on("session_type.health_check", lambda e, env: json_answer({}, "503 Service Unavailable"))
+    failed = admin.post("/admin/session-types", json={"name": "probed_again", "webhook_url": backend.url,
+                                                      "health_check": True})
+    contract.validate_error(failed, 502, "BACKEND_ERROR")
+    assert admin.get("/admin/session-types/gts.hyperspot.chat_engine.session_types.probed_again.v1~") \
+        .status_code == 404
+
+
+def _flask(database_url, *args):
+    env = {**os.environ, "DATABASE_URL": database_url, "JWT_SECRET": JWT_SECRET, "LOG_LEVEL": "WARNING"}
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_cli_manages_session_types_and_migrations(database_url, db, admin):
+    created = _flask(database_url, "session-type", "create", "--name", "cli_made",
+                     "--webhook-url", "http://127.0.0.1:9/", "--timeout", "12")
+    assert created.returncode == 0, created.stderr
+    type_id = "gts.hyperspot.chat_engine.session_types.cli_made.v1~"
+    assert admin.get(f"/admin/session-types/{type_id}").json()["timeout_seconds"] == 12
+
+    replaced = _flask(database_url, "session-type", "create", "--name", "cli_made", "--replace",
+                      "--webhook-url", "http://127.0.0.1:10/")
+    assert replaced.returncode == 0, replaced.stderr
+    assert admin.get(f"/admin/session-types/{type_id}").json()["webhook_url"] == "http://127.0.0.1:10/"
+    assert type_id in _flask(database_url, "session-type", "list").stdout
+    assert _flask(database_url, "session-type", "delete", type_id).returncode == 0
+
+    upgrade = _flask(database_url, "db", "upgrade")
+    assert upgrade.returncode == 0 and "up to date" in upgrade.stdout
+    versions = [r["version"] for r in db.execute("SELECT version FROM schema_migrations")]
+    assert versions == ["001_initial"]
+
+
+def test_cli_token_is_accepted_by_the_engine(database_url, engine):
+    import requests
+
+    printed = _flask(database_url, "token", "cli-user", "--admin").stdout.strip().splitlines()[-1]
+    response = requests.get(engine.url + "/api/v1/admin/session-types",
+                            headers={"Authorization": f"Bearer {printed}"}, timeout=10)
+    assert response.status_code == 200
