@@ -1,6 +1,6 @@
 """Every setting, read from the environment in one place. The README's configuration table mirrors this."""
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 
 def _int(name, default):
@@ -39,7 +39,6 @@ class Config:
 
     public_base_url: str = field(default_factory=lambda: _str("PUBLIC_BASE_URL", "http://127.0.0.1:8000"))
     max_request_bytes: int = field(default_factory=lambda: _int("MAX_REQUEST_BYTES", 1024 * 1024))
-    max_message_chars: int = field(default_factory=lambda: _int("MAX_MESSAGE_CHARS", 100_000))
 
     webhook_connect_timeout_seconds: float = field(
         default_factory=lambda: _float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", 5))
@@ -59,19 +58,5 @@ class Config:
     max_streams_per_worker: int = field(default_factory=lambda: _int("MAX_STREAMS_PER_WORKER", 1000))
     stream_buffer_limit_bytes: int = field(
         default_factory=lambda: _int("STREAM_BUFFER_LIMIT_BYTES", 10 * 1024 * 1024))
-    disconnect_poll_seconds: float = field(default_factory=lambda: _float("DISCONNECT_POLL_SECONDS", 0.5))
-
-    export_ttl_seconds: int = field(default_factory=lambda: _int("EXPORT_TTL_SECONDS", 24 * 3600))
-    signing_key: str = field(default_factory=lambda: _str("SIGNING_KEY"))
 
     log_level: str = field(default_factory=lambda: _str("LOG_LEVEL", "INFO"))
-
-    def replace(self, **changes):
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values.update(changes)
-        return Config(**values)
-
-    @property
-    def effective_signing_key(self):
-        # Download URLs must verify on every instance, so the key is shared configuration, never random.
-        return (self.signing_key or self.jwt_secret or self.jwt_public_key or "").encode()

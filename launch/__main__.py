@@ -15,7 +15,7 @@ import requests
 from launch.embedded_postgres import EmbeddedPostgres, free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUN_DIR = os.path.join(ROOT, ".run")
+RUN_DIR = os.environ.get("CHAT_ENGINE_RUN_DIR") or os.path.join(ROOT, ".run")
 DEMO_TYPE = "gts.hyperspot.chat_engine.session_types.demo.v1~"
 
 
@@ -62,7 +62,7 @@ def main():
         if not env.get("DATABASE_URL"):
             postgres = EmbeddedPostgres(data_dir=os.path.join(RUN_DIR, "pgdata")).start()
             env["DATABASE_URL"] = postgres.url
-            print(f"embedded PostgreSQL on 127.0.0.1:{postgres.port} (data in .run/pgdata)", flush=True)
+            print(f"embedded PostgreSQL on 127.0.0.1:{postgres.port} (data in {postgres.data_dir})", flush=True)
         env.setdefault("JWT_SECRET", _persistent_secret())
         port = int(env.get("PORT", "8000"))
         env.setdefault("BIND", f"127.0.0.1:{port}")
