@@ -78,3 +78,17 @@ def test_delete_session_answers_even_when_backend_is_down(api, make_session_type
     backend.stop()  # the fire-and-forget notice fails; the client must not notice
     assert api.call("DELETE", f"/sessions/{session_id}").status_code == 200
     assert api.get(f"/sessions/{session_id}").status_code == 404
+
+
+def test_session_created_is_retried_until_the_backend_answers(api, backend, session_type):
+    attempts = []
+
+    def flaky(event, environ):
+        attempts.append(event)
+        if len(attempts) < 3:
+            return json_answer({"error": "warming up"}, "503 Service Unavailable")
+        return json_answer({"available_capabilities": CAPABILITIES})
+    backend.on("session.created", flaky)
+    session_id = api.create_session(session_type)
+    assert len(attempts) == 3
+    assert {a["session_id"] for a in attempts} == {session_id}  # the same session, retried
