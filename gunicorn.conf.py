@@ -49,3 +49,23 @@ def on_exit(server):
 # gunicorn 27's control socket lives at one fixed path per user; several instances on one machine
 # (the local cluster, the tests) would fight over it, and nothing here uses it.
 control_socket_disable = True
+
+# On SIGTERM, open streams get STREAM_GRACE_SECONDS to finish. Then each saves its partial reply as
+# incomplete and tells its client to retry, before graceful_timeout, after which the master SIGKILLs.
+stream_grace = float(os.environ.get("STREAM_GRACE_SECONDS", max(graceful_timeout - 5, 0)))
+
+
+def post_worker_init(worker):
+    import signal
+
+    import gevent
+
+    from app.streaming import end_streams_for_shutdown
+
+    stop_worker = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum, frame):
+        gevent.spawn_later(stream_grace, end_streams_for_shutdown)
+        stop_worker(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)

@@ -17,6 +17,7 @@ from app.streaming import RECEIVED_AT, StreamSlots
 from app.webhooks.client import WebhookClient
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("chat_engine.access")
 
 
 @dataclass
@@ -79,8 +80,12 @@ def _register_request_hooks(app, metrics, db):
         response.headers["X-Trace-Id"] = g.get("trace_id", "")
         started = request.environ.get(RECEIVED_AT)
         if started is not None:
+            seconds = time.monotonic() - started
             metrics.observe_request(request.method, request.url_rule.rule if request.url_rule else None,
-                                    response.status_code, time.monotonic() - started)
+                                    response.status_code, seconds)
+            access_log.info("%s %s %s", request.method, request.path, response.status_code,
+                            extra={"method": request.method, "status": response.status_code,
+                                   "duration_ms": round(seconds * 1000, 2)})
         if db is not None:
             metrics.pool(db.stats())
         return response

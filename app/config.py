@@ -28,6 +28,7 @@ class Config:
     db_pool_timeout_seconds: float = field(default_factory=lambda: _float("DB_POOL_TIMEOUT_SECONDS", 5))
     db_pool_max_waiting: int = field(default_factory=lambda: _int("DB_POOL_MAX_WAITING", 200))
     db_connect_timeout_seconds: int = field(default_factory=lambda: _int("DB_CONNECT_TIMEOUT_SECONDS", 3))
+    db_outage_wait_seconds: float = field(default_factory=lambda: _float("DB_OUTAGE_WAIT_SECONDS", 0.5))
 
     jwt_secret: str = field(default_factory=lambda: _str("JWT_SECRET"))
     jwt_public_key: str = field(default_factory=lambda: _str("JWT_PUBLIC_KEY"))

@@ -78,6 +78,8 @@ class Database:
     """Owns one worker's pool. Created after fork (the app factory runs inside each gunicorn worker)."""
 
     def __init__(self, config):
+        self._outage_wait = min(config.db_outage_wait_seconds, config.db_pool_timeout_seconds)
+        self.outage = False  # set by a dead connection, cleared by the next transaction that commits
         self.pool = ConnectionPool(
             config.database_url,
             min_size=config.db_pool_min_size,
@@ -99,15 +101,20 @@ class Database:
 
     @contextmanager
     def transaction(self):
-        with self.pool.connection() as conn:
+        # While the database is known to be down, wait for a connection only briefly: requests fail
+        # fast with 503 instead of queueing for the full pool timeout. The pool keeps reconnecting
+        # in the background, and the first transaction that commits ends the outage.
+        wait = self._outage_wait if self.outage else None
+        with self.pool.connection(timeout=wait) as conn:
             try:
                 with conn.transaction():
                     yield conn
             except psycopg.OperationalError:
                 if conn.broken:
-                    # The server went away: drop every dead connection now rather than one per request.
-                    self.pool.check()
+                    self.outage = True
+                    self.pool.check()  # drop every dead connection now, not one per request
                 raise
+        self.outage = False
 
     def ping(self):
         with self.pool.connection(timeout=2) as conn:

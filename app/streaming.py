@@ -11,6 +11,7 @@ import json
 import logging
 import socket
 import time
+import weakref
 
 import gevent
 import gevent.queue
@@ -24,6 +25,16 @@ log = logging.getLogger(__name__)
 
 NDJSON = "application/x-ndjson"
 RECEIVED_AT = "chat_engine.received_at"  # environ key, set when the request arrives
+
+
+_open_relays = weakref.WeakSet()  # this worker's streams in flight (per-instance state, ADR-0010)
+
+
+def end_streams_for_shutdown():
+    """Called when the worker's stream grace period after SIGTERM runs out: every open stream saves
+    what it has (incomplete) and tells its client to retry."""
+    for relay in list(_open_relays):
+        relay.queue.put(("shutdown", None))
 
 
 def ndjson_line(event):
@@ -100,6 +111,7 @@ class Relay:
         self.buffered = 0
         self.failure = None
         self.cancelled = False
+        self.shutting_down = False
         self.done = False
         self._pump = None
         self._watcher = None
@@ -129,6 +141,7 @@ class Relay:
     def _relay(self):
         stream = self.exchange.stream
         stream.start_clock()
+        _open_relays.add(self)
         self._pump = gevent.spawn(self._run_pump, stream)
         self._watcher = ClientWatcher(self.sock, self.queue)
         while True:
@@ -153,6 +166,9 @@ class Relay:
                 return
             elif kind == "client_gone":
                 self.cancelled = True
+                return
+            elif kind == "shutdown":
+                self.shutting_down = True
                 return
 
     def _run_pump(self, stream):
@@ -196,6 +212,7 @@ class Relay:
         if self.done:
             return None
         self.done = True
+        _open_relays.discard(self)
         try:
             if self._pump is not None:
                 self._pump.kill(block=True, timeout=1)
@@ -203,32 +220,40 @@ class Relay:
                 self._watcher.stop()
             if self._pump is None and not self.cancelled and self.failure is None:
                 self.cancelled = True  # closed before the stream ever started
-            if self.cancelled:
+            if self.cancelled or self.shutting_down:
                 self._drain_queued_chunks()
-            self.exchange.stream.finish(failure=self.failure, cancelled=self.cancelled)
+            # Neither a client leaving nor our own shutdown says anything about the backend's health.
+            self.exchange.stream.finish(failure=self.failure, cancelled=self.cancelled or self.shutting_down)
             return self._save()
         finally:
             self.slots.release()
             if self.metrics:
                 self.metrics.stream_closed()
 
+    def _error_line(self, error_code, message, details=None):
+        return ndjson_line({"type": "error", "message_id": self.exchange.public_message_id,
+                            "error_code": error_code, "message": message,
+                            "details": {**(details or {}), "trace_id": self._trace_id}})
+
     def _save(self):
-        complete = self.failure is None and not self.cancelled
+        complete = self.failure is None and not self.cancelled and not self.shutting_down
         try:
             self.exchange.save(self.reply.parts, self.reply.metadata, complete)
         except Exception:  # noqa: BLE001 - the database may be down; the client gets a clean error
             log.exception("could not store the reply", extra={"trace_id": self._trace_id})
             if self.cancelled:
                 return None
-            return ndjson_line({"type": "error", "message_id": self.exchange.public_message_id,
-                                "error_code": "INTERNAL_ERROR", "message": "the reply could not be stored",
-                                "details": {"trace_id": self._trace_id}})
-        if self.cancelled:
+            return self._error_line("INTERNAL_ERROR", "the reply could not be stored")
+        if self.cancelled or self.shutting_down:
             self.exchange.aborted(self.reply.parts)
+        if self.cancelled:
             return None
+        if self.shutting_down:
+            return self._error_line("INTERNAL_ERROR", "this instance is shutting down; the partial reply is "
+                                    "saved, retry to continue", {"retry_after_seconds": 1})
         if self.failure is not None:
-            return ndjson_line({"type": "error", "message_id": self.exchange.public_message_id,
-                                "error_code": self.failure.error_code, "message": str(self.failure),
-                                "details": {**self.failure.details(), "trace_id": self._trace_id}})
+            log.warning("%s to %s failed: %s", self.exchange.stream.event, self.exchange.target.session_type_id,
+                        self.failure, extra={"trace_id": self._trace_id})
+            return self._error_line(self.failure.error_code, str(self.failure), self.failure.details())
         return ndjson_line({"type": "complete", "message_id": self.exchange.public_message_id,
                             "metadata": self.reply.metadata})

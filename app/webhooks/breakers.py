@@ -27,11 +27,23 @@ def _return_or_raise(failure):
         raise _Replay(str(failure))
 
 
+class _StateReporter(pybreaker.CircuitBreakerListener):
+    def __init__(self, on_change):
+        self._on_change = on_change
+
+    def state_change(self, cb, old_state, new_state):
+        self._on_change(cb.name, new_state.name.replace("_", "-"))
+
+
 class Breaker:
-    def __init__(self, name, fail_max, reset_seconds, half_open_max_calls):
+    def __init__(self, name, fail_max, reset_seconds, half_open_max_calls, on_change=None):
         self.name = name
+        listeners = [_StateReporter(on_change)] if on_change else []
         self._breaker = pybreaker.CircuitBreaker(
-            fail_max=fail_max, reset_timeout=reset_seconds, name=name, throw_new_error_on_trip=False)
+            fail_max=fail_max, reset_timeout=reset_seconds, name=name, throw_new_error_on_trip=False,
+            listeners=listeners)
+        if on_change:
+            on_change(name, "closed")
         self._reset = timedelta(seconds=reset_seconds)
         self._half_open_max = half_open_max_calls
         self._probes = 0
@@ -80,8 +92,9 @@ class Breaker:
 
 
 class BreakerRegistry:
-    def __init__(self, config):
+    def __init__(self, config, on_change=None):
         self._config = config
+        self._on_change = on_change
         self._breakers = {}
         self._lock = threading.Lock()
 
@@ -91,7 +104,7 @@ class BreakerRegistry:
             with self._lock:
                 breaker = self._breakers.setdefault(session_type_id, Breaker(
                     session_type_id, self._config.breaker_fail_max, self._config.breaker_reset_seconds,
-                    self._config.breaker_half_open_max_calls))
+                    self._config.breaker_half_open_max_calls, self._on_change))
         return breaker
 
     def states(self):

@@ -39,7 +39,7 @@ class WebhookClient:
     def __init__(self, config, metrics=None):
         self.config = config
         self.metrics = metrics
-        self.breakers = BreakerRegistry(config)
+        self.breakers = BreakerRegistry(config, on_change=metrics.breaker if metrics else None)
         self.http = requests.Session()
         adapter = HTTPAdapter(pool_connections=64, pool_maxsize=config.webhook_pool_maxsize, max_retries=0)
         self.http.mount("http://", adapter)

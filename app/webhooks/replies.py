@@ -74,7 +74,6 @@ def read_events(response, max_bytes):
         raise BackendError(f"backend answered with unsupported content type {content_type or 'none'!r}")
     received = 0
     pending = b""
-    completed = False
     streaming = content_type == "application/x-ndjson"
     while True:
         try:
@@ -96,11 +95,10 @@ def read_events(response, max_bytes):
         for line in lines:
             if not line.strip():
                 continue
-            if completed:
-                raise BackendError("backend sent data after complete")
             kind, payload = _ndjson_event(line)
-            completed = kind == "complete"
             yield kind, payload
+            if kind == "complete":
+                return  # anything after `complete` is ignored
     if not streaming:
         try:
             body = json.loads(pending)
@@ -110,5 +108,4 @@ def read_events(response, max_bytes):
         return
     if pending.strip():
         raise BackendError("backend closed the stream in the middle of a line")
-    if not completed:
-        raise BackendError("backend closed the stream without a complete event")
+    raise BackendError("backend closed the stream without a complete event")
