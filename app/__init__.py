@@ -46,7 +46,7 @@ def create_app(config=None):
     check_gevent_wait()
     auth.check_config(config)
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     app.config["ENGINE"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
     app.json.sort_keys = False

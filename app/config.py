@@ -60,4 +60,13 @@ class Config:
     stream_buffer_limit_bytes: int = field(
         default_factory=lambda: _int("STREAM_BUFFER_LIMIT_BYTES", 10 * 1024 * 1024))
 
+    export_ttl_seconds: int = field(default_factory=lambda: _int("EXPORT_TTL_SECONDS", 24 * 3600))
+    signing_key: str = field(default_factory=lambda: _str("SIGNING_KEY"))
+
     log_level: str = field(default_factory=lambda: _str("LOG_LEVEL", "INFO"))
+
+    @property
+    def url_signing_key(self):
+        """Signed links must verify on every instance: a shared key, never a random one per process."""
+        key = self.signing_key or self.jwt_secret
+        return key.encode() if key else None

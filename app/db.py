@@ -62,16 +62,12 @@ class Queries:
 queries = Queries(os.path.join(SQL_DIR, "queries"))
 
 
-def fetch_one(conn, query, **params):
-    return conn.execute(query, params).fetchone()
+def fetch_one(conn, sql, /, **params):
+    return conn.execute(sql, params).fetchone()
 
 
-def fetch_all(conn, query, **params):
-    return conn.execute(query, params).fetchall()
-
-
-def execute(conn, query, **params):
-    return conn.execute(query, params).rowcount
+def fetch_all(conn, sql, /, **params):
+    return conn.execute(sql, params).fetchall()
 
 
 class Database:

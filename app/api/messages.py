@@ -3,7 +3,8 @@ from flask import Blueprint, g
 
 from app.api.common import engine, load_body, load_query, message_id_from_path, session_id_from_path
 from app.api.streams import stream_response
-from app.chat import exchanges, messages
+from app import ids
+from app.chat import exchanges, messages, reactions
 from app.schemas import requests as schemas, responses
 
 bp = Blueprint("messages", __name__)
@@ -32,14 +33,27 @@ def recreate_message(id):
 def list_messages(id):
     session_id = session_id_from_path(id)
     query = load_query(schemas.MessageListQuery())
-    rows = messages.list_messages(engine().db, g.caller, session_id, parent_id=query.get("parent_message_id"),
+    db = engine().db
+    rows = messages.list_messages(db, g.caller, session_id, parent_id=query.get("parent_message_id"),
                                   children="parent_message_id" in query)
-    return {"messages": [responses.message(r) for r in rows]}
+    summary = reactions.summaries(db, g.caller, [r["id"] for r in rows])
+    return {"messages": [responses.message(r, summary) for r in rows]}
 
 
 @bp.get("/messages/<id>")
 def get_message(id):
-    return responses.message(messages.get_message(engine().db, g.caller, message_id_from_path(id)))
+    db = engine().db
+    row = messages.get_message(db, g.caller, message_id_from_path(id))
+    return responses.message(row, reactions.summaries(db, g.caller, [row["id"]]))
+
+
+@bp.post("/messages/<id>/reaction")
+def react_to_message(id):
+    message_id = message_id_from_path(id)
+    body = load_body(schemas.Reaction())
+    parts = engine()
+    applied, reaction_type = reactions.react(parts.db, parts.webhooks, g.caller, message_id, body["reaction_type"])
+    return {"message_id": ids.message_gts(message_id), "reaction_type": reaction_type, "applied": applied}
 
 
 @bp.get("/messages/<id>/variants")

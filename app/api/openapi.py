@@ -53,6 +53,19 @@ def path_param(name, schema, description):
     return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
 
 
+def query_param(name, schema, description="", required=False):
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+SEARCH_PARAMS = [
+    query_param("query", {"type": "string", "minLength": 1, "maxLength": 500},
+                "websearch syntax: words, \"phrases\", or, -exclusions", required=True),
+    query_param("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+    query_param("offset", {"type": "integer", "minimum": 0, "maximum": 10000, "default": 0}),
+    query_param("cursor", {"type": "string"}, "next_cursor of the previous page, for stable deep paging"),
+]
+
+
 STREAM = {
     "description": "NDJSON stream: `start`, then `chunk` events as the backend sends them, then "
                    "`complete` (after the reply is committed) or `error`. Headers X-User-Message-Id "
@@ -118,7 +131,8 @@ SCHEMAS = {
         "file_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
         "variant_index": {"type": "integer", "minimum": 0}, "is_active": {"type": "boolean"},
         "is_complete": {"type": "boolean"}, "metadata": {"type": "object"}, "created_at": TIME,
-        "variant_info": ref("VariantInfo"),
+        "variant_info": ref("VariantInfo"), "reactions": ref("Reactions"),
+        "my_reaction": {"type": "string", "enum": ["like", "dislike", None], "nullable": True},
     }, required=("message_id", "session_id", "parent_message_id", "role", "content", "variant_index",
                  "is_active", "is_complete", "created_at")),
     "MessageList": obj({"messages": {"type": "array", "items": ref("Message")}}, required=("messages",)),
@@ -153,6 +167,63 @@ SCHEMAS = {
         "details": ref("ErrorDetails"),
     }, required=("type", "message_id", "error_code", "message"), extra=False),
     "Deleted": obj({"deleted": {"type": "boolean", "enum": [True]}}, required=("deleted",), extra=False),
+    "Reactions": obj({"like": {"type": "integer", "minimum": 0}, "dislike": {"type": "integer", "minimum": 0}},
+                     required=("like", "dislike")),
+    "SessionList": obj({"sessions": {"type": "array", "items": ref("Session")},
+                        "next_cursor": {"type": "string", "nullable": True}}, required=("sessions", "next_cursor")),
+    "SessionUpdateRequest": obj({
+        "title": {"type": "string", "nullable": True, "maxLength": 500},
+        "tags": {"type": "array", "nullable": True, "items": {"type": "string"}, "maxItems": 50},
+        "metadata": {"type": "object", "description": "RFC 7386 merge patch: null removes a key"},
+    }, extra=False),
+    "SwitchTypeRequest": obj({"new_session_type_id": SESSION_TYPE_ID}, required=("new_session_type_id",),
+                             extra=False),
+    "SwitchTypeResponse": obj({"session_id": SESSION_ID, "session_type_id": SESSION_TYPE_ID},
+                              required=("session_id", "session_type_id")),
+    "ExportRequest": obj({"format": {"type": "string", "enum": ["json", "markdown", "txt"]},
+                          "scope": {"type": "string", "enum": ["active", "all"]}}, required=("format", "scope"),
+                         extra=False),
+    "ExportResponse": obj({"download_url": {"type": "string"}, "expires_at": TIME},
+                          required=("download_url", "expires_at")),
+    "ShareRequest": obj({"expires_at": {**TIME, "nullable": True}}, extra=False),
+    "ShareCreated": obj({"share_token": {"type": "string", "minLength": 32}, "share_url": {"type": "string"},
+                         "share_id": {"type": "string", "format": "uuid"}, "created_at": TIME,
+                         "expires_at": {**TIME, "nullable": True}}, required=("share_token", "share_url", "share_id")),
+    "Share": obj({"share_id": {"type": "string", "format": "uuid"}, "created_at": TIME,
+                  "expires_at": {**TIME, "nullable": True}, "revoked_at": {**TIME, "nullable": True},
+                  "active": {"type": "boolean"}}, required=("share_id", "created_at", "active")),
+    "ShareList": obj({"shares": {"type": "array", "items": ref("Share")}}, required=("shares",)),
+    "SharedSession": obj({"session_id": SESSION_ID, "messages": {"type": "array", "items": ref("Message")},
+                          "read_only": {"type": "boolean"}, "metadata": {"type": "object"}},
+                         required=("session_id", "messages", "read_only")),
+    "SharedSendRequest": obj({
+        "content": {"type": "string", "minLength": 1},
+        "file_ids": {"type": "array", "maxItems": 10, "items": {"type": "string", "format": "uuid"}},
+        "enabled_capabilities": {"type": "array", "items": {"type": "string"}},
+    }, required=("content",), extra=False),
+    "SearchHit": obj({
+        "message_id": MESSAGE_ID, "content": {"type": "string"},
+        "context": {"type": "string", "description": "Snippet with <mark>…</mark> around matches"},
+        "created_at": TIME, "role": {"type": "string"}, "parent_message_id": {**MESSAGE_ID, "nullable": True},
+        "variant_index": {"type": "integer"}, "is_active": {"type": "boolean"}, "rank": {"type": "number"},
+    }, required=("message_id", "content", "context", "created_at")),
+    "SearchResults": obj({"results": {"type": "array", "items": ref("SearchHit")}, "total": {"type": "integer"},
+                          "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                          "next_cursor": {"type": "string", "nullable": True}},
+                         required=("results", "total", "limit", "offset")),
+    "SessionSearchResults": obj({
+        "results": {"type": "array", "items": obj({
+            "session_id": SESSION_ID, "metadata": {"type": "object"}, "rank": {"type": "number"},
+            "matched_messages": {"type": "array", "items": ref("SearchHit")}},
+            required=("session_id", "matched_messages"))},
+        "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+        "next_cursor": {"type": "string", "nullable": True}}, required=("results", "total", "limit", "offset")),
+    "ReactionRequest": obj({"reaction_type": {"type": "string", "enum": ["like", "dislike", "none"]}},
+                           required=("reaction_type",), extra=False),
+    "ReactionResponse": obj({"message_id": MESSAGE_ID, "reaction_type": {"type": "string",
+                                                                          "enum": ["like", "dislike", "none"]},
+                             "applied": {"type": "boolean", "description": "false when nothing changed"}},
+                            required=("message_id", "reaction_type", "applied")),
     "SessionType": obj({
         "session_type_id": SESSION_TYPE_ID, "name": {"type": "string"}, "description": {"type": "string"},
         "webhook_url": {"type": "string"}, "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 300},
@@ -182,18 +253,89 @@ def _paths():
     message_param = path_param("id", MESSAGE_ID, "Message id")
     type_param = path_param("id", SESSION_TYPE_ID, "Session type id")
     return {
-        "/sessions": {"post": {
-            "operationId": "createSession", "summary": "Create a session (the backend announces capabilities)",
-            "requestBody": json_body(ref("SessionCreateRequest")),
-            "responses": {"201": json_response("Created", ref("SessionCreateResponse")),
-                          **errors(400, 401, 413, 503)}}},
+        "/sessions": {
+            "post": {"operationId": "createSession", "summary": "Create a session (the backend announces capabilities)",
+                     "requestBody": json_body(ref("SessionCreateRequest")),
+                     "responses": {"201": json_response("Created", ref("SessionCreateResponse")),
+                                   **errors(400, 401, 413, 503)}},
+            "get": {"operationId": "listSessions", "summary": "The caller's sessions, newest first",
+                    "parameters": [query_param("limit", {"type": "integer", "minimum": 1, "maximum": 100,
+                                                         "default": 20}),
+                                   query_param("cursor", {"type": "string"}, "next_cursor of the previous page"),
+                                   query_param("tag", {"type": "string"}, "only sessions with this tag")],
+                    "responses": {"200": json_response("Sessions", ref("SessionList")), **errors(400, 401)}}},
         "/sessions/{id}": {
             "parameters": [session_param],
             "get": {"operationId": "getSession", "summary": "Get a session",
                     "responses": {"200": json_response("The session", ref("Session")), **errors(400, 401, 404)}},
+            "patch": {"operationId": "updateSession", "summary": "Update title, tags and metadata (ADR-0020)",
+                      "requestBody": json_body(ref("SessionUpdateRequest")),
+                      "responses": {"200": json_response("The session", ref("Session")), **errors(400, 401, 404)}},
             "delete": {"operationId": "deleteSession",
                        "summary": "Delete a session and all its messages (backend notified afterwards)",
                        "responses": {"200": json_response("Deleted", ref("Deleted")), **errors(400, 401, 404)}}},
+        "/sessions/{id}/type": {"patch": {
+            "operationId": "switchSessionType",
+            "summary": "Switch the backend; it gets session.created, and the next message with the full history",
+            "parameters": [session_param], "requestBody": json_body(ref("SwitchTypeRequest")),
+            "responses": {"200": json_response("Switched", ref("SwitchTypeResponse")),
+                          **errors(400, 401, 404, 503)}}},
+        "/sessions/{id}/summarize": {"post": {
+            "operationId": "summarizeSession",
+            "summary": "Stream a summary (stored in metadata.summary); 400 unless the type enables it",
+            "parameters": [session_param], "requestBody": json_body(ref("MessageRecreateRequest"), required=False),
+            "responses": {"200": STREAM, **errors(400, 401, 404, 503)}}},
+        "/sessions/{id}/export": {"post": {
+            "operationId": "exportSession", "summary": "Render an export; returns a signed, expiring download URL",
+            "parameters": [session_param], "requestBody": json_body(ref("ExportRequest")),
+            "responses": {"200": json_response("Export ready", ref("ExportResponse")), **errors(400, 401, 404)}}},
+        "/exports/{id}": {"get": {
+            "operationId": "downloadExport", "summary": "Download an export by its signed link", "security": [],
+            "parameters": [path_param("id", {"type": "string", "format": "uuid"}, "Export id"),
+                           query_param("expires", {"type": "string"}, required=True),
+                           query_param("signature", {"type": "string"}, required=True)],
+            "responses": {"200": {"description": "The file (JSON, Markdown or text)",
+                                  "content": {"application/json": {}, "text/markdown": {}, "text/plain": {}}},
+                          **errors(400, 404)}}},
+        "/sessions/{id}/share": {"post": {
+            "operationId": "shareSession", "summary": "Create a share link (optional expiry)",
+            "parameters": [session_param], "requestBody": json_body(ref("ShareRequest"), required=False),
+            "responses": {"201": json_response("Created", ref("ShareCreated")), **errors(400, 401, 404)}}},
+        "/sessions/{id}/shares": {"get": {
+            "operationId": "listShares", "summary": "A session's share links (tokens are never shown again)",
+            "parameters": [session_param],
+            "responses": {"200": json_response("Shares", ref("ShareList")), **errors(400, 401, 404)}}},
+        "/sessions/{id}/shares/{share_id}": {"delete": {
+            "operationId": "revokeShare", "summary": "Revoke a share link, at once on every instance",
+            "parameters": [session_param, path_param("share_id", {"type": "string", "format": "uuid"}, "Share id")],
+            "responses": {"200": json_response("Revoked", obj({"revoked": {"type": "boolean"}})),
+                          **errors(400, 401, 404)}}},
+        "/share/{token}": {"get": {
+            "operationId": "accessSharedSession", "summary": "Read-only view of a shared session", "security": [],
+            "parameters": [path_param("token", {"type": "string"}, "Share token")],
+            "responses": {"200": json_response("Shared session", ref("SharedSession")), **errors(404)}}},
+        "/share/{token}/messages": {
+            "parameters": [path_param("token", {"type": "string"}, "Share token")],
+            "get": {"operationId": "recipientMessages",
+                    "summary": "The recipient's view: the owner's path continued by the caller's own branch",
+                    "responses": {"200": json_response("Shared session", ref("SharedSession")), **errors(401, 404)}},
+            "post": {"operationId": "sendAsRecipient",
+                     "summary": "Send as a share recipient: branches privately below the owner's last message",
+                     "requestBody": json_body(ref("SharedSendRequest")),
+                     "responses": {"200": STREAM, **errors(400, 401, 404, 503)}}},
+        "/sessions/{id}/search": {"get": {
+            "operationId": "searchSession", "summary": "Full-text search in one session",
+            "parameters": [session_param, *SEARCH_PARAMS],
+            "responses": {"200": json_response("Matches", ref("SearchResults")), **errors(400, 401, 404)}}},
+        "/search": {"get": {
+            "operationId": "searchAllSessions", "summary": "Full-text search across the caller's sessions",
+            "parameters": SEARCH_PARAMS,
+            "responses": {"200": json_response("Sessions with matches", ref("SessionSearchResults")),
+                          **errors(400, 401)}}},
+        "/messages/{id}/reaction": {"post": {
+            "operationId": "reactToMessage", "summary": "like / dislike / none, one per user (ADR-0024)",
+            "parameters": [message_param], "requestBody": json_body(ref("ReactionRequest")),
+            "responses": {"200": json_response("Reaction", ref("ReactionResponse")), **errors(400, 401, 404)}}},
         "/sessions/{id}/messages": {"get": {
             "operationId": "listMessages",
             "summary": "The active path from the root; with parent_message_id, that node's children",

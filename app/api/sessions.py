@@ -1,9 +1,10 @@
-"""/api/v1/sessions: create, read, delete (SPEC §4)."""
+"""/api/v1/sessions: create, list, read, update, switch type, delete, summarize, export, share, search."""
 from flask import Blueprint, g
 
 from app import ids
-from app.api.common import engine, load_body, session_id_from_path
-from app.chat import sessions
+from app.api.common import engine, load_body, load_query, session_id_from_path
+from app.api.streams import stream_response
+from app.chat import exchanges, exports, search, sessions, shares
 from app.errors import invalid
 from app.schemas import requests as schemas, responses
 
@@ -20,9 +21,37 @@ def create_session():
     return {"session_id": ids.session_gts(row["id"]), "available_capabilities": row["available_capabilities"]}, 201
 
 
+@bp.get("/sessions")
+def list_sessions():
+    query = load_query(schemas.SessionListQuery())
+    rows, next_cursor = sessions.list_sessions(engine().db, g.caller, query["limit"], query.get("tag"),
+                                               query.get("cursor"))
+    return {"sessions": [responses.session(r) for r in rows], "next_cursor": next_cursor}
+
+
 @bp.get("/sessions/<id>")
 def get_session(id):
     return responses.session(sessions.get_session(engine().db, g.caller, session_id_from_path(id)))
+
+
+@bp.patch("/sessions/<id>")
+def update_session(id):
+    session_id = session_id_from_path(id)
+    body = load_body(schemas.SessionUpdate())
+    patch = dict(body.get("metadata") or {})
+    for shortcut in ("title", "tags"):
+        if shortcut in body:
+            patch[shortcut] = body[shortcut]
+    return responses.session(sessions.update_metadata(engine().db, g.caller, session_id, patch))
+
+
+@bp.patch("/sessions/<id>/type")
+def switch_session_type(id):
+    session_id = session_id_from_path(id)
+    body = load_body(schemas.SessionSwitchType())
+    parts = engine()
+    row = sessions.switch_type(parts.db, parts.webhooks, g.caller, session_id, body["new_session_type_id"])
+    return {"session_id": ids.session_gts(row["id"]), "session_type_id": row["session_type_id"]}
 
 
 @bp.delete("/sessions/<id>")
@@ -30,3 +59,56 @@ def delete_session(id):
     parts = engine()
     sessions.delete_session(parts.db, parts.webhooks, g.caller, session_id_from_path(id))
     return {"deleted": True}
+
+
+@bp.post("/sessions/<id>/summarize")
+def summarize_session(id):
+    session_id = session_id_from_path(id)
+    body = load_body(schemas.CapabilitiesOnly(), required=False)
+    parts = engine()
+    return stream_response(lambda: exchanges.start_summary(parts.db, parts.webhooks, g.caller, session_id,
+                                                           enabled=body.get("enabled_capabilities")))
+
+
+@bp.post("/sessions/<id>/export")
+def export_session(id):
+    session_id = session_id_from_path(id)
+    body = load_body(schemas.SessionExport())
+    parts = engine()
+    url, expires_at = exports.create(parts.db, parts.config, g.caller, session_id, body["format"], body["scope"])
+    return {"download_url": url, "expires_at": expires_at.isoformat()}
+
+
+@bp.post("/sessions/<id>/share")
+def share_session(id):
+    session_id = session_id_from_path(id)
+    body = load_body(schemas.ShareCreate(), required=False)
+    parts = engine()
+    token, row = shares.create(parts.db, g.caller, session_id, body.get("expires_at"))
+    return responses.share(row, token, f"{parts.config.public_base_url}/api/v1/share/{token}"), 201
+
+
+@bp.get("/sessions/<id>/shares")
+def list_shares(id):
+    rows = shares.list_for(engine().db, g.caller, session_id_from_path(id))
+    return {"shares": [responses.share(r) for r in rows]}
+
+
+@bp.delete("/sessions/<id>/shares/<share_id>")
+def revoke_share(id, share_id):
+    session_id = session_id_from_path(id)
+    parsed = ids.parse_uuid(share_id)
+    if parsed is None:
+        raise invalid("not a valid share id", field="share_id")
+    shares.revoke(engine().db, g.caller, session_id, parsed)
+    return {"revoked": True}
+
+
+@bp.get("/sessions/<id>/search")
+def search_session(id):
+    session_id = session_id_from_path(id)
+    query = load_query(schemas.SearchQuery())
+    rows, total, next_cursor = search.in_session(engine().db, g.caller, session_id, query["query"], query["limit"],
+                                                 query["offset"], query.get("cursor"))
+    return {"results": [responses.search_hit(r) for r in rows], "total": total, "limit": query["limit"],
+            "offset": query["offset"], "next_cursor": next_cursor}

@@ -12,7 +12,8 @@ from psycopg.types.json import Jsonb
 from app import ids
 from app.chat import capabilities
 from app.db import fetch_all, fetch_one, queries as q
-from app.errors import invalid, message_not_found, session_not_found
+from app.chat import shares
+from app.errors import ApiError, invalid, message_not_found, session_not_found
 from app.webhooks import events
 from app.webhooks.client import Target
 
@@ -49,6 +50,18 @@ class Exchange:
         self.webhooks.notify(self.target, events.message_aborted(self.session_id, self.message_id, parts))
 
 
+class SummaryExchange(Exchange):
+    """A summary streams like a reply but is stored in the session's metadata under "summary"."""
+
+    def save(self, parts, metadata, complete):
+        text = "".join(p.get("text", "") for p in parts if p.get("type") == "text")
+        summary = {"summary_id": self.public_message_id, "text": text, "is_complete": complete,
+                   "session_type_id": self.target.session_type_id.split("#")[0],
+                   "created_at": events.now_iso(), "metadata": metadata or {}}
+        with self.db.transaction() as conn:
+            fetch_one(conn, q.store_summary, id=self.session_id, summary=Jsonb(summary))
+
+
 def _target(session):
     return Target(session["session_type_id"], session["webhook_url"], session["timeout_seconds"])
 
@@ -59,17 +72,36 @@ def _admitted(webhooks, session, event):
 
 
 def start_send(db, webhooks, caller, session_id, content, parent_id=None, file_ids=(), enabled=None):
+    return _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient=None,
+                       lock=lambda conn: fetch_one(conn, q.lock_session_for_exchange, id=session_id,
+                                                   client_id=caller.client_id),
+                       missing=lambda: session_not_found(session_id))
+
+
+def start_shared_send(db, webhooks, caller, token, content, file_ids=(), enabled=None):
+    """A share recipient's message: it continues the recipient's own branch, which starts below the
+    owner's last message; the owner's active path and flags are never touched."""
+    return _start_turn(db, webhooks, content, None, file_ids, enabled, recipient=caller.client_id,
+                       lock=lambda conn: fetch_one(conn, q.lock_session_by_share, token_hash=shares.hash_token(token)),
+                       missing=shares.share_gone)
+
+
+def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, lock, missing):
     user_id, assistant_id = uuid.uuid4(), uuid.uuid4()
     stream = None
     try:
         with db.transaction() as conn:
-            session = fetch_one(conn, q.lock_session_for_exchange, id=session_id, client_id=caller.client_id)
+            session = lock(conn)
             if session is None:
-                raise session_not_found(session_id)
+                raise missing()
+            session_id = session["id"]
             chosen = capabilities.select(session["available_capabilities"], enabled)
             capabilities.check_files(session["available_capabilities"], file_ids)
             stream = _admitted(webhooks, session, "message.new")
-            if parent_id is None:
+            if recipient is not None:
+                path = fetch_all(conn, q.recipient_path, session_id=session_id, recipient=recipient)
+                parent_id = path[-1]["id"] if path else None
+            elif parent_id is None:
                 path = fetch_all(conn, q.active_path, session_id=session_id)
                 parent_id = path[-1]["id"] if path else None
             else:
@@ -79,9 +111,9 @@ def start_send(db, webhooks, caller, session_id, content, parent_id=None, file_i
             fetch_one(conn, q.insert_user_turn, session_id=session_id, parent_id=parent_id,
                       user_message_id=user_id, assistant_message_id=assistant_id,
                       content=Jsonb([{"type": "text", "text": content}]), file_ids=list(file_ids),
-                      recipient_client_id=None, user_metadata=Jsonb({}),
+                      recipient_client_id=recipient, user_metadata=Jsonb({}),
                       assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}))
-            if not all(row["is_active"] for row in path):
+            if recipient is None and not all(row["is_active"] for row in path):
                 # Branching from a message off the active path: its whole chain becomes active.
                 fetch_all(conn, q.activate_path, session_id=session_id, message_id=parent_id)
     except BaseException:
@@ -118,3 +150,34 @@ def start_recreate(db, webhooks, caller, message_id, enabled=None):
         raise
     stream.payload = events.message_recreate(session["id"], assistant_id, chosen, events.history(path))
     return Exchange(db, webhooks, session["id"], assistant_id, _target(session), stream)
+
+
+def start_summary(db, webhooks, caller, session_id, enabled=None):
+    """session.summary to the dedicated summarization service when configured, else the backend."""
+    stream = None
+    try:
+        with db.transaction() as conn:
+            session = fetch_one(conn, q.lock_session_for_exchange, id=session_id, client_id=caller.client_id)
+            if session is None:
+                raise session_not_found(session_id)
+            if not session["summarization_enabled"]:
+                raise invalid("this session type does not enable summarization", field="session_id",
+                              code="summarization_disabled")
+            chosen = capabilities.select(session["available_capabilities"], enabled)
+            target = _target(session)
+            if session["summarization_url"]:
+                # Its own breaker: the summarizer failing must not block the chat backend.
+                target = Target(session["session_type_id"] + "#summarization", session["summarization_url"],
+                                session["timeout_seconds"])
+            stream = webhooks.stream(target, "session.summary")
+            path = fetch_all(conn, q.active_path, session_id=session_id)
+    except BaseException:
+        if stream is not None:
+            stream.finish(cancelled=True)
+        raise
+    if not events.history(path):
+        stream.finish(cancelled=True)
+        raise ApiError(400, "INVALID_REQUEST", "nothing to summarize yet")
+    stream.payload = events.session_summary(session_id, chosen, events.history(path),
+                                            session["summarization_settings"])
+    return SummaryExchange(db, webhooks, session_id, uuid.uuid4(), target, stream)

@@ -7,39 +7,37 @@ def _visible(rows):
     return [r for r in rows if not r["is_hidden_from_user"] and r["recipient_client_id"] is None]
 
 
-def list_messages(db, caller, session_id, parent_id=None, children=False):
-    """The active path (default) or the children of a node (children=True; parent None = the roots)."""
-    with db.transaction() as conn:
-        if fetch_one(conn, q.get_session, id=session_id, client_id=caller.client_id) is None:
-            raise session_not_found(session_id)
-        if children:
-            rows = fetch_all(conn, q.children, session_id=session_id, parent_id=parent_id)
-            if parent_id is not None and not rows and not _parent_exists(conn, caller, session_id, parent_id):
-                raise message_not_found(parent_id)
-        else:
-            rows = fetch_all(conn, q.active_path, session_id=session_id)
-    return _visible(rows)
-
-
-def _parent_exists(conn, caller, session_id, parent_id):
-    row = fetch_one(conn, q.get_owned_message, message_id=parent_id, client_id=caller.client_id)
-    return row is not None and row["session_id"] == session_id and not row["is_hidden_from_user"]
-
-
-def get_message(db, caller, message_id):
-    with db.transaction() as conn:
-        row = fetch_one(conn, q.get_owned_message, message_id=message_id, client_id=caller.client_id)
+def owned_visible_message(conn, caller, message_id):
+    """A message of the caller's own tree that the client may see, else 404."""
+    row = fetch_one(conn, q.get_owned_message, message_id=message_id, client_id=caller.client_id)
     if row is None or row["is_hidden_from_user"] or row["recipient_client_id"] is not None:
         raise message_not_found(message_id)
     return row
 
 
+def list_messages(db, caller, session_id, parent_id=None, children=False):
+    """The active path (default) or the children of a node (children=True; parent None = the roots)."""
+    with db.transaction() as conn:
+        if fetch_one(conn, q.get_session, id=session_id, client_id=caller.client_id) is None:
+            raise session_not_found(session_id)
+        if not children:
+            return _visible(fetch_all(conn, q.active_path, session_id=session_id))
+        if parent_id is not None:
+            parent = owned_visible_message(conn, caller, parent_id)
+            if parent["session_id"] != session_id:
+                raise message_not_found(parent_id)
+        return _visible(fetch_all(conn, q.children, session_id=session_id, parent_id=parent_id))
+
+
+def get_message(db, caller, message_id):
+    with db.transaction() as conn:
+        return owned_visible_message(conn, caller, message_id)
+
+
 def variants(db, caller, message_id):
     """All siblings of a message (same parent), by variant index."""
     with db.transaction() as conn:
-        row = fetch_one(conn, q.get_owned_message, message_id=message_id, client_id=caller.client_id)
-        if row is None or row["is_hidden_from_user"] or row["recipient_client_id"] is not None:
-            raise message_not_found(message_id)
+        row = owned_visible_message(conn, caller, message_id)
         siblings = fetch_all(conn, q.children, session_id=row["session_id"], parent_id=row["parent_id"])
     return row, _visible(siblings)
 
@@ -47,9 +45,7 @@ def variants(db, caller, message_id):
 def activate(db, caller, message_id):
     """Make a message (and its ancestors) the active variant, so the next send continues below it."""
     with db.transaction() as conn:
-        row = fetch_one(conn, q.get_owned_message, message_id=message_id, client_id=caller.client_id)
-        if row is None or row["is_hidden_from_user"] or row["recipient_client_id"] is not None:
-            raise message_not_found(message_id)
+        row = owned_visible_message(conn, caller, message_id)
         fetch_one(conn, q.lock_session_for_exchange, id=row["session_id"], client_id=caller.client_id)
         fetch_all(conn, q.activate_path, session_id=row["session_id"], message_id=message_id)
         return fetch_one(conn, q.get_owned_message, message_id=message_id, client_id=caller.client_id)

@@ -3,8 +3,8 @@ import uuid
 
 from psycopg.types.json import Jsonb
 
-from app.chat import session_types
-from app.db import fetch_one, queries as q
+from app.chat import cursors, session_types
+from app.db import fetch_all, fetch_one, queries as q
 from app.errors import invalid, session_not_found
 from app.webhooks import events
 from app.webhooks.client import Target
@@ -47,3 +47,59 @@ def delete_session(db, webhooks, caller, session_id):
     if deleted is None:
         raise session_not_found(session_id)
     webhooks.notify(Target(deleted["session_type_id"], deleted["webhook_url"]), events.session_deleted(session_id))
+
+
+def list_sessions(db, caller, limit, tag=None, cursor=None):
+    """Newest first; returns (rows, next_cursor)."""
+    _, after_created_at, after_id = cursors.decode(cursor, with_rank=False)
+    with db.transaction() as conn:
+        rows = fetch_all(conn, q.list_sessions, client_id=caller.client_id, tag=tag, limit=limit + 1,
+                         after_created_at=after_created_at, after_id=after_id)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = cursors.encode(0, rows[-1]["created_at"], rows[-1]["id"]) if more else None
+    return rows, next_cursor
+
+
+def merge_patch(target, patch):
+    """RFC 7386 JSON merge patch: objects merge recursively, null removes a key."""
+    result = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge_patch(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def update_metadata(db, caller, session_id, patch):
+    with db.transaction() as conn:
+        session = fetch_one(conn, q.lock_session_for_exchange, id=session_id, client_id=caller.client_id)
+        if session is None:
+            raise session_not_found(session_id)
+        metadata = merge_patch(session["metadata"], patch)
+        return fetch_one(conn, q.update_session_metadata, id=session_id, client_id=caller.client_id,
+                         metadata=Jsonb(metadata))
+
+
+def switch_type(db, webhooks, caller, session_id, new_type_id):
+    """The next message goes to the new backend with the full history. The new backend is told
+    `session.created` for this session, and its answer replaces the capabilities."""
+    with db.transaction() as conn:
+        session = fetch_one(conn, q.get_session, id=session_id, client_id=caller.client_id)
+        new_type = fetch_one(conn, q.get_session_type, id=new_type_id)
+    if session is None:
+        raise session_not_found(session_id)
+    if new_type is None:
+        raise invalid("unknown session type", field="new_session_type_id", code="unknown_session_type")
+    answer = webhooks.call_json(session_types.target(new_type),
+                                events.session_created(session_id, new_type_id, caller.client_id))
+    capabilities = _capabilities_from(answer)
+    with db.transaction() as conn:
+        row = fetch_one(conn, q.switch_session_type, id=session_id, client_id=caller.client_id,
+                        session_type_id=new_type_id, capabilities=Jsonb(capabilities))
+    if row is None:
+        raise session_not_found(session_id)
+    return row

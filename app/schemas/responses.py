@@ -18,13 +18,17 @@ def variant_info(row):
             "parent_message_id": str(row["parent_id"]) if row["parent_id"] else None}
 
 
-def message(row):
+def message(row, reactions=None):
+    summary = (reactions or {}).get(row["id"])
     return {"message_id": ids.message_gts(row["id"]), "session_id": ids.session_gts(row["session_id"]),
             "parent_message_id": ids.message_gts(row["parent_id"]), "role": row["role"],
             "content": row["content"], "file_ids": [str(f) for f in row["file_ids"]],
             "variant_index": row["variant_index"], "is_active": row["is_active"],
             "is_complete": row["is_complete"], "metadata": row["metadata"],
-            "created_at": _time(row["created_at"]), "variant_info": variant_info(row)}
+            "created_at": _time(row["created_at"]), "variant_info": variant_info(row),
+            "reactions": {"like": summary["likes"] if summary else 0,
+                          "dislike": summary["dislikes"] if summary else 0},
+            "my_reaction": summary["mine"] if summary else None}
 
 
 def variant(row):
@@ -40,3 +44,24 @@ def session_type(row):
             "summarization_url": row["summarization_url"],
             "summarization_settings": row["summarization_settings"],
             "created_at": _time(row["created_at"]), "updated_at": _time(row["updated_at"])}
+
+
+def share(row, token=None, url=None):
+    body = {"share_id": str(row["id"]), "created_at": _time(row["created_at"]),
+            "expires_at": _time(row["expires_at"])}
+    if token:
+        body.update(share_token=token, share_url=url)
+    else:
+        body.update(revoked_at=_time(row["revoked_at"]), active=row["revoked_at"] is None)
+    return body
+
+
+def _text_of(content):
+    return " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+
+
+def search_hit(row):
+    return {"message_id": ids.message_gts(row["id"]), "content": _text_of(row["content"]),
+            "context": row["context"], "created_at": _time(row["created_at"]), "role": row["role"],
+            "parent_message_id": ids.message_gts(row["parent_id"]), "variant_index": row["variant_index"],
+            "is_active": row["is_active"], "rank": round(float(row["rank"]), 6)}

@@ -16,6 +16,7 @@ SELECT path.*, variants.total AS total_variants
        SELECT count(*) AS total FROM messages s
         WHERE s.session_id = path.session_id
           AND (s.parent_id = path.parent_id OR (s.parent_id IS NULL AND path.parent_id IS NULL))
+          AND s.recipient_client_id IS NULL
  ) variants
  ORDER BY path.depth;
 
@@ -36,14 +37,15 @@ SELECT up.*, variants.total AS total_variants
        SELECT count(*) AS total FROM messages s
         WHERE s.session_id = up.session_id
           AND (s.parent_id = up.parent_id OR (s.parent_id IS NULL AND up.parent_id IS NULL))
+          AND s.recipient_client_id IS NULL
  ) variants
  ORDER BY up.height DESC;
 
 -- name: children
--- The children (variants) of one node of a session, or its roots when parent_id is null, by index.
+-- The owner's children (variants) of one node of a session, or its roots when parent_id is null, by index.
 SELECT m.*, count(*) OVER () AS total_variants
   FROM messages m
- WHERE m.session_id = %(session_id)s
+ WHERE m.session_id = %(session_id)s AND m.recipient_client_id IS NULL
    AND (m.parent_id = %(parent_id)s OR (m.parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
  ORDER BY m.variant_index;
 
@@ -56,6 +58,7 @@ SELECT m.*, variants.total AS total_variants
        SELECT count(*) AS total FROM messages v
         WHERE v.session_id = m.session_id
           AND (v.parent_id = m.parent_id OR (v.parent_id IS NULL AND m.parent_id IS NULL))
+          AND v.recipient_client_id IS NULL
  ) variants
  WHERE m.id = %(message_id)s;
 

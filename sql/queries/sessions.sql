@@ -36,3 +36,34 @@ SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadat
   JOIN session_types t ON t.id = s.session_type_id
  WHERE m.id = %(message_id)s AND s.client_id = %(client_id)s AND NOT m.is_hidden_from_user
    FOR NO KEY UPDATE OF s;
+
+-- name: list_sessions
+-- A caller's sessions, newest first, optionally with a tag, after a keyset cursor.
+SELECT * FROM sessions
+ WHERE client_id = %(client_id)s
+   AND (%(tag)s::text IS NULL OR metadata -> 'tags' ? %(tag)s::text)
+   AND (%(after_created_at)s::timestamptz IS NULL
+        OR (created_at, id) < (%(after_created_at)s::timestamptz, %(after_id)s::uuid))
+ ORDER BY created_at DESC, id DESC
+ LIMIT %(limit)s;
+
+-- name: update_session_metadata
+-- Replace a caller's session metadata (the caller merged the patch under the row lock).
+UPDATE sessions SET metadata = %(metadata)s, updated_at = clock_timestamp()
+ WHERE id = %(id)s AND client_id = %(client_id)s
+RETURNING *;
+
+-- name: switch_session_type
+-- Point a locked session at another session type with the capabilities its backend announced.
+UPDATE sessions
+   SET session_type_id = %(session_type_id)s, available_capabilities = %(capabilities)s,
+       updated_at = clock_timestamp()
+ WHERE id = %(id)s AND client_id = %(client_id)s
+RETURNING *;
+
+-- name: store_summary
+-- Store a summary in the session's metadata under "summary".
+UPDATE sessions
+   SET metadata = jsonb_set(metadata, '{summary}', %(summary)s), updated_at = clock_timestamp()
+ WHERE id = %(id)s
+RETURNING id;

@@ -29,7 +29,7 @@ class EngineProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         environment = {**os.environ, "DATABASE_URL": database_url, "JWT_SECRET": JWT_SECRET,
                        "BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": str(workers),
-                       "LOG_LEVEL": "WARNING", "GRACEFUL_TIMEOUT": "10",
+                       "LOG_LEVEL": "WARNING", "GRACEFUL_TIMEOUT": "10", "PUBLIC_BASE_URL": self.url,
                        **{k: str(v) for k, v in env.items()}}
         environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.log_path = os.path.join("/tmp", f"chat-engine-test-{self.port}.log")

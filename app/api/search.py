@@ -1,0 +1,21 @@
+"""/api/v1/search: full-text search across the caller's sessions, grouped by session and ranked."""
+from flask import Blueprint, g
+
+from app import ids
+from app.api.common import engine, load_query
+from app.chat import search
+from app.schemas import requests as schemas, responses
+
+bp = Blueprint("search", __name__)
+
+
+@bp.get("/search")
+def search_all():
+    query = load_query(schemas.SearchQuery())
+    groups, total, next_cursor = search.across_sessions(engine().db, g.caller, query["query"], query["limit"],
+                                                        query["offset"], query.get("cursor"))
+    results = [{"session_id": ids.session_gts(head["session_id"]), "metadata": head["metadata"],
+                "rank": round(float(head["session_rank"]), 6),
+                "matched_messages": [responses.search_hit(m) for m in matches]} for head, matches in groups]
+    return {"results": results, "total": total, "limit": query["limit"], "offset": query["offset"],
+            "next_cursor": next_cursor}

@@ -1,0 +1,36 @@
+"""/api/v1/share/{token}: the read-only view (public), and a recipient's own branch (authenticated)."""
+from flask import Blueprint, g
+
+from app import ids
+from app.api.common import engine, load_body
+from app.api.streams import stream_response
+from app.chat import exchanges, shares
+from app.schemas import requests as schemas, responses
+
+bp = Blueprint("shares", __name__)
+
+
+def _view(session, rows):
+    return {"session_id": ids.session_gts(session["id"]), "read_only": True, "metadata": session["metadata"],
+            "messages": [responses.message(r) for r in rows]}
+
+
+@bp.get("/share/<token>")
+def view_shared(token):
+    """Public: anyone holding the token sees the owner's active path (hidden messages excluded)."""
+    return _view(*shares.open_shared(engine().db, token))
+
+
+@bp.get("/share/<token>/messages")
+def recipient_messages(token):
+    """The authenticated recipient's view: the owner's path continued by the recipient's own branch."""
+    return _view(*shares.open_shared(engine().db, token, recipient=g.caller.client_id))
+
+
+@bp.post("/share/<token>/messages")
+def send_as_recipient(token):
+    body = load_body(schemas.SharedSend())
+    parts = engine()
+    return stream_response(lambda: exchanges.start_shared_send(
+        parts.db, parts.webhooks, g.caller, token, body["content"], file_ids=body.get("file_ids") or (),
+        enabled=body.get("enabled_capabilities")))

@@ -1,0 +1,50 @@
+"""Exports: rendered once, stored in PostgreSQL (any instance serves them), fetched by signed URL."""
+import hashlib
+import hmac
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from app.chat.transcripts import RENDERERS
+from app.db import fetch_all, fetch_one, queries as q
+from app.errors import ApiError, not_found, session_not_found
+
+
+def _signature(key, export_id, expires):
+    return hmac.new(key, f"{export_id}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def create(db, config, caller, session_id, export_format, scope):
+    key = config.url_signing_key
+    if key is None:
+        raise ApiError(503, "INTERNAL_ERROR", "exports need SIGNING_KEY (or JWT_SECRET) to sign links")
+    render, content_type, _ = RENDERERS[export_format]
+    expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=config.export_ttl_seconds)
+    with db.transaction() as conn:
+        session = fetch_one(conn, q.get_session, id=session_id, client_id=caller.client_id)
+        if session is None:
+            raise session_not_found(session_id)
+        rows = fetch_all(conn, q.session_tree, session_id=session_id)
+        body = render(session, rows, scope).encode()
+        row = fetch_one(conn, q.insert_export, id=uuid.uuid4(), session_id=session_id, format=export_format,
+                        scope=scope, content_type=content_type, body=body, expires_at=expires_at)
+    expires = int(row["expires_at"].timestamp())
+    url = (f"{config.public_base_url}/api/v1/exports/{row['id']}"
+           f"?expires={expires}&signature={_signature(key, row['id'], expires)}")
+    return url, row["expires_at"]
+
+
+def fetch(db, config, export_id, expires, signature):
+    """The stored file, if the link's signature is good and it has not expired; else 404."""
+    key = config.url_signing_key
+    gone = not_found("export not found or link expired")
+    if key is None or not expires.isdigit() or int(expires) < time.time():
+        raise gone
+    if not hmac.compare_digest(_signature(key, export_id, int(expires)), signature or ""):
+        raise gone
+    with db.transaction() as conn:
+        row = fetch_one(conn, q.get_export, id=export_id)
+    if row is None:
+        raise gone
+    extension = RENDERERS[row["format"]][2]
+    return row, f"session-{row['session_id']}.{extension}"

@@ -1,0 +1,56 @@
+"""Share links (ADR-0019): tokens of 43 random URL-safe characters, stored only as SHA-256 hashes."""
+import hashlib
+import secrets
+import uuid
+
+from app.db import fetch_all, fetch_one, queries as q
+from app.errors import ApiError, not_found, session_not_found
+
+
+def hash_token(token):
+    return hashlib.sha256(token.encode()).digest()
+
+
+def share_gone():
+    return not_found("share link not found, revoked or expired")
+
+
+def _owned(conn, caller, session_id):
+    if fetch_one(conn, q.get_session, id=session_id, client_id=caller.client_id) is None:
+        raise session_not_found(session_id)
+
+
+def create(db, caller, session_id, expires_at=None):
+    token = secrets.token_urlsafe(32)
+    with db.transaction() as conn:
+        _owned(conn, caller, session_id)
+        row = fetch_one(conn, q.insert_share, id=uuid.uuid4(), session_id=session_id,
+                        token_hash=hash_token(token), expires_at=expires_at)
+    return token, row
+
+
+def list_for(db, caller, session_id):
+    with db.transaction() as conn:
+        _owned(conn, caller, session_id)
+        return fetch_all(conn, q.list_shares, session_id=session_id)
+
+
+def revoke(db, caller, session_id, share_id):
+    with db.transaction() as conn:
+        _owned(conn, caller, session_id)
+        if fetch_one(conn, q.revoke_share, id=share_id, session_id=session_id) is None:
+            raise ApiError(404, "INVALID_REQUEST", "share not found")
+
+
+def open_shared(db, token, recipient=None):
+    """The shared session and the messages the viewer sees: the owner's active path, or, for an
+    authenticated recipient, that path continued by the recipient's own branch."""
+    with db.transaction() as conn:
+        session = fetch_one(conn, q.session_by_share, token_hash=hash_token(token))
+        if session is None:
+            raise share_gone()
+        if recipient is None:
+            rows = fetch_all(conn, q.active_path, session_id=session["id"])
+        else:
+            rows = fetch_all(conn, q.recipient_path, session_id=session["id"], recipient=recipient)
+    return session, [r for r in rows if not r["is_hidden_from_user"]]

@@ -1,0 +1,27 @@
+-- name: set_reaction
+-- Upsert a user's reaction to a message; returns the reaction it replaced (NULL if none).
+WITH previous AS (
+    SELECT reaction_type FROM reactions WHERE message_id = %(message_id)s AND user_id = %(user_id)s
+), upserted AS (
+    INSERT INTO reactions (message_id, user_id, reaction_type)
+    VALUES (%(message_id)s, %(user_id)s, %(reaction_type)s)
+    ON CONFLICT (message_id, user_id)
+    DO UPDATE SET reaction_type = EXCLUDED.reaction_type, updated_at = now()
+    RETURNING reaction_type
+)
+SELECT (SELECT reaction_type FROM previous) AS previous, (SELECT reaction_type FROM upserted) AS current;
+
+-- name: delete_reaction
+-- Remove a user's reaction to a message; returns the reaction removed, if any.
+DELETE FROM reactions WHERE message_id = %(message_id)s AND user_id = %(user_id)s
+RETURNING reaction_type AS previous;
+
+-- name: reaction_summaries
+-- Like/dislike counts and the caller's own reaction for a set of messages.
+SELECT message_id,
+       count(*) FILTER (WHERE reaction_type = 'like') AS likes,
+       count(*) FILTER (WHERE reaction_type = 'dislike') AS dislikes,
+       max(reaction_type) FILTER (WHERE user_id = %(user_id)s) AS mine
+  FROM reactions
+ WHERE message_id = ANY(%(message_ids)s)
+ GROUP BY message_id;
