@@ -14,9 +14,11 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9100)
     parser.add_argument("--delay", type=float, default=0.05, help="seconds between streamed words")
+    parser.add_argument("--mode", choices=["ok", "error", "hang"], default="ok",
+                        help="error / hang: fail message events (isolation experiments)")
     args = parser.parse_args()
-    print(f"demo backend on http://{args.host}:{args.port}/ (delay {args.delay}s)", flush=True)
-    make_server(make_app(args.delay), args.host, args.port).serve_forever()
+    print(f"demo backend on http://{args.host}:{args.port}/ (delay {args.delay}s, mode {args.mode})", flush=True)
+    make_server(make_app(args.delay, args.mode), args.host, args.port).serve_forever()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ def _reply_words(event):
     return f"A conversation of {turns} messages.".split(" ")
 
 
-def make_app(delay=0.05):
+def make_app(delay=0.05, mode="ok"):
+    """mode: "ok" streams replies; "error" answers message events with HTTP 500; "hang" never answers
+    them (for isolation runs: a broken backend next to a healthy one)."""
     def stream(words):
         for index, word in enumerate(words):
             piece = word if index == 0 else " " + word
@@ -43,6 +45,11 @@ def make_app(delay=0.05):
             start_response("400 Bad Request", [("Content-Type", "application/json")])
             return [b'{"error": "expected a JSON event"}']
         if kind in ("message.new", "message.recreate", "session.summary"):
+            if mode == "error":
+                start_response("500 Internal Server Error", [("Content-Type", "application/json")])
+                return [b'{"error": "demo backend in error mode"}']
+            if mode == "hang":
+                gevent.sleep(3600)
             start_response("200 OK", [("Content-Type", "application/x-ndjson")])
             return stream(_reply_words(event))
         if kind == "session.created":

@@ -1,0 +1,1 @@
+"""Load tests and benchmarks: a local cluster behind nginx, Locust scenarios, data checks, reports."""
