@@ -100,6 +100,7 @@ class Cluster:
 
     def __init__(self, state):
         self.state = state
+        self._children = {}  # pid -> Popen, for processes this Python process started (reaped by poll)
 
     @property
     def url(self):
@@ -133,17 +134,17 @@ class Cluster:
             cluster._flask("db", "upgrade")
 
             backend_port = free_port()
-            state["pids"]["demo_backend"] = _spawn(
+            state["pids"]["demo_backend"] = cluster._track(_spawn(
                 [sys.executable, "-m", "demo_backend", "--port", str(backend_port), "--delay", str(backend_delay)],
-                "demo_backend.log").pid
+                "demo_backend.log"))
             state["backend_url"] = f"http://127.0.0.1:{backend_port}/"
             cluster._flask("session-type", "create", "--id", HEALTHY_TYPE, "--name", "load_demo", "--replace",
                            "--webhook-url", state["backend_url"])
             if failing_backend:
                 failing_port = free_port()
-                state["pids"]["failing_backend"] = _spawn(
+                state["pids"]["failing_backend"] = cluster._track(_spawn(
                     [sys.executable, "-m", "demo_backend", "--port", str(failing_port), "--mode", failing_backend],
-                    "failing_backend.log").pid
+                    "failing_backend.log"))
                 cluster._flask("session-type", "create", "--id", FAILING_TYPE, "--name", "load_failing", "--replace",
                                "--webhook-url", f"http://127.0.0.1:{failing_port}/", "--timeout", "5")
 
@@ -158,8 +159,9 @@ class Cluster:
             servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in state["instances"])
             with open(os.path.join(STATE_DIR, "nginx.conf"), "w") as handle:
                 handle.write(NGINX_CONF.format(dir=STATE_DIR, servers=servers, port=state["balancer_port"]))
-            state["pids"]["nginx"] = _spawn([nginx, "-p", STATE_DIR, "-c", os.path.join(STATE_DIR, "nginx.conf"),
-                                             "-g", "daemon off;"], "nginx.log").pid
+            state["pids"]["nginx"] = cluster._track(_spawn(
+                [nginx, "-p", STATE_DIR, "-c", os.path.join(STATE_DIR, "nginx.conf"), "-g", "daemon off;"],
+                "nginx.log"))
             cluster._save()
             _wait(cluster.url + "/health/ready")
             return cluster
@@ -182,15 +184,30 @@ class Cluster:
                "MAX_STREAMS_PER_WORKER": "5000", "PROMETHEUS_MULTIPROC_DIR": os.path.join(STATE_DIR, f"metrics-{port}")}
         process = _spawn([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
                          f"engine-{port}.log", env)
-        self.state["pids"][f"engine-{port}"] = process.pid
+        self.state["pids"][f"engine-{port}"] = self._track(process)
         self._save()
         return process
+
+    def _track(self, process):
+        self._children[process.pid] = process
+        return process.pid
+
+    def _alive(self, pid):
+        if pid in self._children:
+            return self._children[pid].poll() is None
+        try:
+            os.killpg(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
 
     def kill_instance(self, index):
         """SIGKILL an instance's whole process group (master and workers): a crash, not a shutdown."""
         port = self.state["instances"][index]
         pid = self.state["pids"].pop(f"engine-{port}")
         os.killpg(pid, signal.SIGKILL)
+        if pid in self._children:
+            self._children.pop(pid).wait()
         self._save()
         return port
 
@@ -220,23 +237,15 @@ class Cluster:
                 continue
         for name, pid in list(self.state["pids"].items()):
             deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and _alive(pid):
+            while time.monotonic() < deadline and self._alive(pid):
                 time.sleep(0.1)
-            if _alive(pid):
+            if self._alive(pid):
                 os.killpg(pid, signal.SIGKILL)
         embedded = self.state.get("embedded_postgres")
         if embedded:
             server = EmbeddedPostgres(data_dir=embedded["data_dir"], port=embedded["port"])
             server.destroy()
         shutil.rmtree(STATE_DIR, ignore_errors=True)
-
-
-def _alive(pid):
-    try:
-        os.killpg(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 def main():
