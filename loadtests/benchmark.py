@@ -210,7 +210,7 @@ def scenario_isolation(out_dir, users, duration):
 def scenario_scale(out_dir, users, duration, spawn_rate):
     def body(cluster):
         stats, check, elapsed = run_locust(cluster, out_dir, "scale-3x", users, spawn_rate, duration,
-                                           think=(20, 40), baseline_users=10)
+                                           think=(30, 60), baseline_users=10)
         summary = chat_summary(stats, elapsed, check)
         summary["overhead_metric"] = engine_histogram(cluster, "chat_engine_routing_overhead_seconds")
         summary["check"] = check
@@ -353,7 +353,7 @@ def write_report(out_dir, params, info, scaling, failure, isolation, scale, sear
               "then fail-fast 503s once its breaker opened), as they should.",
               "", "## Scale: 10,000 sessions across 3 instances", "",
               f"- users: {params['scale_users']} (one session each), spawn rate {params['scale_spawn']}/s, "
-              f"{params['scale_duration']} s, think time 20–40 s",
+              f"{params['scale_duration']} s, think time 30–60 s",
               f"- sessions created: **{scale['check']['sessions_created_by_clients']}**, found in the database: "
               f"{scale['check']['sessions_found']}; failed requests {scale['failures']:.0f} of {scale['requests']:.0f}",
               f"- session create p50/p95/p99: {_triple(scale['create'])} ms",

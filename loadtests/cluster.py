@@ -116,7 +116,9 @@ class Cluster:
             raise SystemExit("a cluster is already up (python -m loadtests.cluster down)")
         os.makedirs(STATE_DIR, exist_ok=True)
         nginx = ensure_nginx()
-        state = {"pids": {}, "instances": [], "workers": workers, "db_pool": db_pool}
+        # The balancer's port comes first: instances hand out links to it (PUBLIC_BASE_URL).
+        state = {"pids": {}, "instances": [], "workers": workers, "db_pool": db_pool,
+                 "balancer_port": balancer_port or free_port()}
         cluster = cls(state)
         try:
             database_url = os.environ.get("DATABASE_URL")
@@ -155,7 +157,6 @@ class Cluster:
             for port in state["instances"]:
                 _wait(f"http://127.0.0.1:{port}/health/ready")
 
-            state["balancer_port"] = balancer_port or free_port()
             servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in state["instances"])
             with open(os.path.join(STATE_DIR, "nginx.conf"), "w") as handle:
                 handle.write(NGINX_CONF.format(dir=STATE_DIR, servers=servers, port=state["balancer_port"]))
@@ -171,7 +172,7 @@ class Cluster:
 
     def _env(self):
         return {**os.environ, "DATABASE_URL": self.database_url, "JWT_SECRET": JWT_SECRET, "LOG_LEVEL": "WARNING",
-                "PUBLIC_BASE_URL": self.url if "balancer_port" in self.state else "http://127.0.0.1"}
+                "PUBLIC_BASE_URL": self.url}
 
     def _flask(self, *args):
         subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=self._env(),

@@ -21,11 +21,11 @@ WITH words AS (
 INSERT INTO messages (id, session_id, parent_id, role, content, variant_index, is_active)
 SELECT md5(s.id::text || ':' || i)::uuid, s.id,
        CASE WHEN i = 1 THEN NULL ELSE md5(s.id::text || ':' || (i - 1))::uuid END,
-       CASE WHEN i % 2 = 1 THEN 'user' ELSE 'assistant' END,
+       CASE WHEN i %% 2 = 1 THEN 'user' ELSE 'assistant' END,
        jsonb_build_array(jsonb_build_object('type', 'text', 'text',
-           'We talked about the ' || w[1 + (i * 7) % 30] || ' and the ' || w[1 + (i * 13) % 30] ||
-           ' while ' || w[1 + (i * 17) % 30] || ' plans for ' || w[1 + (i * 23) % 30] || ' kept ' ||
-           w[1 + (i * 29 + length(s.id::text)) % 30] || ' in mind, message ' || i)),
+           'We talked about the ' || w[1 + (i * 7) %% 30] || ' and the ' || w[1 + (i * 13) %% 30] ||
+           ' while ' || w[1 + (i * 17) %% 30] || ' plans for ' || w[1 + (i * 23) %% 30] || ' kept ' ||
+           w[1 + (i * 29 + length(s.id::text)) %% 30] || ' in mind, message ' || i)),
        0, true
   FROM sessions s, words, generate_series(1, %(count)s) AS i
  WHERE s.id = ANY(%(session_ids)s::uuid[]);
