@@ -2,6 +2,8 @@
 
 Connections run in autocommit mode and every piece of work opens an explicit `transaction()`, so a
 connection is never left idle in a transaction and BEGIN/COMMIT are always visible in the code.
+Transactions run in pipeline mode: BEGIN travels with the first statement, and COMMIT with the last
+one when its result is not fetched (`execute`), saving two round trips per transaction.
 """
 import logging
 import os
@@ -70,6 +72,12 @@ def fetch_all(conn, sql, /, **params):
     return conn.execute(sql, params).fetchall()
 
 
+def execute(conn, sql, /, **params):
+    """Queue a statement without waiting for it: in pipeline mode it is sent with what follows
+    (typically COMMIT); its errors surface when the transaction ends."""
+    conn.execute(sql, params)
+
+
 class Database:
     """Owns one worker's pool. Created after fork (the app factory runs inside each gunicorn worker)."""
 
@@ -103,7 +111,7 @@ class Database:
         wait = self._outage_wait if self.outage else None
         with self.pool.connection(timeout=wait) as conn:
             try:
-                with conn.transaction():
+                with conn.pipeline(), conn.transaction():
                     yield conn
             except psycopg.OperationalError:
                 if conn.broken:

@@ -1,4 +1,4 @@
-"""Send, recreate: the database work before and after a backend call (ARCHITECTURE's hot path).
+"""Send, recreate, summarize: the database work before and after a backend call (the hot path).
 
 `start_*` runs transaction 1 (lock the session, place the new messages in the tree, read the
 history) and returns an Exchange; the relay calls the backend with no connection held, then
@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from psycopg.types.json import Jsonb
 
 from app import ids
-from app.chat import capabilities
-from app.db import fetch_all, fetch_one, queries as q
-from app.chat import shares
+from app.chat import capabilities, shares
+from app.db import execute, fetch_all, fetch_one, queries as q
 from app.errors import ApiError, invalid, message_not_found, session_not_found
 from app.webhooks import events
 from app.webhooks.client import Target
@@ -43,8 +42,8 @@ class Exchange:
 
     def save(self, parts, metadata, complete):
         with self.db.transaction() as conn:
-            fetch_one(conn, q.finish_assistant_message, message_id=self.message_id, session_id=self.session_id,
-                      content=Jsonb(parts), is_complete=complete, metadata=Jsonb(metadata or {}))
+            execute(conn, q.finish_assistant_message, message_id=self.message_id, session_id=self.session_id,
+                    content=Jsonb(parts), is_complete=complete, metadata=Jsonb(metadata or {}))
 
     def aborted(self, parts):
         self.webhooks.notify(self.target, events.message_aborted(self.session_id, self.message_id, parts))
@@ -59,16 +58,32 @@ class SummaryExchange(Exchange):
                    "session_type_id": self.target.session_type_id.split("#")[0],
                    "created_at": events.now_iso(), "metadata": metadata or {}}
         with self.db.transaction() as conn:
-            fetch_one(conn, q.store_summary, id=self.session_id, summary=Jsonb(summary))
+            execute(conn, q.store_summary, id=self.session_id, summary=Jsonb(summary))
 
 
 def _target(session):
     return Target(session["session_type_id"], session["webhook_url"], session["timeout_seconds"])
 
 
-def _admitted(webhooks, session, event):
-    """Breaker admission happens before anything is stored: an open breaker writes nothing."""
-    return webhooks.stream(_target(session), event)
+class _Admission:
+    """Breaker admission taken inside transaction 1, so an open breaker stores nothing. If the
+    exchange then fails to start (404, 400, a failed commit), the admission is given back."""
+
+    def __init__(self, webhooks):
+        self.webhooks = webhooks
+        self.stream = None
+
+    def admit(self, target, event):
+        self.stream = self.webhooks.stream(target, event)
+        return self.stream
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, traceback):
+        if exc_type is not None and self.stream is not None:
+            self.stream.finish(cancelled=True)
+        return False
 
 
 def start_send(db, webhooks, caller, session_id, content, parent_id=None, file_ids=(), enabled=None):
@@ -88,38 +103,32 @@ def start_shared_send(db, webhooks, caller, token, content, file_ids=(), enabled
 
 def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, lock, missing):
     user_id, assistant_id = uuid.uuid4(), uuid.uuid4()
-    stream = None
-    try:
-        with db.transaction() as conn:
-            session = lock(conn)
-            if session is None:
-                raise missing()
-            session_id = session["id"]
-            chosen = capabilities.select(session["available_capabilities"], enabled)
-            capabilities.check_files(session["available_capabilities"], file_ids)
-            stream = _admitted(webhooks, session, "message.new")
-            if recipient is not None:
-                path = fetch_all(conn, q.recipient_path, session_id=session_id, recipient=recipient)
-                parent_id = path[-1]["id"] if path else None
-            elif parent_id is None:
-                path = fetch_all(conn, q.active_path, session_id=session_id)
-                parent_id = path[-1]["id"] if path else None
-            else:
-                path = fetch_all(conn, q.ancestor_path, session_id=session_id, message_id=parent_id)
-                if not path or path[-1]["is_hidden_from_user"]:
-                    raise message_not_found(parent_id)
-            fetch_one(conn, q.insert_user_turn, session_id=session_id, parent_id=parent_id,
-                      user_message_id=user_id, assistant_message_id=assistant_id,
-                      content=Jsonb([{"type": "text", "text": content}]), file_ids=list(file_ids),
-                      recipient_client_id=recipient, user_metadata=Jsonb({}),
-                      assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}))
-            if recipient is None and not all(row["is_active"] for row in path):
-                # Branching from a message off the active path: its whole chain becomes active.
-                fetch_all(conn, q.activate_path, session_id=session_id, message_id=parent_id)
-    except BaseException:
-        if stream is not None:
-            stream.finish(cancelled=True)
-        raise
+    with _Admission(webhooks) as admission, db.transaction() as conn:
+        session = lock(conn)
+        if session is None:
+            raise missing()
+        session_id = session["id"]
+        chosen = capabilities.select(session["available_capabilities"], enabled)
+        capabilities.check_files(session["available_capabilities"], file_ids)
+        stream = admission.admit(_target(session), "message.new")
+        if recipient is not None:
+            path = fetch_all(conn, q.recipient_path, session_id=session_id, recipient=recipient)
+            parent_id = path[-1]["id"] if path else None
+        elif parent_id is None:
+            path = fetch_all(conn, q.active_path, session_id=session_id)
+            parent_id = path[-1]["id"] if path else None
+        else:
+            path = fetch_all(conn, q.ancestor_path, session_id=session_id, message_id=parent_id)
+            if not path or path[-1]["is_hidden_from_user"]:
+                raise message_not_found(parent_id)
+        execute(conn, q.insert_user_turn, session_id=session_id, parent_id=parent_id,
+                user_message_id=user_id, assistant_message_id=assistant_id,
+                content=Jsonb([{"type": "text", "text": content}]), file_ids=list(file_ids),
+                recipient_client_id=recipient, user_metadata=Jsonb({}),
+                assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}))
+        if recipient is None and not all(row["is_active"] for row in path):
+            # Branching from a message off the active path: its whole chain becomes active.
+            execute(conn, q.activate_path, session_id=session_id, message_id=parent_id)
     stream.payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content,
                                         file_ids, events.history(path))
     return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, user_message_id=user_id)
@@ -127,57 +136,44 @@ def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, 
 
 def start_recreate(db, webhooks, caller, message_id, enabled=None):
     assistant_id = uuid.uuid4()
-    stream = None
-    try:
-        with db.transaction() as conn:
-            session = fetch_one(conn, q.lock_session_of_message, message_id=message_id, client_id=caller.client_id)
-            if session is None:
-                raise message_not_found(message_id)
-            if session["message_role"] != "assistant":
-                raise invalid("only assistant messages can be recreated", field="id", code="not_assistant")
-            chosen = capabilities.select(session["available_capabilities"], enabled)
-            stream = _admitted(webhooks, session, "message.recreate")
-            parent_id = session["message_parent_id"]
-            path = fetch_all(conn, q.ancestor_path, session_id=session["id"], message_id=parent_id)
-            fetch_one(conn, q.insert_assistant_variant, session_id=session["id"], parent_id=parent_id,
-                      assistant_message_id=assistant_id, recipient_client_id=None,
-                      assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}))
-            if not all(row["is_active"] for row in path):
-                fetch_all(conn, q.activate_path, session_id=session["id"], message_id=assistant_id)
-    except BaseException:
-        if stream is not None:
-            stream.finish(cancelled=True)
-        raise
+    with _Admission(webhooks) as admission, db.transaction() as conn:
+        session = fetch_one(conn, q.lock_session_of_message, message_id=message_id, client_id=caller.client_id)
+        if session is None:
+            raise message_not_found(message_id)
+        if session["message_role"] != "assistant":
+            raise invalid("only assistant messages can be recreated", field="id", code="not_assistant")
+        chosen = capabilities.select(session["available_capabilities"], enabled)
+        stream = admission.admit(_target(session), "message.recreate")
+        parent_id = session["message_parent_id"]
+        path = fetch_all(conn, q.ancestor_path, session_id=session["id"], message_id=parent_id)
+        execute(conn, q.insert_assistant_variant, session_id=session["id"], parent_id=parent_id,
+                assistant_message_id=assistant_id, recipient_client_id=None,
+                assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}))
+        if not all(row["is_active"] for row in path):
+            execute(conn, q.activate_path, session_id=session["id"], message_id=assistant_id)
     stream.payload = events.message_recreate(session["id"], assistant_id, chosen, events.history(path))
     return Exchange(db, webhooks, session["id"], assistant_id, _target(session), stream)
 
 
 def start_summary(db, webhooks, caller, session_id, enabled=None):
     """session.summary to the dedicated summarization service when configured, else the backend."""
-    stream = None
-    try:
-        with db.transaction() as conn:
-            session = fetch_one(conn, q.lock_session_for_exchange, id=session_id, client_id=caller.client_id)
-            if session is None:
-                raise session_not_found(session_id)
-            if not session["summarization_enabled"]:
-                raise invalid("this session type does not enable summarization", field="session_id",
-                              code="summarization_disabled")
-            chosen = capabilities.select(session["available_capabilities"], enabled)
-            target = _target(session)
-            if session["summarization_url"]:
-                # Its own breaker: the summarizer failing must not block the chat backend.
-                target = Target(session["session_type_id"] + "#summarization", session["summarization_url"],
-                                session["timeout_seconds"])
-            stream = webhooks.stream(target, "session.summary")
-            path = fetch_all(conn, q.active_path, session_id=session_id)
-    except BaseException:
-        if stream is not None:
-            stream.finish(cancelled=True)
-        raise
-    if not events.history(path):
-        stream.finish(cancelled=True)
-        raise ApiError(400, "INVALID_REQUEST", "nothing to summarize yet")
+    with _Admission(webhooks) as admission, db.transaction() as conn:
+        session = fetch_one(conn, q.lock_session_for_exchange, id=session_id, client_id=caller.client_id)
+        if session is None:
+            raise session_not_found(session_id)
+        if not session["summarization_enabled"]:
+            raise invalid("this session type does not enable summarization", field="session_id",
+                          code="summarization_disabled")
+        chosen = capabilities.select(session["available_capabilities"], enabled)
+        path = fetch_all(conn, q.active_path, session_id=session_id)
+        if not events.history(path):
+            raise ApiError(400, "INVALID_REQUEST", "nothing to summarize yet")
+        target = _target(session)
+        if session["summarization_url"]:
+            # Its own breaker: the summarizer failing must not block the chat backend.
+            target = Target(session["session_type_id"] + "#summarization", session["summarization_url"],
+                            session["timeout_seconds"])
+        stream = admission.admit(target, "session.summary")
     stream.payload = events.session_summary(session_id, chosen, events.history(path),
                                             session["summarization_settings"])
     return SummaryExchange(db, webhooks, session_id, uuid.uuid4(), target, stream)

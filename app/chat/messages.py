@@ -7,6 +7,18 @@ def _visible(rows):
     return [r for r in rows if not r["is_hidden_from_user"] and r["recipient_client_id"] is None]
 
 
+def with_variant_counts(conn, session_id, rows, recipient=None):
+    """Set each row's `total_variants`: the siblings the viewer sees at its place (one query for all)."""
+    parents = {row["parent_id"] for row in rows}
+    if parents:
+        counts = {c["parent_id"]: c["total"] for c in fetch_all(
+            conn, q.variant_counts, session_id=session_id, parent_ids=[p for p in parents if p is not None],
+            with_roots=None in parents, recipient=recipient)}
+        for row in rows:
+            row["total_variants"] = counts.get(row["parent_id"], 1)
+    return rows
+
+
 def owned_visible_message(conn, caller, message_id):
     """A message of the caller's own tree that the client may see, else 404."""
     row = fetch_one(conn, q.get_owned_message, message_id=message_id, client_id=caller.client_id)
@@ -21,7 +33,7 @@ def list_messages(db, caller, session_id, parent_id=None, children=False):
         if fetch_one(conn, q.get_session, id=session_id, client_id=caller.client_id) is None:
             raise session_not_found(session_id)
         if not children:
-            return _visible(fetch_all(conn, q.active_path, session_id=session_id))
+            return with_variant_counts(conn, session_id, _visible(fetch_all(conn, q.active_path, session_id=session_id)))
         if parent_id is not None:
             parent = owned_visible_message(conn, caller, parent_id)
             if parent["session_id"] != session_id:
@@ -31,7 +43,8 @@ def list_messages(db, caller, session_id, parent_id=None, children=False):
 
 def get_message(db, caller, message_id):
     with db.transaction() as conn:
-        return owned_visible_message(conn, caller, message_id)
+        row = owned_visible_message(conn, caller, message_id)
+        return with_variant_counts(conn, row["session_id"], [row])[0]
 
 
 def variants(db, caller, message_id):
@@ -48,4 +61,5 @@ def activate(db, caller, message_id):
         row = owned_visible_message(conn, caller, message_id)
         fetch_one(conn, q.lock_session_for_exchange, id=row["session_id"], client_id=caller.client_id)
         fetch_all(conn, q.activate_path, session_id=row["session_id"], message_id=message_id)
-        return fetch_one(conn, q.get_owned_message, message_id=message_id, client_id=caller.client_id)
+        row = fetch_one(conn, q.get_owned_message, message_id=message_id, client_id=caller.client_id)
+        return with_variant_counts(conn, row["session_id"], [row])[0]

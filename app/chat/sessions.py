@@ -11,7 +11,10 @@ from app.webhooks.client import Target
 from app.webhooks.errors import BackendError
 
 
-def _capabilities_from(answer):
+def _announce(webhooks, session_type, session_id, client_id):
+    """Tell a backend about the session (`session.created`, retried) and return its capabilities."""
+    answer = webhooks.call_json(session_types.target(session_type),
+                                events.session_created(session_id, session_type["id"], client_id))
     capabilities = answer.get("available_capabilities") if isinstance(answer, dict) else None
     if not isinstance(capabilities, list) or not all(isinstance(c, dict) for c in capabilities):
         raise BackendError("backend's session.created answer has no available_capabilities list")
@@ -24,9 +27,7 @@ def create_session(db, webhooks, caller, session_type_id, metadata=None):
     if session_type is None:
         raise invalid("unknown session type", field="session_type_id", code="unknown_session_type")
     session_id = uuid.uuid4()
-    target = session_types.target(session_type)
-    answer = webhooks.call_json(target, events.session_created(session_id, session_type_id, caller.client_id))
-    capabilities = _capabilities_from(answer)
+    capabilities = _announce(webhooks, session_type, session_id, caller.client_id)
     with db.transaction() as conn:
         return fetch_one(conn, q.insert_session, id=session_id, client_id=caller.client_id,
                          session_type_id=session_type_id, capabilities=Jsonb(capabilities),
@@ -94,9 +95,7 @@ def switch_type(db, webhooks, caller, session_id, new_type_id):
         raise session_not_found(session_id)
     if new_type is None:
         raise invalid("unknown session type", field="new_session_type_id", code="unknown_session_type")
-    answer = webhooks.call_json(session_types.target(new_type),
-                                events.session_created(session_id, new_type_id, caller.client_id))
-    capabilities = _capabilities_from(answer)
+    capabilities = _announce(webhooks, new_type, session_id, caller.client_id)
     with db.transaction() as conn:
         row = fetch_one(conn, q.switch_session_type, id=session_id, client_id=caller.client_id,
                         session_type_id=new_type_id, capabilities=Jsonb(capabilities))

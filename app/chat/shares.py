@@ -3,6 +3,7 @@ import hashlib
 import secrets
 import uuid
 
+from app.chat import messages
 from app.db import fetch_all, fetch_one, queries as q
 from app.errors import ApiError, not_found, session_not_found
 
@@ -53,4 +54,5 @@ def open_shared(db, token, recipient=None):
             rows = fetch_all(conn, q.active_path, session_id=session["id"])
         else:
             rows = fetch_all(conn, q.recipient_path, session_id=session["id"], recipient=recipient)
-    return session, [r for r in rows if not r["is_hidden_from_user"]]
+        visible = [r for r in rows if not r["is_hidden_from_user"]]
+        return session, messages.with_variant_counts(conn, session["id"], visible, recipient)

@@ -1,5 +1,5 @@
 -- name: active_path
--- The owner's active path of a session from its root down, with each message's number of variants.
+-- The owner's active path of a session from its root down (the hot path: history and the leaf).
 WITH RECURSIVE path AS (
     SELECT m.*, 0 AS depth
       FROM messages m
@@ -10,18 +10,10 @@ WITH RECURSIVE path AS (
       FROM path
       JOIN messages m ON m.parent_id = path.id AND m.is_active AND m.recipient_client_id IS NULL
 )
-SELECT path.*, variants.total AS total_variants
-  FROM path
- CROSS JOIN LATERAL (
-       SELECT count(*) AS total FROM messages s
-        WHERE s.session_id = path.session_id
-          AND (s.parent_id = path.parent_id OR (s.parent_id IS NULL AND path.parent_id IS NULL))
-          AND s.recipient_client_id IS NULL
- ) variants
- ORDER BY path.depth;
+SELECT * FROM path ORDER BY depth;
 
 -- name: ancestor_path
--- The path from the root down to one message of a session (inclusive), with variant counts.
+-- The path from the root down to one message of a session (inclusive).
 WITH RECURSIVE up AS (
     SELECT m.*, 0 AS height
       FROM messages m
@@ -31,15 +23,7 @@ WITH RECURSIVE up AS (
       FROM up
       JOIN messages m ON m.id = up.parent_id
 )
-SELECT up.*, variants.total AS total_variants
-  FROM up
- CROSS JOIN LATERAL (
-       SELECT count(*) AS total FROM messages s
-        WHERE s.session_id = up.session_id
-          AND (s.parent_id = up.parent_id OR (s.parent_id IS NULL AND up.parent_id IS NULL))
-          AND s.recipient_client_id IS NULL
- ) variants
- ORDER BY up.height DESC;
+SELECT * FROM up ORDER BY height DESC;
 
 -- name: children
 -- The owner's children (variants) of one node of a session, or its roots when parent_id is null, by index.
@@ -50,17 +34,20 @@ SELECT m.*, count(*) OVER () AS total_variants
  ORDER BY m.variant_index;
 
 -- name: get_owned_message
--- One message of a caller's session, with its number of variants.
-SELECT m.*, variants.total AS total_variants
+-- One message of a caller's session.
+SELECT m.*
   FROM messages m
   JOIN sessions s ON s.id = m.session_id AND s.client_id = %(client_id)s
- CROSS JOIN LATERAL (
-       SELECT count(*) AS total FROM messages v
-        WHERE v.session_id = m.session_id
-          AND (v.parent_id = m.parent_id OR (v.parent_id IS NULL AND m.parent_id IS NULL))
-          AND v.recipient_client_id IS NULL
- ) variants
  WHERE m.id = %(message_id)s;
+
+-- name: variant_counts
+-- How many variants a viewer sees under each given parent (NULL: the roots): the owner's, plus their own.
+SELECT parent_id, count(*) AS total
+  FROM messages
+ WHERE session_id = %(session_id)s
+   AND (parent_id = ANY(%(parent_ids)s::uuid[]) OR (parent_id IS NULL AND %(with_roots)s))
+   AND (recipient_client_id IS NULL OR recipient_client_id = %(recipient)s::text)
+ GROUP BY parent_id;
 
 -- name: insert_user_turn
 -- Add a user message as the newest active variant under a parent, with an empty assistant reply below it.

@@ -54,12 +54,4 @@ WITH RECURSIVE path AS (
             LIMIT 1
      ) child
 )
-SELECT path.*, variants.total AS total_variants
-  FROM path
- CROSS JOIN LATERAL (
-       SELECT count(*) AS total FROM messages s
-        WHERE s.session_id = path.session_id
-          AND (s.parent_id = path.parent_id OR (s.parent_id IS NULL AND path.parent_id IS NULL))
-          AND (s.recipient_client_id IS NULL OR s.recipient_client_id = %(recipient)s)
- ) variants
- ORDER BY path.depth;
+SELECT * FROM path ORDER BY depth;

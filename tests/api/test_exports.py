@@ -4,22 +4,12 @@ from urllib.parse import parse_qs, urlparse
 
 import requests
 
-from support.backends import chunk, complete, ndjson, stream_answer
-
-
-def numbered(backend):
-    count = {"n": 0}
-
-    def answer(event, environ):
-        count["n"] += 1
-        return stream_answer(iter([ndjson(chunk(f"reply {count['n']}"), complete())]))
-    backend.on("message.new", answer)
-    backend.on("message.recreate", answer)
+from support.backends import numbered_replies
 
 
 def build_tree(api, backend, session_type):
     """question 1 → reply 1 (+ variant reply 3) → question 2 → reply 2, and a branch under question 1."""
-    numbered(backend)
+    numbered_replies(backend)
     session_id = api.create_session(session_type)
     first = api.send(session_id, "question 1")
     api.send(session_id, "question 2")

@@ -1,18 +1,7 @@
 """The message tree: linear chats, recreated variants, branches, navigation, activation."""
 import pytest
 
-from support.backends import stream_answer, ndjson, chunk, complete
-
-
-def numbered_replies(backend):
-    """Each reply names its turn, so tests can tell variants apart."""
-    counter = {"n": 0}
-
-    def answer(event, environ):
-        counter["n"] += 1
-        return stream_answer(iter([ndjson(chunk(f"reply {counter['n']}"), complete())]))
-    backend.on("message.new", answer)
-    backend.on("message.recreate", answer)
+from support.backends import numbered_replies
 
 
 def texts(messages):

@@ -125,3 +125,14 @@ class Backend:
 
 def gate():
     return gevent.event.Event()
+
+
+def numbered_replies(backend):
+    """Each reply (to message.new and message.recreate) names its turn: "reply 1", "reply 2", ..."""
+    counter = {"n": 0}
+
+    def answer(event, environ):
+        counter["n"] += 1
+        return stream_answer(iter([ndjson(chunk(f"reply {counter['n']}"), complete())]))
+    backend.on("message.new", answer)
+    backend.on("message.recreate", answer)
