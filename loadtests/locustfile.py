@@ -10,6 +10,7 @@ backend with the same payload, in the same run), `stream engine`, `session creat
 exchange and created session is appended to --ack-dir, for the data check after the run. The run
 fails (exit 1) past --max-error-ratio or --max-p95-ms.
 """
+import itertools
 import json
 import os
 import random
@@ -20,6 +21,7 @@ import jwt
 from locust import FastHttpUser, between, events, task
 
 SESSION_TYPE = os.environ.get("LOAD_SESSION_TYPE", "gts.hyperspot.chat_engine.session_types.load_demo.v1~")
+_user_numbers = itertools.count()
 WORDS = "river mountain coffee garden rocket violin planet harbor lantern meadow".split()
 
 
@@ -84,7 +86,7 @@ class ChatUser(FastHttpUser):
     def on_start(self):
         options = self.environment.parsed_options
         types = options.session_types.split(",")
-        self.session_type = types[hash(uuid.uuid4()) % len(types)]
+        self.session_type = types[next(_user_numbers) % len(types)]  # an even split over the types
         # With several session types, samples are named per type so a report can compare them.
         self.label = f" [{self.session_type.split('.')[-2]}]" if len(types) > 1 else ""
         self.client_id = f"load-{uuid.uuid4().hex[:12]}"
