@@ -18,7 +18,7 @@ import time
 import uuid
 
 import jwt
-from locust import FastHttpUser, between, events, task
+from locust import FastHttpUser, events, task
 
 SESSION_TYPE = os.environ.get("LOAD_SESSION_TYPE", "gts.hyperspot.chat_engine.session_types.load_demo.v1~")
 _user_numbers = itertools.count()

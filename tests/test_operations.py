@@ -1,10 +1,8 @@
 """Operating the engine: load shedding, slow clients, database outages, metrics, logs, shutdown."""
 import json
-import os
 import signal
 import uuid
 
-import psycopg
 import pytest
 import requests
 
@@ -140,6 +138,7 @@ def test_sigterm_past_the_grace_period_saves_partial_and_tells_client(start_engi
     response = api.open_stream("/messages/send", {"session_id": session_id, "content": "x"})
     events = read_ndjson(response)
     start, first = next(events), next(events)
+    assert first["chunk"]["content"] == "kept"
     engine.process.send_signal(signal.SIGTERM)
     rest = list(events)
     contract.validate_stream(rest)

@@ -6,9 +6,15 @@ WITH RECURSIVE path AS (
      WHERE m.session_id = %(session_id)s AND m.parent_id IS NULL AND m.is_active
        AND m.recipient_client_id IS NULL
     UNION ALL
-    SELECT m.*, path.depth + 1
+    -- One indexed lookup per level, whatever the statistics say: a plain join here let a generic
+    -- plan on a fast-growing table scan the whole table at every level.
+    SELECT child.*, path.depth + 1
       FROM path
-      JOIN messages m ON m.parent_id = path.id AND m.is_active AND m.recipient_client_id IS NULL
+     CROSS JOIN LATERAL (
+           SELECT m.* FROM messages m
+            WHERE m.parent_id = path.id AND m.is_active AND m.recipient_client_id IS NULL
+            LIMIT 1
+     ) child
 )
 SELECT * FROM path ORDER BY depth;
 
@@ -19,9 +25,9 @@ WITH RECURSIVE up AS (
       FROM messages m
      WHERE m.id = %(message_id)s AND m.session_id = %(session_id)s
     UNION ALL
-    SELECT m.*, up.height + 1
+    SELECT parent.*, up.height + 1
       FROM up
-      JOIN messages m ON m.id = up.parent_id
+     CROSS JOIN LATERAL (SELECT m.* FROM messages m WHERE m.id = up.parent_id) parent
 )
 SELECT * FROM up ORDER BY height DESC;
 
@@ -99,7 +105,10 @@ WITH RECURSIVE chain AS (
     SELECT id, parent_id, recipient_client_id FROM messages
      WHERE id = %(message_id)s AND session_id = %(session_id)s
     UNION ALL
-    SELECT m.id, m.parent_id, m.recipient_client_id FROM chain JOIN messages m ON m.id = chain.parent_id
+    SELECT parent.id, parent.parent_id, parent.recipient_client_id
+      FROM chain
+     CROSS JOIN LATERAL (SELECT m.id, m.parent_id, m.recipient_client_id FROM messages m
+                          WHERE m.id = chain.parent_id) parent
 )
 UPDATE messages m
    SET is_active = (m.id = chain.id), updated_at = clock_timestamp()
