@@ -25,7 +25,6 @@ class Queries:
 
     def __init__(self, directory):
         self._sql = {}
-        self.docs = {}
         for filename in sorted(os.listdir(directory)):
             if filename.endswith(".sql"):
                 self._parse(os.path.join(directory, filename))
@@ -51,7 +50,6 @@ class Queries:
         body = "".join(ln for ln in lines if not ln.strip().startswith("--")).strip().rstrip(";")
         if not doc or not body:
             raise ValueError(f"query {name!r} in {path} needs a one-line doc comment and a body")
-        self.docs[name] = doc[0].strip().lstrip("-").strip()
         self._sql[name] = body
 
     def __getattr__(self, name):

@@ -25,8 +25,10 @@ def create_session_type():
     probe = body.pop("health_check")
     parts = engine()
     if probe:
-        candidate = {"id": body.get("session_type_id") or "gts.hyperspot.chat_engine.session_types.probe.v1~",
-                     "webhook_url": body["webhook_url"], "timeout_seconds": body.get("timeout_seconds", 30)}
+        # Probed under the id it will be stored with, so the probe counts against its own breaker.
+        body.setdefault("session_type_id", session_types.derived_id(body["name"]))
+        candidate = {"id": body["session_type_id"], "webhook_url": body["webhook_url"],
+                     "timeout_seconds": body.get("timeout_seconds", session_types.DEFAULTS["timeout_seconds"])}
         try:
             session_types.health_check(parts.webhooks, candidate)
         except BackendFailure as exc:

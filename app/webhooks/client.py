@@ -164,7 +164,6 @@ class BackendStream:
         self._probe = probe
         self._response = None
         self._finished = False
-        self.first_byte_sent_at = None
 
     def start_clock(self):
         """The event's total timeout runs from the moment the request leaves."""
@@ -172,7 +171,6 @@ class BackendStream:
 
     def events(self):
         try:
-            self.first_byte_sent_at = time.monotonic()
             self._response = self.client._post(self.target, self.payload, self.timeout, STREAM_ACCEPT, stream=True)
             if not 200 <= self._response.status_code < 300:
                 raise BackendError(f"backend answered HTTP {self._response.status_code}")

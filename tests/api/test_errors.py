@@ -115,6 +115,6 @@ def test_token_without_subject_is_refused(engine, contract):
     contract.validate_error(response, 401, "AUTH_REQUIRED")
 
 
-def test_every_error_carries_a_trace_id_the_logs_share(api, contract, engine):
+def test_error_bodies_carry_a_trace_id(api, contract, engine):
     body = contract.validate_error(api.get("/sessions/bad"), 400, "INVALID_REQUEST")
     assert body["details"]["trace_id"]
