@@ -3,7 +3,7 @@
 Connections run in autocommit mode and every piece of work opens an explicit `transaction()`, so a
 connection is never left idle in a transaction and BEGIN/COMMIT are always visible in the code.
 Transactions run in pipeline mode: BEGIN travels with the first statement, and COMMIT with the last
-one when its result is not fetched (`execute`), saving two round trips per transaction.
+one when its result is not fetched (a query declared `!`), saving two round trips per transaction.
 """
 import logging
 import os
@@ -17,63 +17,95 @@ from psycopg_pool import ConnectionPool
 log = logging.getLogger(__name__)
 
 SQL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sql")
-_NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$")
+# `-- name: get_session^`: the suffix declares the result once, so no call site chooses it (aiosql's idea).
+_NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*([$^*!])\s*$")
+SHAPES = {
+    "^": "one row, or None",
+    "*": "every row, as a list",
+    "$": "the first column of the one row, or None",
+    "!": "no result: queued, so in pipeline mode it travels with what follows (typically COMMIT) and its "
+         "errors surface when the transaction ends",
+}
+
+
+class Query:
+    """One named statement; call it with a connection and its parameters: `queries.get_session(conn, id=...)`."""
+
+    def __init__(self, name, sql, shape):
+        self.name = name
+        self.sql = sql
+        self.shape = shape
+
+    def __call__(self, conn, /, **params):
+        cursor = conn.execute(self.sql, params)
+        if self.shape == "!":
+            return None
+        if self.shape == "*":
+            return cursor.fetchall()
+        row = cursor.fetchone()
+        if self.shape == "$" and row is not None:
+            return next(iter(row.values())) if isinstance(row, dict) else row[0]
+        return row
+
+    def __repr__(self):
+        return f"<Query {self.name}{self.shape}>"
 
 
 class Queries:
-    """Named SQL statements loaded once from sql/queries/*.sql (`-- name: x` then a `-- doc` line)."""
+    """Named SQL statements loaded once from a directory of .sql files: `-- name: x<shape>`, then a
+    `-- doc` line, then the statement."""
 
     def __init__(self, directory):
-        self._sql = {}
+        self._queries = {}
         for filename in sorted(os.listdir(directory)):
             if filename.endswith(".sql"):
                 self._parse(os.path.join(directory, filename))
 
     def _parse(self, path):
-        name, lines = None, []
+        header, lines = None, []
         with open(path, encoding="utf-8") as handle:
             for line in handle:
-                match = _NAME.match(line.strip())
-                if match:
-                    self._store(name, lines, path)
-                    name, lines = match.group(1), []
-                elif name is not None:
+                stripped = line.strip()
+                if re.match(r"^--\s*name:", stripped):
+                    match = _NAME.match(stripped)
+                    if match is None:
+                        raise ValueError(f"{path}: {stripped!r} needs a name and a result shape "
+                                         f"suffix, one of {''.join(SHAPES)}")
+                    self._store(header, lines, path)
+                    header, lines = match.groups(), []
+                elif header is not None:
                     lines.append(line)
-        self._store(name, lines, path)
+        self._store(header, lines, path)
 
-    def _store(self, name, lines, path):
-        if name is None:
+    def _store(self, header, lines, path):
+        if header is None:
             return
-        if name in self._sql:
+        name, shape = header
+        if name in self._queries:
             raise ValueError(f"query {name!r} defined twice ({path})")
         doc = [ln for ln in lines if ln.strip().startswith("--")]
         body = "".join(ln for ln in lines if not ln.strip().startswith("--")).strip().rstrip(";")
         if not doc or not body:
             raise ValueError(f"query {name!r} in {path} needs a one-line doc comment and a body")
-        self._sql[name] = body
+        self._queries[name] = Query(name, body, shape)
 
     def __getattr__(self, name):
         try:
-            return self._sql[name]
+            return self._queries[name]
         except KeyError:
             raise AttributeError(f"no SQL query named {name!r}") from None
 
+    def __iter__(self):
+        return iter(self._queries.values())
 
+
+# The production registry. Test and operations checks live apart, in sql/checks (see checks()).
 queries = Queries(os.path.join(SQL_DIR, "queries"))
 
 
-def fetch_one(conn, sql, /, **params):
-    return conn.execute(sql, params).fetchone()
-
-
-def fetch_all(conn, sql, /, **params):
-    return conn.execute(sql, params).fetchall()
-
-
-def execute(conn, sql, /, **params):
-    """Queue a statement without waiting for it: in pipeline mode it is sent with what follows
-    (typically COMMIT); its errors surface when the transaction ends."""
-    conn.execute(sql, params)
+def checks():
+    """The invariant checks run by the tests and after load tests; never by the engine itself."""
+    return Queries(os.path.join(SQL_DIR, "checks"))
 
 
 class Database:

@@ -36,7 +36,7 @@ from psycopg.types.json import Jsonb
 
 from importlib.metadata import version as package_version
 
-from app.db import Queries, fetch_all
+from app.db import Queries
 from launch.embedded_postgres import find_bindir
 from loadtests import datacheck
 from loadtests.cluster import FAILING_TYPE, HEALTHY_TYPE, JWT_SECRET, ROOT, STATE_DIR, Cluster, ensure_nginx
@@ -281,22 +281,21 @@ def scenario_search(out_dir, repeat):
         big, export_session = uuid.uuid4(), uuid.uuid4()
         with psycopg.connect(cluster.database_url, autocommit=True, row_factory=dict_row) as conn:
             for session_id in (big, export_session):
-                conn.execute(SEED.seed_session, {"id": session_id, "client_id": client, "session_type_id": HEALTHY_TYPE,
-                                                 "metadata": Jsonb({"title": "seeded"})})
-            conn.execute(SEED.seed_chain, {"session_ids": [big], "count": 10_000})
-            conn.execute(SEED.seed_chain, {"session_ids": [export_session], "count": 1_000})
-            conn.execute(SEED.seed_sessions, {"client_id": client, "session_type_id": HEALTHY_TYPE, "count": 998})
-            others = [r["id"] for r in fetch_all(conn, SEED.client_sessions_except, client_id=client,
-                                                 excluded=[big, export_session])]
-            conn.execute(SEED.seed_chain, {"session_ids": others, "count": 10})
+                SEED.seed_session(conn, id=session_id, client_id=client, session_type_id=HEALTHY_TYPE,
+                                  metadata=Jsonb({"title": "seeded"}))
+            SEED.seed_chain(conn, session_ids=[big], count=10_000)
+            SEED.seed_chain(conn, session_ids=[export_session], count=1_000)
+            SEED.seed_sessions(conn, client_id=client, session_type_id=HEALTHY_TYPE, count=998)
+            others = [r["id"] for r in SEED.client_sessions_except(conn, client_id=client,
+                                                                   excluded=[big, export_session])]
+            SEED.seed_chain(conn, session_ids=others, count=10)
             conn.execute("ANALYZE messages")
             words = ["river", "mountain coffee", "garden rocket", "violin", "planet harbor", "running",
                      "budget", "castle island", "\"forest ocean\"", "music -bridge"]
             sid = f"gts.hyperspot.chat_engine.entities.session.v1~{big}"
             in_session = _timed(lambda: http.get(f"{api}/sessions/{sid}/search",
                                                  params={"query": random.choice(words)}).raise_for_status(), repeat)
-            floor = _timed(lambda: conn.execute(SEED.search_floor, {"session_id": big,
-                                                                    "query": random.choice(words)}).fetchall(), repeat)
+            floor = _timed(lambda: SEED.search_floor(conn, session_id=big, query=random.choice(words)), repeat)
             across = _timed(lambda: http.get(f"{api}/search", params={"query": random.choice(words)})
                             .raise_for_status(), repeat)
             export_id = f"gts.hyperspot.chat_engine.entities.session.v1~{export_session}"

@@ -16,7 +16,7 @@ import sys
 import psycopg
 from psycopg.rows import dict_row
 
-from app.db import fetch_one, queries
+from app.db import checks
 
 
 def read_acks(directory):
@@ -32,10 +32,11 @@ def read_acks(directory):
 def check(database_url, ack_dir):
     sessions, replies = read_acks(ack_dir)
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
-        found_sessions = fetch_one(conn, queries.count_existing_sessions, ids=list(sessions))["n"]
-        complete_replies = fetch_one(conn, queries.count_complete_messages, ids=list(replies))["n"]
-        totals = fetch_one(conn, queries.database_totals)
-        violations = fetch_one(conn, queries.tree_violations)
+        invariants = checks()
+        found_sessions = invariants.count_existing_sessions(conn, ids=list(sessions))
+        complete_replies = invariants.count_complete_messages(conn, ids=list(replies))
+        totals = invariants.database_totals(conn)
+        violations = invariants.tree_violations(conn)
     report = {
         "sessions_created_by_clients": len(sessions), "sessions_found": found_sessions,
         "sessions_in_database": totals["sessions"],

@@ -15,13 +15,14 @@ import requests  # noqa: E402
 from psycopg.conninfo import make_conninfo  # noqa: E402
 
 from app import migrations  # noqa: E402
-from app.db import queries  # noqa: E402
+from app.db import checks  # noqa: E402
 from launch.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from support.backends import Backend  # noqa: E402
 from support.contract import Contract  # noqa: E402
 from support.engine import Api, EngineProcess  # noqa: E402
 
 TABLES = "session_types, sessions, messages, share_tokens, reactions, exports"
+CHECKS = checks()
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +63,7 @@ def tree_invariants(request):
     yield
     if conn is None:
         return
-    violations = conn.execute(queries.tree_violations).fetchone()
+    violations = CHECKS.tree_violations(conn)
     conn.execute(f"TRUNCATE {TABLES} CASCADE")
     assert violations == {"orphans": 0, "cross_session_parents": 0, "groups_without_one_active": 0,
                           "groups_with_bad_indexes": 0}, violations
@@ -97,7 +98,7 @@ def backend():
 
 
 @pytest.fixture
-def api(engine, db):
+def api(engine):
     return Api(engine.url, client_id=f"client-{uuid.uuid4().hex[:8]}")
 
 

@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 
 from app import ids
 from app.chat import capabilities, shares
-from app.db import execute, fetch_all, fetch_one, queries as q
+from app.db import queries as q
 from app.errors import ApiError, invalid, message_not_found, session_not_found
 from app.webhooks import events
 from app.webhooks.client import Target
@@ -42,8 +42,8 @@ class Exchange:
 
     def save(self, parts, metadata, complete):
         with self.db.transaction() as conn:
-            execute(conn, q.finish_assistant_message, message_id=self.message_id, session_id=self.session_id,
-                    content=Jsonb(parts), is_complete=complete, metadata=Jsonb(metadata or {}))
+            q.finish_assistant_message(conn, message_id=self.message_id, session_id=self.session_id,
+                                       content=Jsonb(parts), is_complete=complete, metadata=Jsonb(metadata or {}))
 
     def aborted(self, parts):
         self.webhooks.notify(self.target, events.message_aborted(self.session_id, self.message_id, parts))
@@ -58,7 +58,7 @@ class SummaryExchange(Exchange):
                    "session_type_id": self.target.session_type_id.split("#")[0],
                    "created_at": events.now_iso(), "metadata": metadata or {}}
         with self.db.transaction() as conn:
-            execute(conn, q.store_summary, id=self.session_id, summary=Jsonb(summary))
+            q.store_summary(conn, id=self.session_id, summary=Jsonb(summary))
 
 
 def _target(session):
@@ -88,8 +88,8 @@ class _Admission:
 
 def start_send(db, webhooks, caller, session_id, content, parent_id=None, file_ids=(), enabled=None):
     return _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient=None,
-                       lock=lambda conn: fetch_one(conn, q.lock_session_for_exchange, id=session_id,
-                                                   client_id=caller.client_id),
+                       lock=lambda conn: q.lock_session_for_exchange(conn, id=session_id,
+                                                                     client_id=caller.client_id),
                        missing=lambda: session_not_found(session_id))
 
 
@@ -97,7 +97,7 @@ def start_shared_send(db, webhooks, caller, token, content, file_ids=(), enabled
     """A share recipient's message: it continues the recipient's own branch, which starts below the
     owner's last message; the owner's active path and flags are never touched."""
     return _start_turn(db, webhooks, content, None, file_ids, enabled, recipient=caller.client_id,
-                       lock=lambda conn: fetch_one(conn, q.lock_session_by_share, token_hash=shares.hash_token(token)),
+                       lock=lambda conn: q.lock_session_by_share(conn, token_hash=shares.hash_token(token)),
                        missing=shares.share_gone)
 
 
@@ -112,23 +112,23 @@ def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, 
         capabilities.check_files(session["available_capabilities"], file_ids)
         stream = admission.admit(_target(session), "message.new")
         if recipient is not None:
-            path = fetch_all(conn, q.recipient_path, session_id=session_id, recipient=recipient)
+            path = q.recipient_path(conn, session_id=session_id, recipient=recipient)
             parent_id = path[-1]["id"] if path else None
         elif parent_id is None:
-            path = fetch_all(conn, q.active_path, session_id=session_id)
+            path = q.active_path(conn, session_id=session_id)
             parent_id = path[-1]["id"] if path else None
         else:
-            path = fetch_all(conn, q.ancestor_path, session_id=session_id, message_id=parent_id)
+            path = q.ancestor_path(conn, session_id=session_id, message_id=parent_id)
             if not path or path[-1]["is_hidden_from_user"]:
                 raise message_not_found(parent_id)
-        execute(conn, q.insert_user_turn, session_id=session_id, parent_id=parent_id,
-                user_message_id=user_id, assistant_message_id=assistant_id,
-                content=Jsonb([{"type": "text", "text": content}]), file_ids=list(file_ids),
-                recipient_client_id=recipient, user_metadata=Jsonb({}),
-                assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}))
+        q.insert_user_turn(conn, session_id=session_id, parent_id=parent_id,
+                           user_message_id=user_id, assistant_message_id=assistant_id,
+                           content=Jsonb([{"type": "text", "text": content}]), file_ids=list(file_ids),
+                           recipient_client_id=recipient, user_metadata=Jsonb({}),
+                           assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}))
         if recipient is None and not all(row["is_active"] for row in path):
             # Branching from a message off the active path: its whole chain becomes active.
-            execute(conn, q.activate_path, session_id=session_id, message_id=parent_id)
+            q.activate_path(conn, session_id=session_id, message_id=parent_id)
     stream.payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content,
                                         file_ids, events.history(path))
     return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, user_message_id=user_id)
@@ -137,7 +137,7 @@ def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, 
 def start_recreate(db, webhooks, caller, message_id, enabled=None):
     assistant_id = uuid.uuid4()
     with _Admission(webhooks) as admission, db.transaction() as conn:
-        session = fetch_one(conn, q.lock_session_of_message, message_id=message_id, client_id=caller.client_id)
+        session = q.lock_session_of_message(conn, message_id=message_id, client_id=caller.client_id)
         if session is None:
             raise message_not_found(message_id)
         if session["message_role"] != "assistant":
@@ -145,12 +145,12 @@ def start_recreate(db, webhooks, caller, message_id, enabled=None):
         chosen = capabilities.select(session["available_capabilities"], enabled)
         stream = admission.admit(_target(session), "message.recreate")
         parent_id = session["message_parent_id"]
-        path = fetch_all(conn, q.ancestor_path, session_id=session["id"], message_id=parent_id)
-        execute(conn, q.insert_assistant_variant, session_id=session["id"], parent_id=parent_id,
-                assistant_message_id=assistant_id, recipient_client_id=None,
-                assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}))
+        path = q.ancestor_path(conn, session_id=session["id"], message_id=parent_id)
+        q.insert_assistant_variant(conn, session_id=session["id"], parent_id=parent_id,
+                                   assistant_message_id=assistant_id, recipient_client_id=None,
+                                   assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}))
         if not all(row["is_active"] for row in path):
-            execute(conn, q.activate_path, session_id=session["id"], message_id=assistant_id)
+            q.activate_path(conn, session_id=session["id"], message_id=assistant_id)
     stream.payload = events.message_recreate(session["id"], assistant_id, chosen, events.history(path))
     return Exchange(db, webhooks, session["id"], assistant_id, _target(session), stream)
 
@@ -158,14 +158,14 @@ def start_recreate(db, webhooks, caller, message_id, enabled=None):
 def start_summary(db, webhooks, caller, session_id, enabled=None):
     """session.summary to the dedicated summarization service when configured, else the backend."""
     with _Admission(webhooks) as admission, db.transaction() as conn:
-        session = fetch_one(conn, q.lock_session_for_exchange, id=session_id, client_id=caller.client_id)
+        session = q.lock_session_for_exchange(conn, id=session_id, client_id=caller.client_id)
         if session is None:
             raise session_not_found(session_id)
         if not session["summarization_enabled"]:
             raise invalid("this session type does not enable summarization", field="session_id",
                           code="summarization_disabled")
         chosen = capabilities.select(session["available_capabilities"], enabled)
-        path = fetch_all(conn, q.active_path, session_id=session_id)
+        path = q.active_path(conn, session_id=session_id)
         if not events.history(path):
             raise ApiError(400, "INVALID_REQUEST", "nothing to summarize yet")
         target = _target(session)

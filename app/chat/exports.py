@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from app.chat.transcripts import RENDERERS
-from app.db import fetch_all, fetch_one, queries as q
+from app.db import queries as q
 from app.errors import ApiError, not_found, session_not_found
 
 
@@ -21,13 +21,13 @@ def create(db, config, caller, session_id, export_format, scope):
     render, content_type, _ = RENDERERS[export_format]
     expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=config.export_ttl_seconds)
     with db.transaction() as conn:
-        session = fetch_one(conn, q.get_session, id=session_id, client_id=caller.client_id)
+        session = q.get_session(conn, id=session_id, client_id=caller.client_id)
         if session is None:
             raise session_not_found(session_id)
-        rows = fetch_all(conn, q.session_tree, session_id=session_id)
+        rows = q.session_tree(conn, session_id=session_id)
         body = render(session, rows, scope).encode()
-        row = fetch_one(conn, q.insert_export, id=uuid.uuid4(), session_id=session_id, format=export_format,
-                        scope=scope, content_type=content_type, body=body, expires_at=expires_at)
+        row = q.insert_export(conn, id=uuid.uuid4(), session_id=session_id, format=export_format,
+                              scope=scope, content_type=content_type, body=body, expires_at=expires_at)
     expires = int(row["expires_at"].timestamp())
     url = (f"{config.public_base_url}/api/v1/exports/{row['id']}"
            f"?expires={expires}&signature={_signature(key, row['id'], expires)}")
@@ -43,7 +43,7 @@ def fetch(db, config, export_id, expires, signature):
     if not hmac.compare_digest(_signature(key, export_id, int(expires)), signature or ""):
         raise gone
     with db.transaction() as conn:
-        row = fetch_one(conn, q.get_export, id=export_id)
+        row = q.get_export(conn, id=export_id)
     if row is None:
         raise gone
     extension = RENDERERS[row["format"]][2]

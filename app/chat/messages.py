@@ -1,5 +1,5 @@
 """Reading and navigating the message tree (ADR-0001, 0014-0017)."""
-from app.db import fetch_all, fetch_one, queries as q
+from app.db import queries as q
 from app.errors import message_not_found, session_not_found
 
 
@@ -11,9 +11,10 @@ def with_variant_counts(conn, session_id, rows, recipient=None):
     """Set each row's `total_variants`: the siblings the viewer sees at its place (one query for all)."""
     parents = {row["parent_id"] for row in rows}
     if parents:
-        counts = {c["parent_id"]: c["total"] for c in fetch_all(
-            conn, q.variant_counts, session_id=session_id, parent_ids=[p for p in parents if p is not None],
-            with_roots=None in parents, recipient=recipient)}
+        rows_by_parent = q.variant_counts(conn, session_id=session_id,
+                                          parent_ids=[p for p in parents if p is not None],
+                                          with_roots=None in parents, recipient=recipient)
+        counts = {c["parent_id"]: c["total"] for c in rows_by_parent}
         for row in rows:
             row["total_variants"] = counts.get(row["parent_id"], 1)
     return rows
@@ -21,7 +22,7 @@ def with_variant_counts(conn, session_id, rows, recipient=None):
 
 def owned_visible_message(conn, caller, message_id):
     """A message of the caller's own tree that the client may see, else 404."""
-    row = fetch_one(conn, q.get_owned_message, message_id=message_id, client_id=caller.client_id)
+    row = q.get_owned_message(conn, message_id=message_id, client_id=caller.client_id)
     if row is None or row["is_hidden_from_user"] or row["recipient_client_id"] is not None:
         raise message_not_found(message_id)
     return row
@@ -30,15 +31,15 @@ def owned_visible_message(conn, caller, message_id):
 def list_messages(db, caller, session_id, parent_id=None, children=False):
     """The active path (default) or the children of a node (children=True; parent None = the roots)."""
     with db.transaction() as conn:
-        if fetch_one(conn, q.get_session, id=session_id, client_id=caller.client_id) is None:
+        if q.get_session(conn, id=session_id, client_id=caller.client_id) is None:
             raise session_not_found(session_id)
         if not children:
-            return with_variant_counts(conn, session_id, _visible(fetch_all(conn, q.active_path, session_id=session_id)))
+            return with_variant_counts(conn, session_id, _visible(q.active_path(conn, session_id=session_id)))
         if parent_id is not None:
             parent = owned_visible_message(conn, caller, parent_id)
             if parent["session_id"] != session_id:
                 raise message_not_found(parent_id)
-        return _visible(fetch_all(conn, q.children, session_id=session_id, parent_id=parent_id))
+        return _visible(q.children(conn, session_id=session_id, parent_id=parent_id))
 
 
 def get_message(db, caller, message_id):
@@ -51,7 +52,7 @@ def variants(db, caller, message_id):
     """All siblings of a message (same parent), by variant index."""
     with db.transaction() as conn:
         row = owned_visible_message(conn, caller, message_id)
-        siblings = fetch_all(conn, q.children, session_id=row["session_id"], parent_id=row["parent_id"])
+        siblings = q.children(conn, session_id=row["session_id"], parent_id=row["parent_id"])
     return row, _visible(siblings)
 
 
@@ -59,7 +60,7 @@ def activate(db, caller, message_id):
     """Make a message (and its ancestors) the active variant, so the next send continues below it."""
     with db.transaction() as conn:
         row = owned_visible_message(conn, caller, message_id)
-        fetch_one(conn, q.lock_session_for_exchange, id=row["session_id"], client_id=caller.client_id)
-        fetch_all(conn, q.activate_path, session_id=row["session_id"], message_id=message_id)
-        row = fetch_one(conn, q.get_owned_message, message_id=message_id, client_id=caller.client_id)
+        q.lock_session_for_exchange(conn, id=row["session_id"], client_id=caller.client_id)
+        q.activate_path(conn, session_id=row["session_id"], message_id=message_id)
+        row = q.get_owned_message(conn, message_id=message_id, client_id=caller.client_id)
         return with_variant_counts(conn, row["session_id"], [row])[0]

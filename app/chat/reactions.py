@@ -1,6 +1,6 @@
 """Reactions (ADR-0024): one per (message, user); `none` removes it; the backend hears afterwards."""
 from app.chat import messages
-from app.db import fetch_all, fetch_one, queries as q
+from app.db import queries as q
 from app.webhooks import events
 from app.webhooks.client import Target
 
@@ -9,14 +9,14 @@ def react(db, webhooks, caller, message_id, reaction_type):
     """Returns (applied, reaction_type). `applied` is false when nothing changed."""
     with db.transaction() as conn:
         message = messages.owned_visible_message(conn, caller, message_id)
-        backend = fetch_one(conn, q.lock_session_for_exchange, id=message["session_id"],
-                            client_id=caller.client_id)
+        backend = q.lock_session_for_exchange(conn, id=message["session_id"],
+                                              client_id=caller.client_id)
         if reaction_type == "none":
-            removed = fetch_one(conn, q.delete_reaction, message_id=message_id, user_id=caller.client_id)
+            removed = q.delete_reaction(conn, message_id=message_id, user_id=caller.client_id)
             previous = removed["previous"] if removed else None
         else:
-            previous = fetch_one(conn, q.set_reaction, message_id=message_id, user_id=caller.client_id,
-                                 reaction_type=reaction_type)["previous"]
+            previous = q.set_reaction(conn, message_id=message_id, user_id=caller.client_id,
+                                      reaction_type=reaction_type)["previous"]
     applied = (previous or "none") != reaction_type
     if applied:
         webhooks.notify(Target(backend["session_type_id"], backend["webhook_url"]),
@@ -30,5 +30,5 @@ def summaries(db, caller, message_ids):
     if not message_ids:
         return {}
     with db.transaction() as conn:
-        rows = fetch_all(conn, q.reaction_summaries, message_ids=list(message_ids), user_id=caller.client_id)
+        rows = q.reaction_summaries(conn, message_ids=list(message_ids), user_id=caller.client_id)
     return {row["message_id"]: row for row in rows}

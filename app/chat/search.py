@@ -1,6 +1,6 @@
 """Full-text search (ADR-0023): PostgreSQL tsvector + GIN, English stemming, ts_rank_cd, snippets."""
 from app.chat import cursors
-from app.db import fetch_all, fetch_one, queries as q
+from app.db import queries as q
 from app.errors import session_not_found
 
 
@@ -15,10 +15,10 @@ def in_session(db, caller, session_id, query, limit, offset, cursor=None):
     """(matches, total, next_cursor); matches are rows with `context` snippets, best first."""
     after_rank, after_created_at, after_id = cursors.decode(cursor)
     with db.transaction() as conn:
-        if fetch_one(conn, q.get_session, id=session_id, client_id=caller.client_id) is None:
+        if q.get_session(conn, id=session_id, client_id=caller.client_id) is None:
             raise session_not_found(session_id)
-        rows = fetch_all(conn, q.search_session, session_id=session_id, query=query, limit=limit, offset=offset,
-                         after_rank=after_rank, after_created_at=after_created_at, after_id=after_id)
+        rows = q.search_session(conn, session_id=session_id, query=query, limit=limit, offset=offset,
+                                after_rank=after_rank, after_created_at=after_created_at, after_id=after_id)
     total = rows[0]["total"] if rows else 0
     return rows, total, _next_cursor(rows, limit, "rank", "created_at", "id")
 
@@ -27,8 +27,8 @@ def across_sessions(db, caller, query, limit, offset, cursor=None):
     """([(session row, [matches])], total sessions, next_cursor), sessions ranked by their best match."""
     after_rank, after_created_at, after_id = cursors.decode(cursor)
     with db.transaction() as conn:
-        rows = fetch_all(conn, q.search_sessions, client_id=caller.client_id, query=query, limit=limit,
-                         offset=offset, after_rank=after_rank, after_created_at=after_created_at, after_id=after_id)
+        rows = q.search_sessions(conn, client_id=caller.client_id, query=query, limit=limit, offset=offset,
+                                 after_rank=after_rank, after_created_at=after_created_at, after_id=after_id)
     groups = {}
     for row in rows:
         groups.setdefault(row["session_id"], (row, []))[1].append(row)

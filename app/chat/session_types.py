@@ -3,7 +3,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from app import ids
-from app.db import fetch_all, fetch_one, queries as q
+from app.db import queries as q
 from app.errors import ApiError, invalid, not_found
 from app.webhooks import events
 from app.webhooks.client import Target
@@ -39,19 +39,19 @@ def create(db, values):
     params = _params({"id": values.pop("session_type_id"), **{k: values[k] for k in EDITABLE}})
     try:
         with db.transaction() as conn:
-            return fetch_one(conn, q.insert_session_type, **params)
+            return q.insert_session_type(conn, **params)
     except psycopg.errors.UniqueViolation:
         raise ApiError(409, "INVALID_REQUEST", "a session type with this id exists") from None
 
 
 def list_all(db):
     with db.transaction() as conn:
-        return fetch_all(conn, q.list_session_types)
+        return q.list_session_types(conn)
 
 
 def get(db, session_type_id):
     with db.transaction() as conn:
-        row = fetch_one(conn, q.get_session_type, id=session_type_id)
+        row = q.get_session_type(conn, id=session_type_id)
     if row is None:
         raise not_found("session type not found")
     return row
@@ -59,17 +59,17 @@ def get(db, session_type_id):
 
 def update(db, session_type_id, changes):
     with db.transaction() as conn:
-        current = fetch_one(conn, q.get_session_type, id=session_type_id)
+        current = q.get_session_type(conn, id=session_type_id)
         if current is None:
             raise not_found("session type not found")
         merged = {k: changes.get(k, current[k]) for k in EDITABLE}
-        return fetch_one(conn, q.update_session_type, id=session_type_id, **_params(merged))
+        return q.update_session_type(conn, id=session_type_id, **_params(merged))
 
 
 def delete(db, session_type_id):
     try:
         with db.transaction() as conn:
-            deleted = fetch_one(conn, q.delete_session_type, id=session_type_id)
+            deleted = q.delete_session_type(conn, id=session_type_id)
     except psycopg.errors.ForeignKeyViolation:
         raise ApiError(409, "INVALID_REQUEST", "session type is used by sessions") from None
     if deleted is None:

@@ -4,7 +4,7 @@ import uuid
 from psycopg.types.json import Jsonb
 
 from app.chat import cursors, session_types
-from app.db import fetch_all, fetch_one, queries as q
+from app.db import queries as q
 from app.errors import invalid, session_not_found
 from app.webhooks import events
 from app.webhooks.client import Target
@@ -23,20 +23,20 @@ def _announce(webhooks, session_type, session_id, client_id):
 
 def create_session(db, webhooks, caller, session_type_id, metadata=None):
     with db.transaction() as conn:
-        session_type = fetch_one(conn, q.get_session_type, id=session_type_id)
+        session_type = q.get_session_type(conn, id=session_type_id)
     if session_type is None:
         raise invalid("unknown session type", field="session_type_id", code="unknown_session_type")
     session_id = uuid.uuid4()
     capabilities = _announce(webhooks, session_type, session_id, caller.client_id)
     with db.transaction() as conn:
-        return fetch_one(conn, q.insert_session, id=session_id, client_id=caller.client_id,
-                         session_type_id=session_type_id, capabilities=Jsonb(capabilities),
-                         metadata=Jsonb(metadata or {}))
+        return q.insert_session(conn, id=session_id, client_id=caller.client_id,
+                                session_type_id=session_type_id, capabilities=Jsonb(capabilities),
+                                metadata=Jsonb(metadata or {}))
 
 
 def get_session(db, caller, session_id):
     with db.transaction() as conn:
-        session = fetch_one(conn, q.get_session, id=session_id, client_id=caller.client_id)
+        session = q.get_session(conn, id=session_id, client_id=caller.client_id)
     if session is None:
         raise session_not_found(session_id)
     return session
@@ -44,7 +44,7 @@ def get_session(db, caller, session_id):
 
 def delete_session(db, webhooks, caller, session_id):
     with db.transaction() as conn:
-        deleted = fetch_one(conn, q.delete_session, id=session_id, client_id=caller.client_id)
+        deleted = q.delete_session(conn, id=session_id, client_id=caller.client_id)
     if deleted is None:
         raise session_not_found(session_id)
     webhooks.notify(Target(deleted["session_type_id"], deleted["webhook_url"]), events.session_deleted(session_id))
@@ -54,8 +54,8 @@ def list_sessions(db, caller, limit, tag=None, cursor=None):
     """Newest first; returns (rows, next_cursor)."""
     _, after_created_at, after_id = cursors.decode(cursor, with_rank=False)
     with db.transaction() as conn:
-        rows = fetch_all(conn, q.list_sessions, client_id=caller.client_id, tag=tag, limit=limit + 1,
-                         after_created_at=after_created_at, after_id=after_id)
+        rows = q.list_sessions(conn, client_id=caller.client_id, tag=tag, limit=limit + 1,
+                               after_created_at=after_created_at, after_id=after_id)
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = cursors.encode(0, rows[-1]["created_at"], rows[-1]["id"]) if more else None
@@ -77,28 +77,28 @@ def merge_patch(target, patch):
 
 def update_metadata(db, caller, session_id, patch):
     with db.transaction() as conn:
-        session = fetch_one(conn, q.lock_session_for_exchange, id=session_id, client_id=caller.client_id)
+        session = q.lock_session_for_exchange(conn, id=session_id, client_id=caller.client_id)
         if session is None:
             raise session_not_found(session_id)
         metadata = merge_patch(session["metadata"], patch)
-        return fetch_one(conn, q.update_session_metadata, id=session_id, client_id=caller.client_id,
-                         metadata=Jsonb(metadata))
+        return q.update_session_metadata(conn, id=session_id, client_id=caller.client_id,
+                                         metadata=Jsonb(metadata))
 
 
 def switch_type(db, webhooks, caller, session_id, new_type_id):
     """The next message goes to the new backend with the full history. The new backend is told
     `session.created` for this session, and its answer replaces the capabilities."""
     with db.transaction() as conn:
-        session = fetch_one(conn, q.get_session, id=session_id, client_id=caller.client_id)
-        new_type = fetch_one(conn, q.get_session_type, id=new_type_id)
+        session = q.get_session(conn, id=session_id, client_id=caller.client_id)
+        new_type = q.get_session_type(conn, id=new_type_id)
     if session is None:
         raise session_not_found(session_id)
     if new_type is None:
         raise invalid("unknown session type", field="new_session_type_id", code="unknown_session_type")
     capabilities = _announce(webhooks, new_type, session_id, caller.client_id)
     with db.transaction() as conn:
-        row = fetch_one(conn, q.switch_session_type, id=session_id, client_id=caller.client_id,
-                        session_type_id=new_type_id, capabilities=Jsonb(capabilities))
+        row = q.switch_session_type(conn, id=session_id, client_id=caller.client_id,
+                                    session_type_id=new_type_id, capabilities=Jsonb(capabilities))
     if row is None:
         raise session_not_found(session_id)
     return row

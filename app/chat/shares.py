@@ -4,7 +4,7 @@ import secrets
 import uuid
 
 from app.chat import messages
-from app.db import fetch_all, fetch_one, queries as q
+from app.db import queries as q
 from app.errors import ApiError, not_found, session_not_found
 
 
@@ -17,7 +17,7 @@ def share_gone():
 
 
 def _owned(conn, caller, session_id):
-    if fetch_one(conn, q.get_session, id=session_id, client_id=caller.client_id) is None:
+    if q.get_session(conn, id=session_id, client_id=caller.client_id) is None:
         raise session_not_found(session_id)
 
 
@@ -25,21 +25,21 @@ def create(db, caller, session_id, expires_at=None):
     token = secrets.token_urlsafe(32)
     with db.transaction() as conn:
         _owned(conn, caller, session_id)
-        row = fetch_one(conn, q.insert_share, id=uuid.uuid4(), session_id=session_id,
-                        token_hash=hash_token(token), expires_at=expires_at)
+        row = q.insert_share(conn, id=uuid.uuid4(), session_id=session_id,
+                             token_hash=hash_token(token), expires_at=expires_at)
     return token, row
 
 
 def list_for(db, caller, session_id):
     with db.transaction() as conn:
         _owned(conn, caller, session_id)
-        return fetch_all(conn, q.list_shares, session_id=session_id)
+        return q.list_shares(conn, session_id=session_id)
 
 
 def revoke(db, caller, session_id, share_id):
     with db.transaction() as conn:
         _owned(conn, caller, session_id)
-        if fetch_one(conn, q.revoke_share, id=share_id, session_id=session_id) is None:
+        if q.revoke_share(conn, id=share_id, session_id=session_id) is None:
             raise ApiError(404, "INVALID_REQUEST", "share not found")
 
 
@@ -47,12 +47,12 @@ def open_shared(db, token, recipient=None):
     """The shared session and the messages the viewer sees: the owner's active path, or, for an
     authenticated recipient, that path continued by the recipient's own branch."""
     with db.transaction() as conn:
-        session = fetch_one(conn, q.session_by_share, token_hash=hash_token(token))
+        session = q.session_by_share(conn, token_hash=hash_token(token))
         if session is None:
             raise share_gone()
         if recipient is None:
-            rows = fetch_all(conn, q.active_path, session_id=session["id"])
+            rows = q.active_path(conn, session_id=session["id"])
         else:
-            rows = fetch_all(conn, q.recipient_path, session_id=session["id"], recipient=recipient)
+            rows = q.recipient_path(conn, session_id=session["id"], recipient=recipient)
         visible = [r for r in rows if not r["is_hidden_from_user"]]
         return session, messages.with_variant_counts(conn, session["id"], visible, recipient)

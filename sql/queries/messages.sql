@@ -1,4 +1,4 @@
--- name: active_path
+-- name: active_path*
 -- The owner's active path of a session from its root down (the hot path: history and the leaf).
 WITH RECURSIVE path AS (
     SELECT m.*, 0 AS depth
@@ -18,7 +18,7 @@ WITH RECURSIVE path AS (
 )
 SELECT * FROM path ORDER BY depth;
 
--- name: ancestor_path
+-- name: ancestor_path*
 -- The path from the root down to one message of a session (inclusive).
 WITH RECURSIVE up AS (
     SELECT m.*, 0 AS height
@@ -31,7 +31,7 @@ WITH RECURSIVE up AS (
 )
 SELECT * FROM up ORDER BY height DESC;
 
--- name: children
+-- name: children*
 -- The owner's children (variants) of one node of a session, or its roots when parent_id is null, by index.
 SELECT m.*, count(*) OVER () AS total_variants
   FROM messages m
@@ -39,14 +39,14 @@ SELECT m.*, count(*) OVER () AS total_variants
    AND (m.parent_id = %(parent_id)s OR (m.parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
  ORDER BY m.variant_index;
 
--- name: get_owned_message
+-- name: get_owned_message^
 -- One message of a caller's session.
 SELECT m.*
   FROM messages m
   JOIN sessions s ON s.id = m.session_id AND s.client_id = %(client_id)s
  WHERE m.id = %(message_id)s;
 
--- name: variant_counts
+-- name: variant_counts*
 -- How many variants a viewer sees under each given parent (NULL: the roots): the owner's, plus their own.
 SELECT parent_id, count(*) AS total
   FROM messages
@@ -55,7 +55,7 @@ SELECT parent_id, count(*) AS total
    AND (recipient_client_id IS NULL OR recipient_client_id = %(recipient)s::text)
  GROUP BY parent_id;
 
--- name: insert_user_turn
+-- name: insert_user_turn!
 -- Add a user message as the newest active variant under a parent, with an empty assistant reply below it.
 WITH deactivated AS (
     UPDATE messages SET is_active = false, updated_at = clock_timestamp()
@@ -83,7 +83,7 @@ WITH deactivated AS (
 SELECT u.id, u.created_at, (SELECT count(*) FROM deactivated) AS deactivated
   FROM user_message u, assistant_message;
 
--- name: insert_assistant_variant
+-- name: insert_assistant_variant!
 -- Add an empty assistant message as the newest active variant under a parent (a recreate).
 WITH deactivated AS (
     UPDATE messages SET is_active = false, updated_at = clock_timestamp()
@@ -99,7 +99,7 @@ SELECT %(assistant_message_id)s, %(session_id)s, %(parent_id)s, 'assistant', '[]
  WHERE session_id = %(session_id)s AND parent_id = %(parent_id)s
 RETURNING id, variant_index, (SELECT count(*) FROM deactivated) AS deactivated;
 
--- name: activate_path
+-- name: activate_path!
 -- Make a message and its ancestors of the same audience the active variants of their sibling groups.
 WITH RECURSIVE chain AS (
     SELECT id, parent_id, recipient_client_id FROM messages
@@ -119,7 +119,7 @@ UPDATE messages m
    AND m.is_active IS DISTINCT FROM (m.id = chain.id)
 RETURNING m.id;
 
--- name: finish_assistant_message
+-- name: finish_assistant_message!
 -- Store a reply's final content and state, touching the session first (its lock precedes the message's).
 WITH touched AS (
     UPDATE sessions SET updated_at = clock_timestamp()

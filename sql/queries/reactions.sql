@@ -1,4 +1,4 @@
--- name: set_reaction
+-- name: set_reaction^
 -- Upsert a user's reaction to a message; returns the reaction it replaced (NULL if none).
 WITH previous AS (
     SELECT reaction_type FROM reactions WHERE message_id = %(message_id)s AND user_id = %(user_id)s
@@ -11,12 +11,12 @@ WITH previous AS (
 )
 SELECT (SELECT reaction_type FROM previous) AS previous, (SELECT reaction_type FROM upserted) AS current;
 
--- name: delete_reaction
+-- name: delete_reaction^
 -- Remove a user's reaction to a message; returns the reaction removed, if any.
 DELETE FROM reactions WHERE message_id = %(message_id)s AND user_id = %(user_id)s
 RETURNING reaction_type AS previous;
 
--- name: reaction_summaries
+-- name: reaction_summaries*
 -- Like/dislike counts and the caller's own reaction for a set of messages.
 SELECT message_id,
        count(*) FILTER (WHERE reaction_type = 'like') AS likes,

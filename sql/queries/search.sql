@@ -1,4 +1,4 @@
--- name: search_session
+-- name: search_session*
 -- Full-text matches in one session's owner tree, best first, after an optional keyset cursor.
 WITH query AS (SELECT websearch_to_tsquery('english', %(query)s) AS q),
 matches AS (
@@ -20,7 +20,7 @@ SELECT page.*, ts_headline('english', jsonb_path_query_array(page.content, '$[*]
   FROM page, query
  ORDER BY rank DESC, created_at DESC, id DESC;
 
--- name: search_sessions
+-- name: search_sessions*
 -- Sessions of a caller ranked by their best full-text match, with up to 3 matches each.
 WITH query AS (SELECT websearch_to_tsquery('english', %(query)s) AS q),
 matches AS (

@@ -1,4 +1,4 @@
--- name: insert_session_type
+-- name: insert_session_type^
 -- Register a backend; fails on a duplicate id.
 INSERT INTO session_types (id, name, description, webhook_url, timeout_seconds,
                            summarization_enabled, summarization_url, summarization_settings)
@@ -6,15 +6,15 @@ VALUES (%(id)s, %(name)s, %(description)s, %(webhook_url)s, %(timeout_seconds)s,
         %(summarization_enabled)s, %(summarization_url)s, %(summarization_settings)s)
 RETURNING *;
 
--- name: list_session_types
+-- name: list_session_types*
 -- Every session type, oldest first.
 SELECT * FROM session_types ORDER BY created_at, id;
 
--- name: get_session_type
+-- name: get_session_type^
 -- One session type by id.
 SELECT * FROM session_types WHERE id = %(id)s;
 
--- name: update_session_type
+-- name: update_session_type^
 -- Overwrite a session type's settings (the caller merges a partial update first).
 UPDATE session_types
    SET name = %(name)s, description = %(description)s, webhook_url = %(webhook_url)s,
@@ -24,6 +24,6 @@ UPDATE session_types
  WHERE id = %(id)s
 RETURNING *;
 
--- name: delete_session_type
+-- name: delete_session_type^
 -- Remove a session type that no session uses (the foreign key refuses otherwise).
 DELETE FROM session_types WHERE id = %(id)s RETURNING id;

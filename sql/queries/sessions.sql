@@ -1,21 +1,21 @@
--- name: insert_session
+-- name: insert_session^
 -- Store a new session with the capabilities its backend announced.
 INSERT INTO sessions (id, client_id, session_type_id, available_capabilities, metadata)
 VALUES (%(id)s, %(client_id)s, %(session_type_id)s, %(capabilities)s, %(metadata)s)
 RETURNING *;
 
--- name: get_session
+-- name: get_session^
 -- A session, only if the caller owns it.
 SELECT * FROM sessions WHERE id = %(id)s AND client_id = %(client_id)s;
 
--- name: delete_session
+-- name: delete_session^
 -- Delete a caller's session and (by cascade) everything under it; returns its backend's address.
 DELETE FROM sessions s
  USING session_types t
  WHERE s.id = %(id)s AND s.client_id = %(client_id)s AND t.id = s.session_type_id
 RETURNING s.id, t.webhook_url, t.id AS session_type_id;
 
--- name: lock_session_for_exchange
+-- name: lock_session_for_exchange^
 -- Lock a caller's session row (serializing tree writes in it) and read its backend settings.
 SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadata,
        t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url,
@@ -25,7 +25,7 @@ SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadat
  WHERE s.id = %(id)s AND s.client_id = %(client_id)s
    FOR NO KEY UPDATE OF s;
 
--- name: lock_session_of_message
+-- name: lock_session_of_message^
 -- Lock the session that holds a caller's message, and return the message and backend settings.
 SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadata,
        t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url,
@@ -37,7 +37,7 @@ SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadat
  WHERE m.id = %(message_id)s AND s.client_id = %(client_id)s AND NOT m.is_hidden_from_user
    FOR NO KEY UPDATE OF s;
 
--- name: list_sessions
+-- name: list_sessions*
 -- A caller's sessions, newest first, optionally with a tag, after a keyset cursor.
 SELECT * FROM sessions
  WHERE client_id = %(client_id)s
@@ -47,13 +47,13 @@ SELECT * FROM sessions
  ORDER BY created_at DESC, id DESC
  LIMIT %(limit)s;
 
--- name: update_session_metadata
+-- name: update_session_metadata^
 -- Replace a caller's session metadata (the caller merged the patch under the row lock).
 UPDATE sessions SET metadata = %(metadata)s, updated_at = clock_timestamp()
  WHERE id = %(id)s AND client_id = %(client_id)s
 RETURNING *;
 
--- name: switch_session_type
+-- name: switch_session_type^
 -- Point a locked session at another session type with the capabilities its backend announced.
 UPDATE sessions
    SET session_type_id = %(session_type_id)s, available_capabilities = %(capabilities)s,
@@ -61,7 +61,7 @@ UPDATE sessions
  WHERE id = %(id)s AND client_id = %(client_id)s
 RETURNING *;
 
--- name: store_summary
+-- name: store_summary!
 -- Store a summary in the session's metadata under "summary".
 UPDATE sessions
    SET metadata = jsonb_set(metadata, '{summary}', %(summary)s), updated_at = clock_timestamp()

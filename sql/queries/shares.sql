@@ -1,22 +1,22 @@
--- name: insert_share
+-- name: insert_share^
 -- Store a new share token (only its hash) for a session.
 INSERT INTO share_tokens (id, session_id, token_hash, expires_at)
 VALUES (%(id)s, %(session_id)s, %(token_hash)s, %(expires_at)s)
 RETURNING *;
 
--- name: list_shares
+-- name: list_shares*
 -- A session's share tokens, oldest first (the tokens themselves are never stored).
 SELECT id, created_at, expires_at, revoked_at FROM share_tokens
  WHERE session_id = %(session_id)s
  ORDER BY created_at, id;
 
--- name: revoke_share
+-- name: revoke_share^
 -- Revoke one of a session's share tokens; returns nothing if it is unknown.
 UPDATE share_tokens SET revoked_at = coalesce(revoked_at, now())
  WHERE id = %(id)s AND session_id = %(session_id)s
 RETURNING id;
 
--- name: session_by_share
+-- name: session_by_share^
 -- The session a live (unrevoked, unexpired) share token opens.
 SELECT s.*, st.id AS share_id
   FROM share_tokens st
@@ -24,7 +24,7 @@ SELECT s.*, st.id AS share_id
  WHERE st.token_hash = %(token_hash)s AND st.revoked_at IS NULL
    AND (st.expires_at IS NULL OR st.expires_at > now());
 
--- name: lock_session_by_share
+-- name: lock_session_by_share^
 -- Lock the session a live share token opens and read its backend settings.
 SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadata,
        t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url,
@@ -36,7 +36,7 @@ SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadat
    AND (st.expires_at IS NULL OR st.expires_at > now())
    FOR NO KEY UPDATE OF s;
 
--- name: recipient_path
+-- name: recipient_path*
 -- A share recipient's path: at each node their own active child if any, else the owner's.
 WITH RECURSIVE path AS (
     SELECT m.*, 0 AS depth

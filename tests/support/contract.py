@@ -2,6 +2,11 @@
 from openapi_schema_validator import OAS30Validator
 
 
+def json_of(response):
+    """The JSON body of a `requests` response or of a Flask test client's response."""
+    return response.json() if callable(response.json) else response.json
+
+
 class Contract:
     def __init__(self, document):
         self.document = document
@@ -13,7 +18,7 @@ class Contract:
 
     def validate_error(self, response, status, error_code):
         assert response.status_code == status, (response.status_code, response.text)
-        body = self.validate(response.json(), "Error")
+        body = self.validate(json_of(response), "Error")
         assert body["error_code"] == error_code, body
         return body
 

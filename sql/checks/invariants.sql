@@ -1,4 +1,4 @@
--- name: tree_violations
+-- name: tree_violations^
 -- Counts of broken message-tree invariants over the whole database; all zero when healthy.
 SELECT
     (SELECT count(*) FROM messages m
@@ -16,15 +16,15 @@ SELECT
         HAVING count(DISTINCT variant_index) <> count(*) OR max(variant_index) + 1 <> count(*)) g)
         AS groups_with_bad_indexes;
 
--- name: count_existing_sessions
+-- name: count_existing_sessions$
 -- How many of the given session ids exist.
 SELECT count(*) AS n FROM sessions WHERE id = ANY(%(ids)s::uuid[]);
 
--- name: count_complete_messages
+-- name: count_complete_messages$
 -- How many of the given message ids exist and are complete.
 SELECT count(*) AS n FROM messages WHERE id = ANY(%(ids)s::uuid[]) AND is_complete;
 
--- name: database_totals
+-- name: database_totals^
 -- Row counts for a run's report.
 SELECT (SELECT count(*) FROM sessions) AS sessions,
        (SELECT count(*) FROM messages) AS messages,

@@ -1,0 +1,46 @@
+"""app/config.py: settings parsed from the environment."""
+import pytest
+
+from app.config import Config
+
+
+def test_defaults(monkeypatch):
+    for name in ("DB_POOL_MAX_SIZE", "JWT_ALGORITHMS", "WEBHOOK_RETRY_ATTEMPTS", "PUBLIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    config = Config()
+    assert config.db_pool_max_size == 10
+    assert config.jwt_algorithms == ["HS256"]
+    assert config.retry_attempts == 3
+    assert config.public_base_url == "http://127.0.0.1:8000"
+
+
+def test_values_are_typed_and_lists_are_trimmed(monkeypatch):
+    monkeypatch.setenv("DB_POOL_MAX_SIZE", "25")
+    monkeypatch.setenv("DB_POOL_TIMEOUT_SECONDS", "2.5")
+    monkeypatch.setenv("JWT_ALGORITHMS", " RS256, ES256 ,,")
+    monkeypatch.setenv("WEBHOOK_RETRY_MAX_DELAY", "7")
+    config = Config()
+    assert config.db_pool_max_size == 25
+    assert config.db_pool_timeout_seconds == 2.5
+    assert config.jwt_algorithms == ["RS256", "ES256"]
+    assert config.retry_max_delay_seconds == 7.0
+
+
+def test_empty_strings_count_as_unset(monkeypatch):
+    monkeypatch.setenv("JWT_ISSUER", "")
+    monkeypatch.setenv("JWT_ROLES_CLAIM", "")
+    config = Config()
+    assert config.jwt_issuer is None
+    assert config.jwt_roles_claim == "roles"
+
+
+def test_a_malformed_number_stops_the_start(monkeypatch):
+    monkeypatch.setenv("DB_POOL_MAX_SIZE", "ten")
+    with pytest.raises(ValueError):
+        Config()
+
+
+def test_link_signing_key_is_shared_never_random():
+    assert Config(signing_key="s", jwt_secret="j").url_signing_key == b"s"
+    assert Config(signing_key=None, jwt_secret="j").url_signing_key == b"j"
+    assert Config(signing_key=None, jwt_secret=None).url_signing_key is None
