@@ -61,10 +61,6 @@ def authenticate():
     g.caller = decode_token(token.strip(), current_app.config["ENGINE"])
 
 
-def current_caller():
-    return g.caller
-
-
 def require_admin():
     if not g.caller.is_admin:
         # 404 rather than 403: the admin surface does not exist for ordinary clients.

@@ -100,7 +100,7 @@ class ClientWatcher:
 class Relay:
     """One streamed exchange. Iterate `lines()`; the response's close hook calls `close()`."""
 
-    def __init__(self, exchange, config, slots, environ, metrics=None):
+    def __init__(self, exchange, config, slots, environ, metrics):
         self.exchange = exchange
         self.config = config
         self.slots = slots
@@ -123,8 +123,7 @@ class Relay:
     def lines(self):
         try:
             yield ndjson_line(self.exchange.start_event())
-            for line in self._relay():
-                yield line
+            yield from self._relay()
         except GeneratorExit:
             self.cancelled = True
             self.close()
@@ -152,7 +151,7 @@ class Relay:
                 self.failure = BackendTimeout(stream.timeout)
                 return
             if kind == "chunk":
-                if not self.reply.parts and self.metrics:
+                if not self.reply.parts:
                     self.metrics.first_chunk(time.monotonic() - self._received_at)
                 self.reply.add(payload)
                 yield ndjson_line({"type": "chunk", "message_id": self.exchange.public_message_id,
@@ -172,8 +171,7 @@ class Relay:
                 return
 
     def _run_pump(self, stream):
-        if self.metrics:
-            self.metrics.routing(time.monotonic() - self._received_at)
+        self.metrics.routing(time.monotonic() - self._received_at)
         try:
             for kind, payload in stream.events():
                 if kind == "chunk":
@@ -227,8 +225,7 @@ class Relay:
             return self._save()
         finally:
             self.slots.release()
-            if self.metrics:
-                self.metrics.stream_closed()
+            self.metrics.stream_closed()
 
     def _error_line(self, error_code, message, details=None):
         return ndjson_line({"type": "error", "message_id": self.exchange.public_message_id,

@@ -27,14 +27,13 @@ import sys
 import threading
 import time
 import uuid
+from importlib.metadata import version as package_version
 
 import jwt
 import psycopg
 import requests
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-
-from importlib.metadata import version as package_version
 
 from app.db import Queries
 from launch.embedded_postgres import find_bindir
@@ -336,7 +335,7 @@ def machine():
 
 def _overheads(result):
     result["overhead"] = tuple(None if e is None or d is None else e - d
-                               for e, d in zip(result["ttfc_engine"], result["ttfc_direct"]))
+                               for e, d in zip(result["ttfc_engine"], result["ttfc_direct"], strict=False))
     return result
 
 

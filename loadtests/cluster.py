@@ -157,7 +157,8 @@ class Cluster:
             for port in state["instances"]:
                 _wait(f"http://127.0.0.1:{port}/health/ready")
 
-            servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in state["instances"])
+            servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;"
+                                for p in state["instances"])
             with open(os.path.join(STATE_DIR, "nginx.conf"), "w") as handle:
                 handle.write(NGINX_CONF.format(dir=STATE_DIR, servers=servers, port=state["balancer_port"]))
             state["pids"]["nginx"] = cluster._track(_spawn(
@@ -231,12 +232,12 @@ class Cluster:
             return cls(json.load(handle))
 
     def down(self):
-        for name, pid in list(self.state["pids"].items()):
+        for pid in list(self.state["pids"].values()):
             try:
                 os.killpg(pid, signal.SIGTERM)
             except ProcessLookupError:
                 continue
-        for name, pid in list(self.state["pids"].items()):
+        for pid in list(self.state["pids"].values()):
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline and self._alive(pid):
                 time.sleep(0.1)

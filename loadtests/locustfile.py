@@ -187,7 +187,8 @@ class BaselineUser(FastHttpUser):
     def direct_message(self):
         if not self.direct:
             return
-        payload = {"event": "message.new", "session_id": f"gts.hyperspot.chat_engine.entities.session.v1~{uuid.uuid4()}",
+        payload = {"event": "message.new",
+                   "session_id": f"gts.hyperspot.chat_engine.entities.session.v1~{uuid.uuid4()}",
                    "message_id": f"gts.hyperspot.chat_engine.entities.message.v1~{uuid.uuid4()}",
                    "session_metadata": {}, "enabled_capabilities": [],
                    "message": {"role": "user", "content": " ".join(random.sample(WORDS, 4))},

@@ -1,9 +1,9 @@
 """/api/v1/messages and a session's messages: send and recreate (streaming), read, navigate."""
 from flask import Blueprint, g
 
+from app import ids
 from app.api.common import engine, load_body, load_query, message_id_from_path, session_id_from_path
 from app.api.streams import stream_response
-from app import ids
 from app.chat import exchanges, messages, reactions
 from app.schemas import requests as schemas, responses
 

@@ -11,14 +11,12 @@ def stream_response(start_exchange):
     parts = engine()
     if not parts.slots.try_acquire():
         raise unavailable("too many concurrent streams on this instance", retry_after=1, limit_type="concurrent")
-    if parts.metrics:
-        parts.metrics.stream_opened()
+    parts.metrics.stream_opened()
     try:
         exchange = start_exchange()
     except BaseException:  # 4xx, breaker open (503, errors.py), database down: nothing was streamed
         parts.slots.release()
-        if parts.metrics:
-            parts.metrics.stream_closed()
+        parts.metrics.stream_closed()
         raise
     relay = Relay(exchange, parts.config, parts.slots, request.environ, parts.metrics)
     response = Response(relay.lines(), mimetype=NDJSON, headers={

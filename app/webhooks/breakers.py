@@ -15,8 +15,6 @@ import pybreaker
 
 from app.webhooks.errors import BreakerOpen
 
-STATES = ("closed", "half-open", "open")
-
 
 class _Replay(Exception):
     """Carries a recorded failure into pybreaker."""

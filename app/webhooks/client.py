@@ -1,6 +1,6 @@
 """HTTP calls to webhook backends: JSON calls with retries, streams, and fire-and-forget notices.
 
-Every call to an event the table marks `breaker` passes the session type's breaker (see breakers.py).
+JSON calls and streams pass the session type's breaker (see breakers.py); fire-and-forget notices do not.
 Timeouts are total per call (a gevent.Timeout around the whole exchange), not just requests' silence
 between bytes. A stream's deadline is enforced by its consumer (app/streaming.py).
 """
@@ -36,10 +36,10 @@ class Target:
 
 
 class WebhookClient:
-    def __init__(self, config, metrics=None):
+    def __init__(self, config, metrics):
         self.config = config
         self.metrics = metrics
-        self.breakers = BreakerRegistry(config, on_change=metrics.breaker if metrics else None)
+        self.breakers = BreakerRegistry(config, on_change=metrics.breaker)
         self.http = requests.Session()
         adapter = HTTPAdapter(pool_connections=64, pool_maxsize=config.webhook_pool_maxsize, max_retries=0)
         self.http.mount("http://", adapter)
@@ -55,8 +55,7 @@ class WebhookClient:
             headers={"Accept": accept, "User-Agent": "chat-engine"})
 
     def _count(self, target, event, outcome):
-        if self.metrics:
-            self.metrics.webhook_call(target.session_type_id, event, outcome)
+        self.metrics.webhook_call(target.session_type_id, event, outcome)
 
     @staticmethod
     def _failure_from(exc, timeout):
@@ -145,9 +144,6 @@ class WebhookClient:
         if outcome != "ok":
             log.warning("%s webhook to %s failed: %s", event, target.session_type_id, outcome)
         self._count(target, event, outcome)
-
-    def wait_for_notices(self, timeout=None):
-        self._background.join(timeout=timeout)
 
 
 class BackendStream:

@@ -1,4 +1,8 @@
-"""The webhook event table of SPEC §6: timeouts, retries, and which events the breaker guards."""
+"""The webhook event table of SPEC §6: timeouts and retries.
+
+Which calls pass a breaker is decided by how an event is sent, not by this table: JSON calls and
+streams (WebhookClient.call_json, .stream) always do; fire-and-forget notices (.notify) never do.
+"""
 from dataclasses import dataclass
 
 HARD_TIMEOUT_CAP_SECONDS = 300
@@ -10,18 +14,17 @@ class EventPolicy:
     max_timeout: float
     configurable: bool
     retry: bool
-    breaker: bool
 
 
 POLICIES = {
-    "session.created": EventPolicy(30, 60, True, True, True),
-    "message.new": EventPolicy(120, 300, True, False, True),
-    "message.recreate": EventPolicy(120, 300, True, False, True),
-    "session.summary": EventPolicy(60, 120, True, False, True),
-    "session_type.health_check": EventPolicy(5, 5, False, True, True),
-    "message.aborted": EventPolicy(10, 10, False, False, False),
-    "session.deleted": EventPolicy(10, 10, False, False, False),
-    "message.reaction": EventPolicy(10, 10, False, False, False),
+    "session.created": EventPolicy(default_timeout=30, max_timeout=60, configurable=True, retry=True),
+    "message.new": EventPolicy(default_timeout=120, max_timeout=300, configurable=True, retry=False),
+    "message.recreate": EventPolicy(default_timeout=120, max_timeout=300, configurable=True, retry=False),
+    "session.summary": EventPolicy(default_timeout=60, max_timeout=120, configurable=True, retry=False),
+    "session_type.health_check": EventPolicy(default_timeout=5, max_timeout=5, configurable=False, retry=True),
+    "message.aborted": EventPolicy(default_timeout=10, max_timeout=10, configurable=False, retry=False),
+    "session.deleted": EventPolicy(default_timeout=10, max_timeout=10, configurable=False, retry=False),
+    "message.reaction": EventPolicy(default_timeout=10, max_timeout=10, configurable=False, retry=False),
 }
 
 

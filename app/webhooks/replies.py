@@ -80,7 +80,7 @@ def read_events(response, max_bytes):
             data = response.raw.read1(READ_SIZE)
         except BackendError:
             raise
-        except Exception as exc:  # urllib3 ProtocolError, socket errors: the backend broke off
+        except Exception as exc:  # noqa: BLE001 - urllib3 ProtocolError, socket errors: the backend broke off
             raise BackendError(f"backend connection failed mid-answer ({type(exc).__name__})") from None
         if not data:
             break

@@ -151,7 +151,7 @@ def test_file_ids_are_refused_without_a_file_capability(api, make_session_type, 
 
 def test_more_than_ten_files_is_400(api, session_type, contract):
     session_id = api.create_session(session_type)
-    files = ["3fa85f64-5717-4562-b3fc-2c963f66af%02d" % i for i in range(11)]
+    files = [f"3fa85f64-5717-4562-b3fc-2c963f66af{i:02d}" for i in range(11)]
     contract.validate_error(api.post("/messages/send", json={"session_id": session_id, "content": "x",
                                                              "file_ids": files}), 400, "INVALID_REQUEST")
 

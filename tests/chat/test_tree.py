@@ -16,7 +16,7 @@ def test_linear_chat(api, backend, session_type):
     path = api.path(session_id)
     assert texts(path) == ["question 1", "reply 1", "question 2", "reply 2", "question 3", "reply 3"]
     assert all(m["is_active"] and m["variant_index"] == 0 for m in path)
-    for parent, child in zip(path, path[1:]):
+    for parent, child in zip(path, path[1:], strict=False):
         assert child["parent_message_id"] == parent["message_id"]
 
 

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from app.db import SQL_DIR, SHAPES, Queries, checks, queries
+from app.db import SHAPES, SQL_DIR, Queries, checks, queries
 
 
 def write(tmp_path, text, name="q.sql"):
@@ -21,7 +21,8 @@ def test_every_production_query_declares_its_shape_and_checks_are_kept_apart():
 
 
 def test_a_query_is_its_statement_without_comments_or_semicolon(tmp_path):
-    loaded = Queries(write(tmp_path, "-- name: one^\n-- The doc.\nSELECT 1\n  AS n;\n\n-- name: two*\n-- Doc.\nSELECT 2;\n"))
+    loaded = Queries(write(tmp_path, "-- name: one^\n-- The doc.\nSELECT 1\n  AS n;\n\n"
+                                     "-- name: two*\n-- Doc.\nSELECT 2;\n"))
     assert loaded.one.sql == "SELECT 1\n  AS n"
     assert (loaded.one.shape, loaded.two.shape) == ("^", "*")
     with pytest.raises(AttributeError):
