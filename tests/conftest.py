@@ -19,7 +19,7 @@ from app.db import checks  # noqa: E402
 from launch.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from support.backends import Backend  # noqa: E402
 from support.contract import Contract  # noqa: E402
-from support.engine import Api, EngineProcess  # noqa: E402
+from support.engine import Api, EngineProcess, expect  # noqa: E402
 
 TABLES = "session_types, sessions, messages, share_tokens, reactions, exports"
 CHECKS = checks()
@@ -113,8 +113,7 @@ def make_session_type(admin):
         url = backend_or_url if isinstance(backend_or_url, str) else backend_or_url.url
         name = f"t_{uuid.uuid4().hex[:10]}"
         response = admin.post("/admin/session-types", json={"name": name, "webhook_url": url, **settings})
-        assert response.status_code == 201, response.text
-        return response.json()["session_type_id"]
+        return expect(response, 201).json()["session_type_id"]
     return make
 
 

@@ -13,7 +13,7 @@ from support.engine import Api, EngineProcess, read_ndjson
 from support.waiting import wait_until
 
 
-def test_stream_cap_answers_503_before_storing_anything(start_engine, backend, make_session_type, contract, db):
+def test_stream_cap_answers_503_before_storing_anything(start_engine, backend, make_session_type, contract):
     engine = start_engine(MAX_STREAMS_PER_WORKER=1)
     api = Api(engine.url, "capped")
     release = gate()
@@ -90,7 +90,7 @@ def test_database_outage_gives_503_then_recovers_without_restart(own_postgres, c
         backend.stop()
 
 
-def test_metrics_expose_the_named_series(engine, api, backend, session_type):
+def test_metrics_expose_the_named_series(engine, api, session_type):
     session_id = api.create_session(session_type)
     api.send(session_id, "measure me")
     text = requests.get(engine.url + "/metrics", timeout=10).text

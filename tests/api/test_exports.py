@@ -5,6 +5,7 @@ from urllib.parse import parse_qs, urlparse
 import requests
 
 from support.backends import numbered_replies
+from support.engine import expect
 
 
 def build_tree(api, backend, session_type):
@@ -19,9 +20,7 @@ def build_tree(api, backend, session_type):
 
 
 def download(url):
-    response = requests.get(url, timeout=10)
-    assert response.status_code == 200, response.text
-    return response
+    return expect(requests.get(url, timeout=10), 200)
 
 
 def test_json_export_round_trips_the_tree(api, backend, session_type, start_engine, db, contract):

@@ -11,7 +11,7 @@ def test_document_is_valid_openapi_3_and_needs_no_token(engine):
     assert document["openapi"].startswith("3.")
 
 
-def test_every_documented_operation_is_routed(engine, admin, db):
+def test_every_documented_operation_is_routed(engine, admin):
     document = requests.get(engine.url + "/api/v1/openapi.json", timeout=10).json()
     for path, operations in document["paths"].items():
         for method in operations:

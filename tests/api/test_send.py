@@ -6,7 +6,7 @@ from support.backends import chunk, complete, gate, json_answer, ndjson, stream_
 from support.engine import read_ndjson
 
 
-def test_create_send_list(api, backend, session_type, contract):
+def test_create_send_list(api, session_type, contract):
     session_id = api.create_session(session_type)
     result = api.send(session_id, "Hi there")
     assert result.status == 200
@@ -71,7 +71,7 @@ def test_first_chunk_reaches_client_while_backend_is_still_sending(api, backend,
     assert [e["type"] for e in rest] == ["chunk", "chunk", "complete"]
 
 
-def test_complete_is_sent_only_after_the_reply_is_committed(api, backend, session_type, db):
+def test_complete_is_sent_only_after_the_reply_is_committed(api, session_type, db):
     session_id = api.create_session(session_type)
     response = api.open_stream("/messages/send", {"session_id": session_id, "content": "go"})
     for event in read_ndjson(response):

@@ -3,15 +3,14 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
-from support.engine import Api
+from support.engine import Api, expect
 
 
-def shared_session(api, session_type, turns=2, contract=None):
+def shared_session(api, session_type, turns=2):
     session_id = api.create_session(session_type)
     for turn in range(turns):
         api.send(session_id, f"owner question {turn}")
-    created = api.post(f"/sessions/{session_id}/share", json={})
-    assert created.status_code == 201, created.text
+    created = expect(api.post(f"/sessions/{session_id}/share", json={}), 201)
     return session_id, created.json()
 
 

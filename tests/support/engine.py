@@ -72,12 +72,38 @@ class EngineProcess:
         self._log.close()
 
 
+class RequestFailed(Exception):
+    """A request a test relied on was refused. Raised by helpers instead of asserting, so a broken
+    setup step shows as an error naming the status and body, never as the test's own failed assertion."""
+
+
+def expect(response, status):
+    if response.status_code != status:
+        raise RequestFailed(f"{response.request.method} {response.url}: expected HTTP {status}, got "
+                            f"{response.status_code}: {response.text[:2000]}")
+    return response
+
+
 class StreamResult:
+    """A streamed exchange. A refused one (not 200) has no events: reading them raises RequestFailed
+    with the error body; check `status` and `error` instead."""
+
     def __init__(self, response, events):
         self.response = response
         self.status = response.status_code
         self.headers = response.headers
-        self.events = events
+        self._events = events
+
+    @property
+    def events(self):
+        if self._events is None:
+            raise RequestFailed(f"the stream was refused with HTTP {self.status}: {self.response.text[:2000]}")
+        return self._events
+
+    @property
+    def error(self):
+        """The error body of a refused stream (None when it streamed)."""
+        return None if self._events is not None else self.response.json()
 
     @property
     def types(self):
@@ -140,13 +166,12 @@ class Api:
     def stream(self, path, body=None):
         response = self.open_stream(path, body)
         if response.status_code != 200:
-            return StreamResult(response, [])
+            return StreamResult(response, None)
         return StreamResult(response, list(read_ndjson(response)))
 
     def create_session(self, session_type_id, **extra):
         response = self.post("/sessions", json={"session_type_id": session_type_id, **extra})
-        assert response.status_code == 201, response.text
-        return response.json()["session_id"]
+        return expect(response, 201).json()["session_id"]
 
     def send(self, session_id, content, **extra):
         return self.stream("/messages/send", {"session_id": session_id, "content": content, **extra})
@@ -155,6 +180,5 @@ class Api:
         return self.stream(f"/messages/{message_id}/recreate", body or None)
 
     def path(self, session_id):
-        response = self.get(f"/sessions/{session_id}/messages")
-        assert response.status_code == 200, response.text
-        return response.json()["messages"]
+        """The active path's messages (a setup and read-back step; fails as RequestFailed if refused)."""
+        return expect(self.get(f"/sessions/{session_id}/messages"), 200).json()["messages"]
