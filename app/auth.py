@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import jwt
 from flask import current_app, g, request
 
-from app.errors import ApiError
+from app.errors import auth_required, not_found
 
 FORBIDDEN_ALGORITHMS = {"none"}
 
@@ -13,10 +13,6 @@ FORBIDDEN_ALGORITHMS = {"none"}
 class Caller:
     client_id: str
     is_admin: bool
-
-
-def _auth_required(message="authentication required"):
-    return ApiError(401, "AUTH_REQUIRED", message, headers={"WWW-Authenticate": "Bearer"})
 
 
 def verification_key(config):
@@ -40,12 +36,12 @@ def decode_token(token, config):
             token, verification_key(config), algorithms=config.jwt_algorithms,
             issuer=config.jwt_issuer, audience=config.jwt_audience, options=options)
     except jwt.ExpiredSignatureError:
-        raise _auth_required("token expired") from None
+        raise auth_required("token expired") from None
     except jwt.PyJWTError:
-        raise _auth_required("invalid token") from None
+        raise auth_required("invalid token") from None
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
-        raise _auth_required("token has no subject")
+        raise auth_required("token has no subject")
     roles = claims.get(config.jwt_roles_claim) or []
     if isinstance(roles, str):
         roles = roles.split()
@@ -57,14 +53,14 @@ def authenticate():
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise _auth_required()
+        raise auth_required()
     g.caller = decode_token(token.strip(), current_app.config["ENGINE"])
 
 
 def require_admin():
     if not g.caller.is_admin:
         # 404 rather than 403: the admin surface does not exist for ordinary clients.
-        raise ApiError(404, "INVALID_REQUEST", "no such endpoint")
+        raise not_found("no such endpoint")
 
 
 def issue_token(config, client_id, admin=False, ttl_seconds=24 * 3600):

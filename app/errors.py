@@ -43,6 +43,28 @@ def not_found(message):
     return ApiError(404, "INVALID_REQUEST", message)
 
 
+def auth_required(message="authentication required"):
+    return ApiError(401, "AUTH_REQUIRED", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def conflict(message):
+    return ApiError(409, "INVALID_REQUEST", message)
+
+
+def not_configured(message):
+    """A feature this instance cannot serve as configured: retrying will not help, so no Retry-After."""
+    return ApiError(503, "INTERNAL_ERROR", message)
+
+
+def backend_failed(exc, message=None):
+    """A backend call's failure (after its retries) as the contract's error: the one mapping used by the
+    error handler and by views that add context to the message."""
+    message = message or str(exc)
+    if isinstance(exc, BreakerOpen):
+        return ApiError(503, exc.error_code, message, exc.details(), {"Retry-After": str(exc.retry_after_seconds)})
+    return ApiError(504 if isinstance(exc, BackendTimeout) else 502, exc.error_code, message, exc.details())
+
+
 def unavailable(message, retry_after=1, limit_type=None):
     details = {"retry_after_seconds": retry_after}
     code = "INTERNAL_ERROR"
@@ -58,8 +80,10 @@ def trace_id():
     return g.trace_id
 
 
-def error_body(error_code, message, details=None):
-    return {"error_code": error_code, "message": message, "details": {**(details or {}), "trace_id": trace_id()}}
+def error_body(error_code, message, details=None, trace=None):
+    """The contract's error body. `trace` is for code running after the request context is gone (a stream)."""
+    return {"error_code": error_code, "message": message,
+            "details": {**(details or {}), "trace_id": trace or trace_id()}}
 
 
 def _validation_errors(messages, prefix=""):
@@ -101,7 +125,7 @@ def register(app):
     def http_error(exc):
         status = exc.code or 500
         if status == 401:
-            return _respond(401, "AUTH_REQUIRED", "authentication required", headers={"WWW-Authenticate": "Bearer"})
+            return api_error(auth_required())
         if status >= 500:
             return _respond(status, "INTERNAL_ERROR", "internal error")
         message = {404: "no such endpoint", 405: "method not allowed",
@@ -112,11 +136,7 @@ def register(app):
     @app.errorhandler(BackendFailure)
     def backend_failure(exc):
         # A JSON call to a backend (session.created, health check) failed after its retries.
-        if isinstance(exc, BreakerOpen):
-            return _respond(503, exc.error_code, str(exc), exc.details(),
-                            {"Retry-After": str(exc.retry_after_seconds)})
-        status = 504 if isinstance(exc, BackendTimeout) else 502
-        return _respond(status, exc.error_code, str(exc), exc.details())
+        return api_error(backend_failed(exc))
 
     @app.errorhandler(psycopg_pool.PoolTimeout)
     @app.errorhandler(psycopg_pool.TooManyRequests)

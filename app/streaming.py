@@ -17,7 +17,7 @@ import gevent
 import gevent.queue
 import gevent.socket
 
-from app.errors import trace_id
+from app.errors import error_body, trace_id
 from app.webhooks.errors import BackendError, BackendFailure, BackendTimeout
 from app.webhooks.replies import MERGEABLE, PART_FIELD
 
@@ -229,8 +229,7 @@ class Relay:
 
     def _error_line(self, error_code, message, details=None):
         return ndjson_line({"type": "error", "message_id": self.exchange.public_message_id,
-                            "error_code": error_code, "message": message,
-                            "details": {**(details or {}), "trace_id": self._trace_id}})
+                            **error_body(error_code, message, details, trace=self._trace_id)})
 
     def _save(self):
         complete = self.failure is None and not self.cancelled and not self.shutting_down

@@ -1,22 +1,15 @@
 """/api/v1/admin/session-types: the admin role's registry of backends."""
 from flask import Blueprint
 
-from app import ids
-from app.api.common import engine, load_body
+from app.api.common import engine, load_body, session_type_id_from_path
 from app.auth import require_admin
 from app.chat import session_types
-from app.errors import ApiError, invalid
+from app.errors import backend_failed
 from app.schemas import requests as schemas, responses
 from app.webhooks.errors import BackendFailure
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(require_admin)
-
-
-def _type_id(value):
-    if not ids.is_session_type_id(value):
-        raise invalid("not a valid session type id", field="id")
-    return value
 
 
 @bp.post("/session-types")
@@ -32,7 +25,7 @@ def create_session_type():
         try:
             session_types.health_check(parts.webhooks, candidate)
         except BackendFailure as exc:
-            raise ApiError(502, exc.error_code, f"health check failed: {exc}", exc.details()) from None
+            raise backend_failed(exc, f"health check failed: {exc}") from None
     return responses.session_type(session_types.create(parts.db, body)), 201
 
 
@@ -43,16 +36,16 @@ def list_session_types():
 
 @bp.get("/session-types/<id>")
 def get_session_type(id):
-    return responses.session_type(session_types.get(engine().db, _type_id(id)))
+    return responses.session_type(session_types.get(engine().db, session_type_id_from_path(id)))
 
 
 @bp.patch("/session-types/<id>")
 def update_session_type(id):
     changes = load_body(schemas.SessionTypeUpdate())
-    return responses.session_type(session_types.update(engine().db, _type_id(id), changes))
+    return responses.session_type(session_types.update(engine().db, session_type_id_from_path(id), changes))
 
 
 @bp.delete("/session-types/<id>")
 def delete_session_type(id):
-    session_types.delete(engine().db, _type_id(id))
+    session_types.delete(engine().db, session_type_id_from_path(id))
     return {"deleted": True}

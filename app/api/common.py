@@ -1,6 +1,5 @@
 """What every view needs: the engine's parts, body/query loading, path ids."""
 from flask import current_app, request
-from marshmallow import ValidationError
 
 from app import ids
 from app.errors import invalid
@@ -31,16 +30,29 @@ def load_query(schema):
     return schema.load(request.args.to_dict())
 
 
-def _path_id(parser, value, kind):
-    parsed = parser(value)
+def _session_type_id(value):
+    return value if ids.is_session_type_id(value) else None
+
+
+# Every id in a URL path is parsed here, and a malformed one is the same 400 whatever its kind.
+_PATH_ID_PARSERS = {"session": ids.parse_session_id, "message": ids.parse_message_id,
+                    "session type": _session_type_id, "share": ids.parse_uuid, "export": ids.parse_uuid}
+
+
+def path_id(kind, value, field="id"):
+    parsed = _PATH_ID_PARSERS[kind](value)
     if parsed is None:
-        raise ValidationError({"id": [f"not a valid {kind} id"]})
+        raise invalid(f"not a valid {kind} id", field=field)
     return parsed
 
 
 def session_id_from_path(value):
-    return _path_id(ids.parse_session_id, value, "session")
+    return path_id("session", value)
 
 
 def message_id_from_path(value):
-    return _path_id(ids.parse_message_id, value, "message")
+    return path_id("message", value)
+
+
+def session_type_id_from_path(value):
+    return path_id("session type", value)

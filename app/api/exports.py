@@ -1,10 +1,8 @@
 """/api/v1/exports/{id}: download an export through its signed, expiring link (no token needed)."""
 from flask import Blueprint, Response
 
-from app import ids
-from app.api.common import engine, load_query
+from app.api.common import engine, load_query, path_id
 from app.chat import exports
-from app.errors import invalid
 from app.schemas import requests as schemas
 
 bp = Blueprint("exports", __name__)
@@ -12,9 +10,7 @@ bp = Blueprint("exports", __name__)
 
 @bp.get("/exports/<export_id>")
 def download_export(export_id):
-    parsed = ids.parse_uuid(export_id)
-    if parsed is None:
-        raise invalid("not a valid export id", field="id")
+    parsed = path_id("export", export_id)
     query = load_query(schemas.ExportDownload())
     parts = engine()
     row, filename = exports.fetch(parts.db, parts.config, parsed, query["expires"], query["signature"])

@@ -2,7 +2,7 @@
 from flask import Blueprint, g
 
 from app import ids
-from app.api.common import engine, load_body, load_query, session_id_from_path
+from app.api.common import engine, load_body, load_query, path_id, session_id_from_path
 from app.api.streams import stream_response
 from app.chat import exchanges, exports, search, sessions, shares
 from app.errors import invalid
@@ -97,10 +97,7 @@ def list_shares(id):
 @bp.delete("/sessions/<id>/shares/<share_id>")
 def revoke_share(id, share_id):
     session_id = session_id_from_path(id)
-    parsed = ids.parse_uuid(share_id)
-    if parsed is None:
-        raise invalid("not a valid share id", field="share_id")
-    shares.revoke(engine().db, g.caller, session_id, parsed)
+    shares.revoke(engine().db, g.caller, session_id, path_id("share", share_id, field="share_id"))
     return {"revoked": True}
 
 

@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 from app import ids
 from app.chat import capabilities, shares
 from app.db import queries as q
-from app.errors import ApiError, invalid, message_not_found, session_not_found
+from app.errors import invalid, message_not_found, session_not_found
 from app.webhooks import events
 from app.webhooks.client import Target
 
@@ -167,7 +167,7 @@ def start_summary(db, webhooks, caller, session_id, enabled=None):
         chosen = capabilities.select(session["available_capabilities"], enabled)
         path = q.active_path(conn, session_id=session_id)
         if not events.history(path):
-            raise ApiError(400, "INVALID_REQUEST", "nothing to summarize yet")
+            raise invalid("nothing to summarize yet")
         target = _target(session)
         if session["summarization_url"]:
             # Its own breaker: the summarizer failing must not block the chat backend.

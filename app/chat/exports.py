@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.chat.transcripts import RENDERERS
 from app.db import queries as q
-from app.errors import ApiError, not_found, session_not_found
+from app.errors import not_configured, not_found, session_not_found
 
 
 def _signature(key, export_id, expires):
@@ -17,7 +17,7 @@ def _signature(key, export_id, expires):
 def create(db, config, caller, session_id, export_format, scope):
     key = config.url_signing_key
     if key is None:
-        raise ApiError(503, "INTERNAL_ERROR", "exports need SIGNING_KEY (or JWT_SECRET) to sign links")
+        raise not_configured("exports need SIGNING_KEY (or JWT_SECRET) to sign links")
     render, content_type, _ = RENDERERS[export_format]
     expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=config.export_ttl_seconds)
     with db.transaction() as conn:

@@ -4,7 +4,7 @@ from psycopg.types.json import Jsonb
 
 from app import ids
 from app.db import queries as q
-from app.errors import ApiError, invalid, not_found
+from app.errors import conflict, invalid, not_found
 from app.webhooks import events
 from app.webhooks.client import Target
 
@@ -41,7 +41,7 @@ def create(db, values):
         with db.transaction() as conn:
             return q.insert_session_type(conn, **params)
     except psycopg.errors.UniqueViolation:
-        raise ApiError(409, "INVALID_REQUEST", "a session type with this id exists") from None
+        raise conflict("a session type with this id exists") from None
 
 
 def list_all(db):
@@ -71,7 +71,7 @@ def delete(db, session_type_id):
         with db.transaction() as conn:
             deleted = q.delete_session_type(conn, id=session_type_id)
     except psycopg.errors.ForeignKeyViolation:
-        raise ApiError(409, "INVALID_REQUEST", "session type is used by sessions") from None
+        raise conflict("session type is used by sessions") from None
     if deleted is None:
         raise not_found("session type not found")
 

@@ -5,7 +5,7 @@ import uuid
 
 from app.chat import messages
 from app.db import queries as q
-from app.errors import ApiError, not_found, session_not_found
+from app.errors import not_found, session_not_found
 
 
 def hash_token(token):
@@ -40,7 +40,7 @@ def revoke(db, caller, session_id, share_id):
     with db.transaction() as conn:
         _owned(conn, caller, session_id)
         if q.revoke_share(conn, id=share_id, session_id=session_id) is None:
-            raise ApiError(404, "INVALID_REQUEST", "share not found")
+            raise not_found("share not found")
 
 
 def open_shared(db, token, recipient=None):
