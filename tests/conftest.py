@@ -19,7 +19,7 @@ from app.db import checks  # noqa: E402
 from launch.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from support.backends import Backend  # noqa: E402
 from support.contract import Contract  # noqa: E402
-from support.engine import Api, EngineProcess, expect  # noqa: E402
+from support.engine import Api, EngineProcess, close_clients, expect  # noqa: E402
 
 TABLES = "session_types, sessions, messages, share_tokens, reactions, exports"
 CHECKS = checks()
@@ -73,6 +73,7 @@ def tree_invariants(request):
 def engine(database_url):
     server = EngineProcess(database_url)
     yield server
+    close_clients(server.url)
     server.stop()
 
 
@@ -87,6 +88,7 @@ def start_engine(database_url):
         return server
     yield start
     for server in started:
+        close_clients(server.url)
         server.stop()
 
 

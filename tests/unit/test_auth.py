@@ -34,8 +34,8 @@ def test_roles_may_be_a_space_separated_string():
     (token("alice", ttl=-10), "token expired"),
     (token("alice", secret="a-different-secret-of-sufficient-length!!"), "invalid token"),
     ("not.a.jwt", "invalid token"),
-    (jwt.encode({"exp": int(time.time()) + 60}, JWT_SECRET, algorithm="HS256"), "invalid token"),
-    (jwt.encode({"sub": "", "exp": int(time.time()) + 60}, JWT_SECRET, algorithm="HS256"), "token has no subject"),
+    (jwt.encode({"exp": int(time.time()) + 86400}, JWT_SECRET, algorithm="HS256"), "invalid token"),
+    (jwt.encode({"sub": "", "exp": int(time.time()) + 86400}, JWT_SECRET, algorithm="HS256"), "token has no subject"),
 ])
 def test_bad_tokens_are_refused_with_a_reason(bearer, message):
     assert refused(bearer, make_config()) == message

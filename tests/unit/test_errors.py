@@ -108,7 +108,7 @@ def _unsigned():
     "Bearer " + token("alice", ttl=-10),
     "Bearer " + token("alice", secret="a-different-secret-of-sufficient-length!!"),
     "Bearer " + _unsigned(),
-    "Bearer " + jwt.encode({"exp": int(time.time()) + 600}, JWT_SECRET, algorithm="HS256"),
+    "Bearer " + jwt.encode({"exp": int(time.time()) + 86400}, JWT_SECRET, algorithm="HS256"),
 ])
 def test_requests_without_a_valid_token_are_401(client, contract, header):
     headers = {"Authorization": header} if header else {}
