@@ -26,12 +26,6 @@ def test_create_session_with_initial_metadata(api, session_type):
     assert api.get(f"/sessions/{session_id}").json()["metadata"] == {"title": "Trip planning", "tags": ["travel"]}
 
 
-def test_create_session_rejects_another_client_id(api, session_type, contract):
-    response = api.post("/sessions", json={"session_type_id": session_type, "client_id": "mallory"})
-    body = contract.validate_error(response, 400, "INVALID_REQUEST")
-    assert body["details"]["validation_errors"][0]["field"] == "client_id"
-
-
 def test_create_session_with_unknown_type_is_400(api, contract):
     response = api.post("/sessions", json={"session_type_id": "gts.hyperspot.chat_engine.session_types.nope.v1~"})
     contract.validate_error(response, 400, "INVALID_REQUEST")

@@ -13,10 +13,9 @@ from psycopg.rows import dict_row
 
 from app import create_app
 from app.auth import Caller
-from app.config import Config
 from app.db import checks
 from support.contract import Contract
-from support.engine import JWT_SECRET
+from support.inprocess import make_config
 
 CHECKS = checks()
 
@@ -62,11 +61,6 @@ def tree_invariants():
 @pytest.fixture
 def caller():
     return Caller(client_id="alice", is_admin=False)
-
-
-def make_config(**settings):
-    """A Config for in-process apps: no database unless given, the test JWT secret."""
-    return Config(**{"database_url": None, "jwt_secret": JWT_SECRET, "log_level": "WARNING", **settings})
 
 
 @pytest.fixture

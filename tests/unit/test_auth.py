@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from app.auth import Caller, check_config, decode_token, issue_token
 from app.errors import ApiError
 from support.engine import JWT_SECRET, token
-from unit.conftest import make_config
+from support.inprocess import make_config
 
 
 def refused(bearer, config):

@@ -10,7 +10,7 @@ import pytest
 
 from app import create_app, ids
 from support.engine import JWT_SECRET, token
-from unit.conftest import make_config
+from support.inprocess import make_config
 
 SEND = "/api/v1/messages/send"
 SESSION_ID = ids.session_gts(uuid.uuid4())

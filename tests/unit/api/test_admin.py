@@ -2,7 +2,7 @@
 from app import create_app
 from launch.embedded_postgres import free_port
 from support.engine import token
-from unit.conftest import make_config
+from support.inprocess import make_config
 
 ADMIN = {"Authorization": f"Bearer {token('ops', admin=True)}"}
 
@@ -28,3 +28,13 @@ def test_an_open_breaker_is_503_with_retry_after_as_everywhere_else(contract_for
     body = contract_for(client).validate_error(response, 503, "BACKEND_ERROR")
     assert body["message"].startswith("health check failed: ")
     assert int(response.headers["Retry-After"]) == body["details"]["retry_after_seconds"] >= 1
+
+
+def test_invalid_session_types_are_400(client, contract):
+    for body in ({"name": "x"}, {"name": "x", "webhook_url": "ftp://example/"},
+                 {"name": "x", "webhook_url": "http://127.0.0.1:1/", "timeout_seconds": 301},
+                 {"name": "x", "webhook_url": "http://127.0.0.1:1/", "timeout_seconds": True},
+                 {"name": "Has Spaces", "webhook_url": "http://127.0.0.1:1/"},
+                 {"session_type_id": "bad", "name": "x", "webhook_url": "http://127.0.0.1:1/"}):
+        response = client.post("/api/v1/admin/session-types", json=body, headers=ADMIN)
+        contract.validate_error(response, 400, "INVALID_REQUEST")

@@ -8,7 +8,7 @@ from app.chat import session_types
 from app.db import queries as q
 from app.metrics import get_metrics
 from app.webhooks.client import WebhookClient
-from unit.conftest import make_config
+from support.inprocess import make_config
 
 CAPABILITIES = [{"id": "web_search", "enabled_by_default": True}, {"id": "file_attachments"}]
 

@@ -3,7 +3,7 @@ import pytest
 
 from app.webhooks.breakers import Breaker, BreakerRegistry
 from app.webhooks.errors import BackendError, BreakerOpen
-from unit.conftest import make_config
+from support.inprocess import make_config
 
 
 def breaker(reset_seconds=60, half_open_max_calls=1, changes=None):
