@@ -182,7 +182,7 @@ class Relay:
                 self.queue.put((kind, payload))
         except BackendFailure as failure:
             self.queue.put(("failure", failure))
-        except Exception as exc:  # noqa: BLE001 - never let a pump error go unreported
+        except Exception as exc:  # never let a pump error go unreported
             log.exception("relay pump failed")
             self.queue.put(("failure", BackendError(f"relay failed ({type(exc).__name__})")))
 
@@ -235,7 +235,7 @@ class Relay:
         complete = self.failure is None and not self.cancelled and not self.shutting_down
         try:
             self.exchange.save(self.reply.parts, self.reply.metadata, complete)
-        except Exception:  # noqa: BLE001 - the database may be down; the client gets a clean error
+        except Exception:  # the database may be down; the client gets a clean error
             log.exception("could not store the reply", extra={"trace_id": self._trace_id})
             if self.cancelled:
                 return None
