@@ -57,7 +57,7 @@ def test_relay_streams_stores_and_reuses_the_backend_connection(db, database_url
             response = requests.post(relay_url + "/api/v1/messages/send", headers=headers, stream=True, timeout=10,
                                      json={"session_id": f"{SESSION}{session_id}", "content": text})
             assert response.status_code == 200
-            events = read_ndjson(response)
+            events = list(read_ndjson(response))
             assert [e["type"] for e in events][0] == "start" and events[-1]["type"] == "complete"
             replies.append("".join(e["chunk"]["content"] for e in events if e["type"] == "chunk"))
         assert replies == ["You said: first question", "You said: second question"]
