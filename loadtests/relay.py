@@ -30,6 +30,8 @@ MESSAGE = "gts.hyperspot.chat_engine.entities.message.v1~"
 pool = ConnectionPool(os.environ["DATABASE_URL"], min_size=2, max_size=int(os.environ.get("DB_POOL_MAX_SIZE", "10")),
                       kwargs={"autocommit": True})
 backend = requests.Session()
+# Room for every stream a worker runs at once: a connection returned to a full pool is closed.
+backend.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=256))
 app = Flask(__name__)
 
 
