@@ -22,6 +22,7 @@ between markers, replaced on each run) and exchange-cost.json next to it.
 import argparse
 import collections
 import datetime
+import gzip
 import json
 import os
 import re
@@ -276,8 +277,16 @@ def profile_engine(engine_pid, url, wrk, script, args, out_dir):
                 continue
             total += int(count)
             own[re.sub(r":\d+\)$", ")", stack.split(";")[-1])] += int(count)  # per function, not per line
+    with open(raw, "rb") as source, gzip.open(raw + ".gz", "wb") as target:  # the stacks, for a flame graph
+        shutil.copyfileobj(source, target)
+    os.remove(raw)
     return {"worker_pid": int(workers[0]), "samples": total, "seconds": seconds,
             "top_self": [(frame, count / total * 100) for frame, count in own.most_common(args.profile_top)]}
+
+
+def _commit():
+    described = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True)
+    return described.stdout.strip() or "?"
 
 
 def run(args, out_dir):
@@ -313,7 +322,8 @@ def run(args, out_dir):
             os.remove(path)
         return {"when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "params": {k: v for k, v in vars(args).items() if k != "out"}, "cores": os.cpu_count(),
-                "load_average_before": load_before, "rounds": rounds, "profile": profile}
+                "load_average_before": load_before, "load_average_after": os.getloadavg(),
+                "commit": _commit(), "rounds": rounds, "profile": profile}
     finally:
         if relay:
             stop(relay)
@@ -350,9 +360,17 @@ def section(result):
              "placeholder, read the history), the backend's stream relayed as NDJSON with no connection held "
              "(a `requests` session), one UPDATE for transaction 2. No idempotency, limits, leases, metrics "
              "or validation beyond the essentials: a floor.", "",
-             f"**The machine was busy:** {result['cores']} cores shared with other jobs (load average "
-             f"{', '.join(f'{v:.1f}' for v in result['load_average_before'])} when the run started). "
-             "Throughput depends on what the other tenants left; CPU per exchange much less so.", "",
+             f"Code: `{result.get('commit', '?')}`. **Shared machine:** {result['cores']} cores, used at the "
+             "same time by other jobs (other helpers' test runs may overlap); 1-minute load average "
+             f"{result['load_average_before'][0]:.1f} when the run started and "
+             f"{_fmt((result.get('load_average_after') or [None])[0], '{:.1f}')} when it ended (this run's own "
+             "load included). Throughput depends on what the other tenants left; CPU per exchange much less "
+             "so, and only the processes of this run are counted.", "",
+             "To reproduce: `scripts/test tests/test_baseline_relay.py` once (it creates `.venv`), then "
+             f"`.venv/bin/python -m loadtests.exchange_cost --duration {params['duration']} --rounds "
+             f"{params['rounds']}{' --profile' if params['profile'] else ''}` as root (wrk is installed with "
+             "apt-get when missing; `--profile` needs `.venv/bin/pip install py-spy` and ptrace rights). It "
+             "takes about 3 minutes and rewrites this section.", "",
              "| | " + " | ".join(f"{r['target']} (round {i // 2 + 1})" for i, r in enumerate(rounds)) + " |",
              "|---|" + "---|" * len(rounds),
              "| streamed exchanges completed | " + " | ".join(f"{r['exchanges']}" for r in rounds) + " |",
