@@ -191,6 +191,13 @@ def completed_exchanges(database_url, prefix):
                             (prefix + "-%",)).fetchone()[0]
 
 
+def messages_per_session(database_url, prefix):
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return conn.execute("SELECT count(m.id)::float / nullif(count(DISTINCT s.id), 0) FROM sessions s "
+                            "LEFT JOIN messages m ON m.session_id = s.id WHERE s.client_id LIKE %s",
+                            (prefix + "-%",)).fetchone()[0]
+
+
 def accepted_connections(backend_url):
     """Connections the backend accepted so far, not counting this request's own."""
     return requests.get(backend_url + COUNTER_PATH, timeout=10).json()["accepted"] - 1
@@ -245,6 +252,7 @@ def measure(name, url, prefix, roles, cluster, wrk, script, args):
             "own_cpu_ms_per_exchange": per_exchange["server"],
             "total_cpu_ms_per_exchange": sum(v for v in per_exchange.values() if v is not None),
             "backend_connections": connections,
+            "messages_per_session_after": messages_per_session(cluster.database_url, prefix),
             "backend_connections_per_1000": connections * 1000 / exchanges if exchanges else None}
 
 
@@ -297,34 +305,32 @@ def run(args, out_dir):
     os.makedirs(raw_dir, exist_ok=True)
     cluster = Cluster.up(instances=1, workers=args.workers, backend_delay=args.backend_delay,
                          backend_module="loadtests.counting_backend")
-    relay = None
+    relay, scripts = None, []
     try:
         relay, relay_url = start_relay(cluster, args.workers, STATE_DIR)
         engine_url = cluster.instance_urls()[0]
         engine_pid = cluster.state["pids"][f"engine-{cluster.state['instances'][0]}"]
         shared = {"PostgreSQL": postmaster_pid(cluster), "backend": cluster.state["pids"]["demo_backend"]}
         shared = {role: pid for role, pid in shared.items() if pid}
-        scripts = {}
-        for name, prefix in (("engine", "bench-engine"), ("baseline", "bench-relay")):
-            pairs = create_sessions(engine_url, prefix, args.sessions)
-            scripts[name] = write_script(pairs, tempfile.gettempdir(), f"exchange-cost-{name}-{os.getpid()}")
-        targets = {"engine": (engine_url, "bench-engine", engine_pid),
-                   "baseline": (relay_url, "bench-relay", relay.pid)}
+        targets = {"engine": (engine_url, engine_pid), "baseline": (relay_url, relay.pid)}
         rounds = []
-        for _ in range(args.rounds):
-            for name in ("engine", "baseline"):
-                url, prefix, pid = targets[name]
-                rounds.append(measure(name, url, prefix, {"server": pid, **shared}, cluster, wrk, scripts[name],
-                                      args))
-        profile = profile_engine(engine_pid, engine_url, wrk, scripts["engine"], args, raw_dir) if args.profile \
+        for number in range(1, args.rounds + 1):
+            for name, (url, pid) in targets.items():
+                # Fresh sessions for every window: the history sent grows with each exchange, so both
+                # targets start from the same empty conversations.
+                prefix = f"bench-{name}-r{number}"
+                pairs = create_sessions(engine_url, prefix, args.sessions)
+                scripts.append(write_script(pairs, tempfile.gettempdir(), f"exchange-cost-{prefix}-{os.getpid()}"))
+                rounds.append(measure(name, url, prefix, {"server": pid, **shared}, cluster, wrk, scripts[-1], args))
+        profile = profile_engine(engine_pid, engine_url, wrk, scripts[0], args, raw_dir) if args.profile \
             else None
-        for path in scripts.values():
-            os.remove(path)
         return {"when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "params": {k: v for k, v in vars(args).items() if k != "out"}, "cores": os.cpu_count(),
                 "load_average_before": load_before, "load_average_after": os.getloadavg(),
                 "commit": _commit(), "rounds": rounds, "profile": profile}
     finally:
+        for path in scripts:
+            os.remove(path)
         if relay:
             stop(relay)
         cluster.down()
@@ -371,7 +377,7 @@ def section(result):
              f"{params['rounds']}{' --profile' if params['profile'] else ''}` as root (wrk is installed with "
              "apt-get when missing; `--profile` needs `.venv/bin/pip install py-spy` and ptrace rights). It "
              "takes about 3 minutes and rewrites this section.", "",
-             "| | " + " | ".join(f"{r['target']} (round {i // 2 + 1})" for i, r in enumerate(rounds)) + " |",
+             "| | " + " | ".join(f"{r['target']} (window {i + 1})" for i, r in enumerate(rounds)) + " |",
              "|---|" + "---|" * len(rounds),
              "| streamed exchanges completed | " + " | ".join(f"{r['exchanges']}" for r in rounds) + " |",
              "| exchanges/s | " + " | ".join(f"{r['exchanges_per_s']:.1f}" for r in rounds) + " |",
@@ -380,7 +386,9 @@ def section(result):
                  f"{r['wrk']['connect'] + r['wrk']['read'] + r['wrk']['write'] + r['wrk']['timeout']}"
                  for r in rounds) + " |",
              "| whole stream p50 / p95 ms (wrk) | " + " | ".join(
-                 f"{r['wrk']['p50_ms']:.0f} / {r['wrk']['p95_ms']:.0f}" for r in rounds) + " |"]
+                 f"{r['wrk']['p50_ms']:.0f} / {r['wrk']['p95_ms']:.0f}" for r in rounds) + " |",
+             "| messages per session at the end (warm-up included; the history grows with it) | " + " | ".join(
+                 _fmt(r.get("messages_per_session_after"), "{:.0f}") for r in rounds) + " |"]
     for role in roles:
         lines.append(f"| CPU ms per exchange: {titles.get(role, role)} | " + " | ".join(
             _fmt(r["cpu_ms_per_exchange"].get(role)) for r in rounds) + " |")

@@ -1,7 +1,7 @@
 -- The same-stack baseline relay's two transactions (loadtests/relay.py), on the engine's schema.
 
 -- name: relay_start
--- Transaction 1 as one statement: lock the caller's session, append the user message and an incomplete assistant placeholder after the session's newest message, and return the active history before them.
+-- Transaction 1 as one statement: lock the caller's session, append the user message and an incomplete assistant placeholder after the session's newest message, and return the whole active history before them (as the engine sends).
 WITH owned AS (
     SELECT id FROM sessions WHERE id = %(session_id)s AND client_id = %(client_id)s FOR UPDATE
 ), leaf AS (
@@ -14,9 +14,7 @@ WITH owned AS (
                 AS new (id, parent_id, role, content, is_complete)
 )
 SELECT coalesce((SELECT json_agg(json_build_object('role', h.role, 'content', h.content) ORDER BY h.created_at)
-                 FROM (SELECT m.role, m.content, m.created_at FROM messages m
-                       WHERE m.session_id = owned.id AND m.is_active
-                       ORDER BY m.created_at DESC LIMIT 20) h), '[]') AS history
+                 FROM messages h WHERE h.session_id = owned.id AND h.is_active), '[]') AS history
 FROM owned;
 
 -- name: relay_finish
