@@ -3,7 +3,7 @@
 #   docker run --rm -e DATABASE_URL=… chat-engine flask --app wsgi db upgrade
 FROM python:3.11-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    BIND=0.0.0.0:8000 WEB_CONCURRENCY=2 PROMETHEUS_MULTIPROC_DIR=/tmp/chat-engine-metrics
+    BIND=0.0.0.0:8000 PROMETHEUS_MULTIPROC_DIR=/tmp/chat-engine-metrics
 WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt

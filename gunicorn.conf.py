@@ -8,7 +8,24 @@ import shutil
 import tempfile
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+
+
+def _usable_cores():
+    """Cores this process may use: the CPU count, capped by a cgroup v2 quota (a container's CPU
+    limit), since os.cpu_count() reports the host's cores inside a container."""
+    cores = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as handle:
+            quota, period = handle.read().split()
+        if quota != "max":
+            cores = min(cores, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
+# One gevent worker per core: a worker is one CPU-bound Python process, so fewer leave cores idle.
+workers = int(os.environ.get("WEB_CONCURRENCY") or _usable_cores())
 worker_class = "gevent"
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "2000"))
 # A stream may legitimately run for the longest webhook timeout (300 s); gevent workers heartbeat

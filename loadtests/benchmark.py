@@ -10,7 +10,9 @@ Scenarios, each on a fresh local cluster behind nginx (loadtests/cluster.py):
      replies lost, and how long the balancer kept routing to the dead instance;
   4. isolation: healthy sessions alone, then the same number next to sessions on a hanging backend;
   5. scale: 10,000 users, one session each, across three instances;
-  6. search and export at 10,000 messages in a session and 1,000 sessions for one client.
+  6. search and export at 10,000 messages in a session and 1,000 sessions for one client;
+  7. cost per streamed exchange: one engine instance against the same-stack baseline relay
+     (loadtests/exchange_cost.py; needs wrk, installed with apt-get when missing, else skipped).
 Every latency is reported next to a baseline measured in the same run (the demo backend called
 directly, or the raw SQL query), because this machine is shared and noisy.
 """
@@ -37,7 +39,7 @@ from psycopg.types.json import Jsonb
 
 from app.db import Queries
 from launch.embedded_postgres import find_bindir
-from loadtests import datacheck
+from loadtests import datacheck, exchange_cost
 from loadtests.cluster import FAILING_TYPE, HEALTHY_TYPE, JWT_SECRET, ROOT, STATE_DIR, Cluster, ensure_nginx
 
 SEED = Queries(os.path.join(ROOT, "loadtests", "sql"))
@@ -489,6 +491,12 @@ def main():
     print("search and export…", flush=True)
     search = scenario_search(raw, args.search_repeat)
     write_report(out_dir, params, info, latency, capacity, failure, isolation, scale, search)
+    print("cost per exchange: the engine against the same-stack baseline…", flush=True)
+    try:
+        cost_options = exchange_cost.options(**({"duration": 10, "warmup": 2, "sessions": 50} if args.quick else {}))
+        exchange_cost.write(exchange_cost.run(cost_options, out_dir), out_dir)
+    except exchange_cost.WrkMissing as missing:
+        print(f"cost per exchange skipped: {missing}", flush=True)
     print(f"report: {os.path.join(out_dir, 'report.md')}")
 
 

@@ -111,7 +111,9 @@ class Cluster:
         return self.state["database_url"]
 
     @classmethod
-    def up(cls, instances=3, workers=1, balancer_port=None, backend_delay=0.02, db_pool=10, failing_backend=None):
+    def up(cls, instances=3, workers=None, balancer_port=None, backend_delay=0.02, db_pool=10, failing_backend=None,
+           backend_module="demo_backend"):
+        """workers=None: gunicorn.conf.py's default, one per core."""
         if os.path.exists(STATE_FILE):
             raise SystemExit("a cluster is already up (python -m loadtests.cluster down)")
         os.makedirs(STATE_DIR, exist_ok=True)
@@ -137,7 +139,7 @@ class Cluster:
 
             backend_port = free_port()
             state["pids"]["demo_backend"] = cluster._track(_spawn(
-                [sys.executable, "-m", "demo_backend", "--port", str(backend_port), "--delay", str(backend_delay)],
+                [sys.executable, "-m", backend_module, "--port", str(backend_port), "--delay", str(backend_delay)],
                 "demo_backend.log"))
             state["backend_url"] = f"http://127.0.0.1:{backend_port}/"
             cluster._flask("session-type", "create", "--id", HEALTHY_TYPE, "--name", "load_demo", "--replace",
@@ -181,9 +183,11 @@ class Cluster:
 
     def _start_instance(self, index):
         port = self.state["instances"][index]
-        env = {**self._env(), "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(self.state["workers"]),
+        env = {**self._env(), "BIND": f"127.0.0.1:{port}",
                "DB_POOL_MAX_SIZE": str(self.state["db_pool"]), "WORKER_CONNECTIONS": "10000",
                "MAX_STREAMS_PER_WORKER": "5000", "PROMETHEUS_MULTIPROC_DIR": os.path.join(STATE_DIR, f"metrics-{port}")}
+        if self.state["workers"]:
+            env["WEB_CONCURRENCY"] = str(self.state["workers"])
         process = _spawn([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
                          f"engine-{port}.log", env)
         self.state["pids"][f"engine-{port}"] = self._track(process)
@@ -255,7 +259,8 @@ def main():
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up")
     up.add_argument("--instances", type=int, default=3)
-    up.add_argument("--workers", type=int, default=1, help="gunicorn workers per instance")
+    up.add_argument("--workers", type=int, default=None,
+                    help="gunicorn workers per instance (default: one per core, as in production)")
     up.add_argument("--port", type=int, default=None, help="balancer port (default: a free one)")
     up.add_argument("--backend-delay", type=float, default=0.02)
     sub.add_parser("down")
