@@ -10,9 +10,10 @@ from gevent import monkey
 
 monkey.patch_all()
 
+from gevent.pywsgi import WSGIServer  # noqa: E402
+
 from demo_backend.app import make_app  # noqa: E402
 from demo_backend.server import NoDelayHandler  # noqa: E402
-from gevent.pywsgi import WSGIServer  # noqa: E402
 
 COUNTER_PATH = "/_bench/connections"
 accepted = 0

@@ -324,7 +324,7 @@ def run(args, out_dir):
                 rounds.append(measure(name, url, prefix, {"server": pid, **shared}, cluster, wrk, scripts[-1], args))
         profile = profile_engine(engine_pid, engine_url, wrk, scripts[0], args, raw_dir) if args.profile \
             else None
-        return {"when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        return {"when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                 "params": {k: v for k, v in vars(args).items() if k != "out"}, "cores": os.cpu_count(),
                 "load_average_before": load_before, "load_average_after": os.getloadavg(),
                 "commit": _commit(), "rounds": rounds, "profile": profile}
@@ -476,7 +476,7 @@ def main():
     try:
         result = run(args, out_dir)
     except WrkMissing as missing:
-        raise SystemExit(f"skipped: {missing}")
+        raise SystemExit(f"skipped: {missing}") from None
     print(f"report: {write(result, out_dir)}")
     print(section(result))
 

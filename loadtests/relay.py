@@ -45,9 +45,9 @@ def start(session_id, client_id, content, user_id, reply_id):
     for attempt in range(3):
         try:
             with pool.connection() as conn, conn.transaction():
-                return conn.execute(SQL.relay_start, {"session_id": session_id, "client_id": client_id,
-                                                      "content": Jsonb([{"type": "text", "text": content}]),
-                                                      "user_id": user_id, "reply_id": reply_id}).fetchone()
+                return SQL.relay_start(conn, session_id=session_id, client_id=client_id,
+                                       content=Jsonb([{"type": "text", "text": content}]),
+                                       user_id=user_id, reply_id=reply_id)
         except psycopg.errors.UniqueViolation:
             if attempt == 2:
                 raise
@@ -82,8 +82,9 @@ def send():
                 elif event.get("type") == "complete":
                     metadata = event.get("metadata") or {}
         with pool.connection() as conn:
-            conn.execute(SQL.relay_finish, {"reply_id": reply_id, "session_id": session_id, "metadata": Jsonb(metadata),
-                                            "content": Jsonb([{"type": "text", "text": "".join(text)}])})
+            SQL.relay_finish(conn, reply_id=reply_id, session_id=session_id, metadata=Jsonb(metadata),
+                             content=Jsonb([{"type": "text", "text": "".join(text)}]))
         yield line({"type": "complete", "message_id": public_id, "metadata": metadata})
 
-    return Response(relay(), mimetype="application/x-ndjson", headers={"X-Assistant-Message-Id": f"{MESSAGE}{reply_id}"})
+    return Response(relay(), mimetype="application/x-ndjson",
+                    headers={"X-Assistant-Message-Id": f"{MESSAGE}{reply_id}"})

@@ -68,8 +68,11 @@ def merge_patch(target, patch):
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
-        elif isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merge_patch(result[key], value)
+        elif isinstance(value, dict):
+            # An object patches whatever was there; a non-object target counts as {} (RFC 7386 §2),
+            # so nulls inside a new object are removed rather than stored.
+            current = result.get(key)
+            result[key] = merge_patch(current if isinstance(current, dict) else {}, value)
         else:
             result[key] = value
     return result

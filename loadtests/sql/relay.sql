@@ -1,6 +1,6 @@
 -- The same-stack baseline relay's two transactions (loadtests/relay.py), on the engine's schema.
 
--- name: relay_start
+-- name: relay_start^
 -- Transaction 1 as one statement: lock the caller's session, append the user message and an incomplete assistant placeholder after the session's newest message, and return the whole active history before them (as the engine sends).
 WITH owned AS (
     SELECT id FROM sessions WHERE id = %(session_id)s AND client_id = %(client_id)s FOR UPDATE
@@ -17,7 +17,7 @@ SELECT coalesce((SELECT json_agg(json_build_object('role', h.role, 'content', h.
                  FROM messages h WHERE h.session_id = owned.id AND h.is_active), '[]') AS history
 FROM owned;
 
--- name: relay_finish
+-- name: relay_finish!
 -- Transaction 2: store the streamed reply and mark it complete.
 UPDATE messages SET content = %(content)s, metadata = %(metadata)s, is_complete = true, updated_at = clock_timestamp()
 WHERE id = %(reply_id)s AND session_id = %(session_id)s;

@@ -13,9 +13,7 @@ from app.errors import ApiError
     ({"a": 1, "b": 2}, {"a": None}, {"b": 2}),
     ({"a": {"x": 1, "y": 2}}, {"a": {"y": None, "z": 3}}, {"a": {"x": 1, "z": 3}}),
     ({"a": {"x": 1}}, {"a": [1, 2]}, {"a": [1, 2]}),
-    pytest.param({"a": 1}, {"a": {"x": None}}, {"a": {}}, marks=pytest.mark.xfail(
-        reason="known deviation: an object replacing a non-object keeps its nulls (RFC 7386 removes them); "
-               "left as is because this change must not alter behaviour")),
+    ({"a": 1}, {"a": {"x": None, "y": 2}}, {"a": {"y": 2}}),
     ({}, {"gone": None}, {}),
 ])
 def test_merge_patch_follows_rfc_7386(target, patch, merged):
