@@ -4,6 +4,7 @@ It describes what this service really does (the client contract plus the engine'
 admin, activate, health). Tests validate live responses against it.
 """
 from functools import cache
+from importlib import import_module
 
 from flask import Blueprint
 
@@ -385,6 +386,19 @@ def _paths():
     }
 
 
+# Feature areas may keep their paths and schemas in a module of their own (app/api/openapi_<area>.py,
+# each with paths() and schemas() returning dicts); list them here so the document stays one.
+AREA_MODULES = ()
+
+
+def _area_parts(name):
+    merged = {}
+    for module_name in AREA_MODULES:
+        module = import_module(f"app.api.{module_name}")
+        merged.update(getattr(module, name)())
+    return merged
+
+
 @cache
 def document():
     return {
@@ -395,10 +409,10 @@ def document():
                                 "Operational endpoints (/health/live, /health/ready, /metrics) live outside /api/v1."},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
-        "paths": _paths(),
+        "paths": {**_paths(), **_area_parts("paths")},
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **_area_parts("schemas")},
             "responses": {
                 "BadRequest": _error_response("Invalid request (validation_errors in details)"),
                 "Unauthorized": _error_response("Missing or invalid token"),
