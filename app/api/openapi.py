@@ -21,6 +21,8 @@ SESSION_TYPE_ID = {"type": "string",
                    "pattern": r"^gts\.hyperspot\.chat_engine\.session_types\.[a-z0-9_]+\.v[0-9]+(\.[0-9]+)*~$"}
 TIME = {"type": "string", "format": "date-time"}
 CONTENT_TYPES = ["text", "code", "image", "audio", "video", "document"]
+ACCEPTS_FILES = {"type": "boolean", "description": "Whether send accepts file_ids: the session type's setting, or "
+                                                   "else the backend's declared `file_attachments` capability."}
 
 
 def ref(name):
@@ -105,7 +107,11 @@ SCHEMAS = {
                         "code": {"type": "string"}, "language": {"type": "string"},
                         "image_id": {"type": "string"}, "audio_id": {"type": "string"},
                         "video_id": {"type": "string"}, "document_id": {"type": "string"},
-                        "mime_type": {"type": "string"}}, required=("type",)),
+                        "mime_type": {"type": "string"}, "filename": {"type": "string"},
+                        "duration_seconds": {"type": "number", "minimum": 0}}, required=("type",),
+                       description="Every field of the contract's part schemas is kept: text and code (with "
+                                   "`language`), image/audio/video/document ids with `mime_type`, audio and "
+                                   "video `duration_seconds`, document `filename`."),
     "SessionCreateRequest": obj({
         "session_type_id": SESSION_TYPE_ID,
         "client_id": {"type": "string", "description": "Optional; must equal the token's subject."},
@@ -113,10 +119,11 @@ SCHEMAS = {
     }, required=("session_type_id",), extra=False),
     "SessionCreateResponse": obj({
         "session_id": SESSION_ID, "available_capabilities": {"type": "array", "items": ref("Capability")},
+        "accepts_files": ACCEPTS_FILES,
     }, required=("session_id", "available_capabilities")),
     "Session": obj({
         "session_id": SESSION_ID, "client_id": {"type": "string"}, "session_type_id": SESSION_TYPE_ID,
-        "available_capabilities": {"type": "array", "items": ref("Capability")},
+        "available_capabilities": {"type": "array", "items": ref("Capability")}, "accepts_files": ACCEPTS_FILES,
         "metadata": {"type": "object"}, "created_at": TIME, "updated_at": TIME,
     }, required=("session_id", "client_id", "session_type_id", "available_capabilities", "created_at",
                  "updated_at")),
@@ -132,6 +139,8 @@ SCHEMAS = {
         "file_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
         "variant_index": {"type": "integer", "minimum": 0}, "is_active": {"type": "boolean"},
         "is_complete": {"type": "boolean"}, "metadata": {"type": "object"}, "created_at": TIME,
+        "hidden_from_user": {"type": "boolean", "description": "Only ever true in the answer to a post."},
+        "hidden_from_backend": {"type": "boolean", "description": "Never sent to a backend (a note)."},
         "variant_info": ref("VariantInfo"), "reactions": ref("Reactions"),
         "my_reaction": {"type": "string", "enum": ["like", "dislike", None], "nullable": True},
     }, required=("message_id", "session_id", "parent_message_id", "role", "content", "variant_index",
@@ -149,6 +158,10 @@ SCHEMAS = {
         "file_ids": {"type": "array", "maxItems": 10, "items": {"type": "string", "format": "uuid"}},
         "parent_message_id": {**MESSAGE_ID, "nullable": True,
                               "description": "Branch: the new message becomes a new child of this one."},
+        "edited_message_id": {**MESSAGE_ID, "nullable": True,
+                              "description": "Edit: the new message becomes the next variant of this user message "
+                                             "(same parent, the first message included); the backend gets the "
+                                             "history above it. Not together with parent_message_id."},
         "enabled_capabilities": {"type": "array", "items": {"type": "string"}},
     }, required=("session_id", "content"), extra=False),
     "MessageRecreateRequest": obj({"enabled_capabilities": {"type": "array", "items": {"type": "string"}}},
@@ -157,8 +170,12 @@ SCHEMAS = {
                                required=("type", "message_id"), extra=False),
     "StreamingChunkEvent": obj({
         "type": {"type": "string", "enum": ["chunk"]}, "message_id": MESSAGE_ID,
-        "chunk": obj({"type": {"type": "string", "enum": CONTENT_TYPES}, "content": {"type": "string"}},
-                     required=("type", "content"), extra=False),
+        "chunk": obj({"type": {"type": "string", "enum": CONTENT_TYPES}, "content": {"type": "string"},
+                      "language": {"type": "string"}, "mime_type": {"type": "string"},
+                      "filename": {"type": "string"}, "duration_seconds": {"type": "number", "minimum": 0}},
+                     required=("type", "content"), extra=False,
+                     description="`content` is the part's payload (text, code, or a media id); the part's "
+                                 "optional fields from the backend ride along."),
     }, required=("type", "message_id", "chunk"), extra=False),
     "StreamingCompleteEvent": obj({"type": {"type": "string", "enum": ["complete"]}, "message_id": MESSAGE_ID,
                                    "metadata": {"type": "object"}}, required=("type", "message_id"), extra=False),
@@ -207,7 +224,11 @@ SCHEMAS = {
         "context": {"type": "string", "description": "Snippet with <mark>…</mark> around matches"},
         "created_at": TIME, "role": {"type": "string"}, "parent_message_id": {**MESSAGE_ID, "nullable": True},
         "variant_index": {"type": "integer"}, "is_active": {"type": "boolean"}, "rank": {"type": "number"},
-    }, required=("message_id", "content", "context", "created_at")),
+        "on_active_path": {"type": "boolean", "description": "Every message from the root to this one is active."},
+        "variant_path": {"type": "array", "items": {"type": "integer", "minimum": 0},
+                         "description": "variant_index of each message from the root down to this one: activate "
+                                        "this message to open its branch."},
+    }, required=("message_id", "content", "context", "created_at", "on_active_path", "variant_path")),
     "SearchResults": obj({"results": {"type": "array", "items": ref("SearchHit")}, "total": {"type": "integer"},
                           "limit": {"type": "integer"}, "offset": {"type": "integer"},
                           "next_cursor": {"type": "string", "nullable": True}},
@@ -230,6 +251,9 @@ SCHEMAS = {
         "webhook_url": {"type": "string"}, "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 300},
         "summarization_enabled": {"type": "boolean"}, "summarization_url": {"type": "string", "nullable": True},
         "summarization_settings": {"type": "object"}, "created_at": TIME, "updated_at": TIME,
+        "accepts_files": {"type": "boolean", "nullable": True,
+                          "description": "true/false decides for every session; null: the backend declares it "
+                                         "(capability id `file_attachments`)."},
     }, required=("session_type_id", "name", "webhook_url", "timeout_seconds")),
     "SessionTypeList": obj({"session_types": {"type": "array", "items": ref("SessionType")}},
                            required=("session_types",)),
@@ -241,6 +265,9 @@ SCHEMAS = {
         "summarization_enabled": {"type": "boolean"}, "summarization_url": {"type": "string", "nullable": True},
         "summarization_settings": {"type": "object"},
         "health_check": {"type": "boolean", "description": "Probe the backend with session_type.health_check first."},
+        "accepts_files": {"type": "boolean", "nullable": True,
+                          "description": "Override whether sessions accept file_ids; null (default): as the backend "
+                                         "declares."},
     }, required=("name", "webhook_url"), extra=False),
 }
 
@@ -388,7 +415,7 @@ def _paths():
 
 # Feature areas may keep their paths and schemas in a module of their own (app/api/openapi_<area>.py,
 # each with paths() and schemas() returning dicts); list them here so the document stays one.
-AREA_MODULES = ()
+AREA_MODULES = ("openapi_chat_apps",)
 
 
 def _area_parts(name):
@@ -397,6 +424,14 @@ def _area_parts(name):
         module = import_module(f"app.api.{module_name}")
         merged.update(getattr(module, name)())
     return merged
+
+
+def _all_paths():
+    """The core paths plus the areas'; an area may add operations to a core path (a DELETE beside a GET)."""
+    paths = _paths()
+    for path, operations in _area_parts("paths").items():
+        paths[path] = {**paths.get(path, {}), **operations}
+    return paths
 
 
 @cache
@@ -409,7 +444,7 @@ def document():
                                 "Operational endpoints (/health/live, /health/ready, /metrics) live outside /api/v1."},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
-        "paths": {**_paths(), **_area_parts("paths")},
+        "paths": _all_paths(),
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
             "schemas": {**SCHEMAS, **_area_parts("schemas")},

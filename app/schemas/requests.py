@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from app.schemas.fields import MessageId, PlainUuid, SessionId, SessionTypeId, StrictInteger
+from app.schemas.fields import Content, MessageId, PlainUuid, SessionId, SessionTypeId, StrictInteger
 
 CAPABILITY_NAME = fields.String(validate=validate.Length(min=1, max=200))
 HTTP_URL = validate.And(validate.URL(schemes={"http", "https"}, require_tld=False), validate.Length(max=2000))
@@ -19,8 +19,24 @@ class MessageSend(Schema):
     session_id = SessionId(required=True)
     content = fields.String(required=True, validate=validate.Length(min=1))
     parent_message_id = MessageId(allow_none=True)
+    edited_message_id = MessageId(allow_none=True)
     file_ids = fields.List(PlainUuid(), validate=validate.Length(max=10))
     enabled_capabilities = fields.List(CAPABILITY_NAME, validate=validate.Length(max=100))
+
+    @validates_schema
+    def branch_or_edit(self, data, **kwargs):
+        if data.get("parent_message_id") and data.get("edited_message_id"):
+            raise ValidationError({"edited_message_id": ["give parent_message_id or edited_message_id, not both"]})
+
+
+class MessagePost(Schema):
+    """A message stored without a backend call (system prompt, note, import)."""
+    role = fields.String(required=True, validate=validate.OneOf(["system", "user", "assistant"]))
+    content = Content(required=True)
+    parent_message_id = MessageId(allow_none=True)
+    hidden_from_user = fields.Boolean(load_default=False)
+    hidden_from_backend = fields.Boolean(load_default=False)
+    metadata = fields.Dict(keys=fields.String(), load_default=dict)
 
 
 class CapabilitiesOnly(Schema):
@@ -42,6 +58,8 @@ class SessionTypeFields(Schema):
     summarization_enabled = fields.Boolean()
     summarization_url = fields.String(validate=HTTP_URL, allow_none=True)
     summarization_settings = fields.Dict(keys=fields.String())
+    # null: follow the backend's declaration (capability id "file_attachments"); true/false: decide.
+    accepts_files = fields.Boolean(allow_none=True)
 
 
 class SessionTypeCreate(SessionTypeFields):
