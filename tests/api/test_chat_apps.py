@@ -4,6 +4,7 @@ rich content kept whole, files by declaration, search hits that know their place
 The tree invariants are checked after every test (tests/conftest.py)."""
 import json
 
+import gevent
 import pytest
 import requests
 
@@ -436,3 +437,19 @@ def test_search_hits_carry_their_variant_path_and_whether_they_are_active(api, b
     contract.validate(across, "SessionSearchResults")
     hit = across["results"][0]["matched_messages"][0]
     assert (hit["variant_path"], hit["on_active_path"]) == ([0, 0, 0], True)
+
+
+def test_concurrent_deletes_of_siblings_keep_the_indexes_gap_free(api, backend, session_type):
+    session_id = api.create_session(session_type)
+    first = api.send(session_id, "question")
+    variants = [first.message_id] + [api.recreate(first.message_id).message_id for _ in range(4)]
+    clients = [api.as_client(api.client_id) for _ in range(3)]
+    jobs = [gevent.spawn(client.call, "DELETE", f"/messages/{message_id}")
+            for client, message_id in zip(clients, variants[1:4], strict=True)]
+    gevent.joinall(jobs, raise_error=True)
+    assert [job.value.status_code for job in jobs] == [200, 200, 200]
+
+    listed = expect(api.get(f"/messages/{first.message_id}/variants"), 200).json()
+    assert [(v["message_id"], v["variant_index"]) for v in listed["variants"]] == [
+        (variants[0], 0), (variants[4], 1)]
+    assert sum(v["is_active"] for v in listed["variants"]) == 1
