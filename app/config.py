@@ -2,6 +2,8 @@
 import os
 from dataclasses import dataclass, field
 
+from app.secret_keys import export_link_key
+
 
 def _int(name, default):
     return int(os.environ.get(name, default))
@@ -64,9 +66,10 @@ class Config:
     signing_key: str = field(default_factory=lambda: _str("SIGNING_KEY"))
 
     log_level: str = field(default_factory=lambda: _str("LOG_LEVEL", "INFO"))
+    # Development only: weak secrets are accepted with a warning (app/secret_keys.py).
+    dev_mode: bool = field(default_factory=lambda: _str("CHAT_ENGINE_DEV_MODE", "0") not in ("0", "false", "no"))
 
     @property
     def url_signing_key(self):
         """Signed links must verify on every instance: a shared key, never a random one per process."""
-        key = self.signing_key or self.jwt_secret
-        return key.encode() if key else None
+        return export_link_key(self)
