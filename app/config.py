@@ -3,6 +3,7 @@ import os
 from dataclasses import dataclass, field
 
 from app.secret_keys import export_link_key
+from app.url_policy import DEFAULT_ALLOWED_NETWORKS
 
 
 def _int(name, default):
@@ -45,6 +46,9 @@ class Config:
 
     webhook_connect_timeout_seconds: float = field(
         default_factory=lambda: _float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", 5))
+    # Where webhook and summarization URLs may point (app/url_policy.py); link-local is refused regardless.
+    webhook_allowed_networks: list = field(
+        default_factory=lambda: _list("WEBHOOK_ALLOWED_NETWORKS", DEFAULT_ALLOWED_NETWORKS))
     webhook_pool_maxsize: int = field(default_factory=lambda: _int("WEBHOOK_POOL_MAXSIZE", 1000))
     max_reply_bytes: int = field(default_factory=lambda: _int("MAX_REPLY_BYTES", 10 * 1024 * 1024))
     retry_attempts: int = field(default_factory=lambda: _int("WEBHOOK_RETRY_ATTEMPTS", 3))

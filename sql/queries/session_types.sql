@@ -1,9 +1,9 @@
 -- name: insert_session_type^
 -- Register a backend; fails on a duplicate id.
 INSERT INTO session_types (id, name, description, webhook_url, timeout_seconds,
-                           summarization_enabled, summarization_url, summarization_settings)
+                           summarization_enabled, summarization_url, summarization_settings, webhook_secret)
 VALUES (%(id)s, %(name)s, %(description)s, %(webhook_url)s, %(timeout_seconds)s,
-        %(summarization_enabled)s, %(summarization_url)s, %(summarization_settings)s)
+        %(summarization_enabled)s, %(summarization_url)s, %(summarization_settings)s, %(webhook_secret)s)
 RETURNING *;
 
 -- name: list_session_types*
@@ -27,3 +27,9 @@ RETURNING *;
 -- name: delete_session_type^
 -- Remove a session type that no session uses (the foreign key refuses otherwise).
 DELETE FROM session_types WHERE id = %(id)s RETURNING id;
+
+-- name: set_webhook_secret^
+-- Replace a session type's webhook signing secret (rotation); the old one stops working at once.
+UPDATE session_types SET webhook_secret = %(webhook_secret)s, updated_at = now()
+ WHERE id = %(id)s
+RETURNING *;
