@@ -69,7 +69,7 @@ def test_compose_wires_postgres_migration_three_engines_nginx_backend_and_locust
                 assert key in known_env, (name, key)
     for name in ("JWT_SECRET", "SIGNING_KEY"):
         # Required, never defaulted: compose stops with the message instead of using a published key.
-        assert re.fullmatch(r"\$\{%s:\?[^}]+\}" % name, compose["x-engine-env"][name]), name
+        assert re.fullmatch(r"\$\{" + name + r":\?[^}]+\}", compose["x-engine-env"][name]), name
     demo_secret = services["demo-backend"]["environment"]["DEMO_WEBHOOK_SECRET"]
     assert demo_secret == services["migrate"]["environment"]["DEMO_WEBHOOK_SECRET"] and ":?" in demo_secret
     assert "--webhook-secret-env DEMO_WEBHOOK_SECRET" in services["migrate"]["command"]
@@ -124,7 +124,8 @@ def test_kubernetes_manifests_agree_with_each_other_and_the_app(known_env, route
 
 def documented_secret_keys():
     """The keys of the operator's `kubectl create secret generic chat-engine-secrets` in docs/operations.md."""
-    command = re.search(r"kubectl create secret generic chat-engine-secrets(.*?)```", read("docs", "operations.md"), re.S)
+    command = re.search(r"kubectl create secret generic chat-engine-secrets(.*?)```",
+                        read("docs", "operations.md"), re.S)
     assert command, "docs/operations.md shows how to create the Secret"
     return set(re.findall(r"--from-literal=([A-Z_]+)=", command.group(1)))
 
