@@ -53,10 +53,13 @@ def test_every_webhook_call_is_signed_with_the_session_types_secret(api, admin, 
         summarizer.stop()
 
 
-def test_rotation_returns_a_new_secret_once_and_signs_with_it_from_then_on(api, admin, backend):
-    type_id, old = register(admin, backend.url)
+def test_rotation_returns_a_new_secret_once_and_signs_with_it_from_then_on(api, admin, backend, contract):
+    created = expect(admin.post("/admin/session-types", json={"name": f"t_{uuid.uuid4().hex[:8]}",
+                                                              "webhook_url": backend.url}), 201).json()
+    contract.validate(created, "SessionTypeCreated")
+    type_id, old = created["session_type_id"], created["webhook_secret"]
     rotated = admin.post(f"/admin/session-types/{type_id}/webhook-secret")
-    body = expect(rotated, 200).json()
+    body = contract.validate(expect(rotated, 200).json(), "WebhookSecret")
     new = body["webhook_secret"]
     assert body["session_type_id"] == type_id and new != old and signing.is_well_formed(new)
     assert "webhook_secret" not in admin.get(f"/admin/session-types/{type_id}").json()
@@ -141,3 +144,43 @@ def test_redirects_are_not_followed_and_health_check_bodies_are_not_echoed(admin
         assert "SECRET-MARKER" not in response.text
     finally:
         target.stop()
+
+
+def _flask(database_url, *args, **env):
+    import os
+    import subprocess
+    import sys
+
+    from support.engine import JWT_SECRET, ROOT
+
+    environment = {**os.environ, "DATABASE_URL": database_url, "JWT_SECRET": JWT_SECRET, "LOG_LEVEL": "WARNING", **env}
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=environment,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_cli_registers_with_a_secret_from_the_environment_or_prints_a_generated_one(database_url, api, backend):
+    import json
+
+    given = signing.new_secret()
+    made = _flask(database_url, "session-type", "create", "--name", "cli_signed", "--webhook-url", backend.url,
+                  "--webhook-secret-env", "MY_SECRET", MY_SECRET=given)
+    assert made.returncode == 0, made.stderr
+    assert given not in made.stdout  # the operator already has it; never echoed
+    type_id = json.loads(made.stdout)["session_type_id"]
+    api.create_session(type_id)
+    _, headers, raw = backend.requests[-1]
+    assert signing.verify(given, headers["X-Chat-Engine-Timestamp"], headers["X-Chat-Engine-Signature"], raw)
+
+    generated = _flask(database_url, "session-type", "create", "--name", "cli_generated", "--webhook-url", backend.url)
+    assert generated.returncode == 0, generated.stderr
+    assert signing.is_well_formed(json.loads(generated.stdout)["webhook_secret"])
+
+    rotated = _flask(database_url, "session-type", "rotate-secret", type_id)
+    assert rotated.returncode == 0 and signing.is_well_formed(rotated.stdout.strip())
+
+    weak = _flask(database_url, "session-type", "create", "--name", "cli_weak", "--webhook-url", backend.url,
+                  "--webhook-secret-env", "MY_SECRET", MY_SECRET="whsec_short")
+    assert weak.returncode != 0 and "MY_SECRET" in weak.stderr
+    refused = _flask(database_url, "session-type", "create", "--name", "cli_metadata",
+                     "--webhook-url", "http://169.254.169.254/")
+    assert refused.returncode != 0 and "not allowed" in refused.stderr
