@@ -10,7 +10,7 @@ RUN pip install -r requirements.txt
 COPY app ./app
 COPY sql ./sql
 COPY demo_backend ./demo_backend
-COPY wsgi.py gunicorn.conf.py ./
+COPY wsgi.py gunicorn.conf.py log_redaction.py ./
 RUN useradd --system --uid 10001 --home /app chatengine
 USER 10001
 EXPOSE 8000
