@@ -71,7 +71,8 @@ class Config:
 
     log_level: str = field(default_factory=lambda: _str("LOG_LEVEL", "INFO"))
     # Development only: weak secrets are accepted with a warning (app/secret_keys.py).
-    dev_mode: bool = field(default_factory=lambda: _str("CHAT_ENGINE_DEV_MODE", "0") not in ("0", "false", "no"))
+    dev_mode: bool = field(
+        default_factory=lambda: _str("CHAT_ENGINE_DEV_MODE", "0").lower() not in ("0", "false", "no"))
 
     @property
     def url_signing_key(self):

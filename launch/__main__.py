@@ -67,7 +67,7 @@ def main():
         # A try-it-out setup: development mode accepts a weak JWT_SECRET given in the environment
         # (with a loud warning in the engine's log). The generated secrets are strong regardless.
         env.setdefault("CHAT_ENGINE_DEV_MODE", "1")
-        if env["CHAT_ENGINE_DEV_MODE"] not in ("0", "false", "no"):
+        if env["CHAT_ENGINE_DEV_MODE"].lower() not in ("0", "false", "no"):
             print("development mode (CHAT_ENGINE_DEV_MODE=1): for trying it out, not for production", flush=True)
         # The demo backend verifies webhook signatures with the secret registered for its session type.
         env.setdefault("DEMO_WEBHOOK_SECRET", _persistent_secret("demo_webhook_secret", prefix="whsec_"))
