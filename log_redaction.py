@@ -1,5 +1,6 @@
 """Secrets and content never reach a log line: share tokens, export signatures, bearer tokens, webhook
-secrets, query values (search text) and database error details (which may quote stored content).
+secrets, passwords in URLs, query values (search text) and database error details (which may quote
+stored content).
 
 A top-level module with no imports from `app`: gunicorn's master loads it (gunicorn.conf.py,
 `logger_class`) before any worker, and importing the `app` package there would load psycopg before
@@ -19,6 +20,7 @@ _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',]+")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _WEBHOOK_SECRET = re.compile(r"whsec_[A-Za-z0-9_-]+")
 _SIGNATURE = re.compile(r"\bv1=[0-9a-f]{16,}")
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@")  # postgresql://user:pw@host
 # PostgreSQL's DETAIL / CONTEXT lines can quote the row or parameter that failed: message content.
 _DATABASE_DETAIL = re.compile(r"^(\s*(?:DETAIL|CONTEXT|HINT|LINE \d+):).*$", re.M)
 
@@ -32,6 +34,7 @@ def redact(text):
     text = _JWT.sub(REDACTED, text)
     text = _WEBHOOK_SECRET.sub("whsec_" + REDACTED, text)
     text = _SIGNATURE.sub("v1=" + REDACTED, text)
+    text = _URL_PASSWORD.sub(r"\1" + REDACTED + "@", text)
     return _DATABASE_DETAIL.sub(r"\1 " + REDACTED, text)
 
 

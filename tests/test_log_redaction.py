@@ -85,3 +85,5 @@ def test_the_filter_redacts_messages_arguments_and_tracebacks():
         assert secret not in text, secret
     assert redact("GET /api/v1/exports/e?expires=1&signature=abc HTTP/1.1") == \
         "GET /api/v1/exports/e?expires=[redacted]&signature=[redacted] HTTP/1.1"
+    assert redact("pool: cannot connect to postgresql://chat:hunter2@db:5432/chat") == \
+        "pool: cannot connect to postgresql://chat:[redacted]@db:5432/chat"
