@@ -10,16 +10,16 @@ RUN pip install -r requirements.txt
 COPY app ./app
 COPY sql ./sql
 COPY demo_backend ./demo_backend
-COPY wsgi.py gunicorn.conf.py ./
+COPY wsgi.py gunicorn.conf.py log_redaction.py ./
 RUN useradd --system --uid 10001 --home /app chatengine
 USER 10001
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-    CMD python -c "import urllib.request, sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=2).status != 200)"
+    CMD ["python", "-c", "import urllib.request, sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=2).status != 200)"]
 CMD ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
 
 FROM runtime AS loadtest
-USER root
+USER 0
 COPY requirements-dev.txt .
 RUN pip install -r requirements-dev.txt
 COPY launch ./launch

@@ -5,6 +5,7 @@ connection pool is created after the fork, never shared.
 """
 import os
 import shutil
+import sys
 import tempfile
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
@@ -36,6 +37,11 @@ keepalive = int(os.environ.get("KEEPALIVE", "75"))
 preload_app = False
 accesslog = os.environ.get("ACCESS_LOG") or None
 errorlog = "-"
+# Access and error lines with share tokens, query values (signatures, search text) and auth headers
+# redacted. The module imports nothing from `app` (the master must not load psycopg).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from log_redaction import RedactingGunicornLogger as logger_class  # noqa: E402,F401
+
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 limit_request_line = 8190
 

@@ -9,7 +9,7 @@ import gevent.monkey
 import psycopg.waiting
 from flask import Flask, g, request
 
-from app import api, auth, cli, cors, errors, logs
+from app import api, auth, cli, cors, errors, logs, secret_keys, url_policy
 from app.config import Config
 from app.db import Database
 from app.metrics import get_metrics
@@ -45,6 +45,8 @@ def create_app(config=None):
     logs.configure(config.log_level)
     check_gevent_wait()
     auth.check_config(config)
+    secret_keys.check(config)
+    url_policy.parse_networks(tuple(config.webhook_allowed_networks))  # a bad CIDR stops the start
 
     app = Flask(__name__, static_folder=None)
     app.config["ENGINE"] = config

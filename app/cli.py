@@ -1,15 +1,18 @@
 """Flask CLI commands: `flask --app wsgi db upgrade | token | session-type ...`."""
 import json
+import os
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from marshmallow import ValidationError
 
 from app import migrations
 from app.auth import issue_token
 from app.chat import session_types
 from app.errors import ApiError
 from app.schemas import requests as schemas, responses
+from app.webhooks import signing
 
 db_cli = AppGroup("db", help="Database schema.")
 types_cli = AppGroup("session-type", help="Manage session types (the admin API, from the shell).")
@@ -50,19 +53,57 @@ def token(client_id, admin, ttl):
 @click.option("--summarization/--no-summarization", "summarization_enabled", default=False)
 @click.option("--summarization-url", default=None)
 @click.option("--replace", is_flag=True, help="Overwrite the settings when the id already exists.")
-def create_type(replace, **values):
-    """Register a session type."""
-    loaded = schemas.SessionTypeCreate().load({k: v for k, v in values.items() if v is not None})
-    loaded.pop("health_check")
-    db = _engine().db
+@click.option("--webhook-secret-env", metavar="NAME",
+              help="Take the webhook signing secret (whsec_…) from this environment variable instead of "
+                   "generating one; with --replace it also replaces the stored secret.")
+def create_type(replace, webhook_secret_env, **values):
+    """Register a session type. A generated webhook signing secret is printed once."""
     try:
-        row = session_types.create(db, dict(loaded))
+        loaded = schemas.SessionTypeCreate().load({k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        raise click.ClickException(json.dumps(exc.messages)) from None
+    loaded.pop("health_check")
+    given_secret = _secret_from_env(webhook_secret_env)
+    parts = _engine()
+    try:
+        session_types.check_urls(loaded, parts.config.webhook_allowed_networks)
+        row = session_types.create(parts.db, {**loaded, "webhook_secret": given_secret})
     except ApiError as exc:
         if not (replace and exc.status == 409):
             raise click.ClickException(exc.message) from None
         existing_id = loaded.pop("session_type_id", None) or session_types.derived_id(loaded["name"])
-        row = session_types.update(db, existing_id, loaded)
-    click.echo(json.dumps(responses.session_type(row), indent=2))
+        row = session_types.update(parts.db, existing_id, loaded)
+        if given_secret:
+            row = session_types.rotate_secret(parts.db, existing_id, given_secret)
+        click.echo(json.dumps(responses.session_type(row), indent=2))
+        return
+    shown = responses.session_type(row)
+    if not given_secret:
+        shown["webhook_secret"] = row["webhook_secret"]
+    click.echo(json.dumps(shown, indent=2))
+
+
+@types_cli.command("rotate-secret")
+@click.argument("session_type_id")
+@click.option("--webhook-secret-env", metavar="NAME", help="Take the new secret from this environment variable.")
+def rotate_secret(session_type_id, webhook_secret_env):
+    """Replace a session type's webhook signing secret; a generated one is printed once."""
+    given_secret = _secret_from_env(webhook_secret_env)
+    try:
+        row = session_types.rotate_secret(_engine().db, session_type_id, given_secret)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo("secret replaced" if given_secret else row["webhook_secret"])
+
+
+def _secret_from_env(name):
+    """A secret passed by variable name, so it never shows in the process list or shell history."""
+    if not name:
+        return None
+    secret = os.environ.get(name, "")
+    if not signing.is_well_formed(secret):
+        raise click.ClickException(f"{name} must hold whsec_ followed by 32-200 characters of A-Z a-z 0-9 - _")
+    return secret
 
 
 @types_cli.command("list")

@@ -2,6 +2,9 @@
 import os
 from dataclasses import dataclass, field
 
+from app.secret_keys import export_link_key
+from app.url_policy import DEFAULT_ALLOWED_NETWORKS
+
 
 def _int(name, default):
     return int(os.environ.get(name, default))
@@ -43,6 +46,9 @@ class Config:
 
     webhook_connect_timeout_seconds: float = field(
         default_factory=lambda: _float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", 5))
+    # Where webhook and summarization URLs may point (app/url_policy.py); link-local is refused regardless.
+    webhook_allowed_networks: list = field(
+        default_factory=lambda: _list("WEBHOOK_ALLOWED_NETWORKS", DEFAULT_ALLOWED_NETWORKS))
     webhook_pool_maxsize: int = field(default_factory=lambda: _int("WEBHOOK_POOL_MAXSIZE", 1000))
     max_reply_bytes: int = field(default_factory=lambda: _int("MAX_REPLY_BYTES", 10 * 1024 * 1024))
     retry_attempts: int = field(default_factory=lambda: _int("WEBHOOK_RETRY_ATTEMPTS", 3))
@@ -67,9 +73,11 @@ class Config:
     cors_allowed_origins: list = field(default_factory=lambda: _list("CORS_ALLOWED_ORIGINS", ""))
 
     log_level: str = field(default_factory=lambda: _str("LOG_LEVEL", "INFO"))
+    # Development only: weak secrets are accepted with a warning (app/secret_keys.py).
+    dev_mode: bool = field(
+        default_factory=lambda: _str("CHAT_ENGINE_DEV_MODE", "0").lower() not in ("0", "false", "no"))
 
     @property
     def url_signing_key(self):
         """Signed links must verify on every instance: a shared key, never a random one per process."""
-        key = self.signing_key or self.jwt_secret
-        return key.encode() if key else None
+        return export_link_key(self)

@@ -1,5 +1,10 @@
-"""python -m demo_backend --port 9100 [--delay 0.05]"""
+"""python -m demo_backend --port 9100 [--delay 0.05]
+
+DEMO_WEBHOOK_SECRET (the session type's whsec_… secret; comma-separated during a rotation) makes it
+refuse requests that are not signed by the engine.
+"""
 import argparse
+import os
 
 from gevent import monkey
 
@@ -17,8 +22,11 @@ def main():
     parser.add_argument("--mode", choices=["ok", "error", "hang"], default="ok",
                         help="error / hang: fail message events (isolation experiments)")
     args = parser.parse_args()
-    print(f"demo backend on http://{args.host}:{args.port}/ (delay {args.delay}s, mode {args.mode})", flush=True)
-    make_server(make_app(args.delay, args.mode), args.host, args.port).serve_forever()
+    secrets = [s.strip() for s in os.environ.get("DEMO_WEBHOOK_SECRET", "").split(",") if s.strip()]
+    checking = "signatures verified" if secrets else "WARNING: DEMO_WEBHOOK_SECRET unset, signatures NOT verified"
+    print(f"demo backend on http://{args.host}:{args.port}/ (delay {args.delay}s, mode {args.mode}; {checking})",
+          flush=True)
+    make_server(make_app(args.delay, args.mode, secrets), args.host, args.port).serve_forever()
 
 
 if __name__ == "__main__":

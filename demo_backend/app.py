@@ -4,6 +4,8 @@ import json
 
 import gevent
 
+from demo_backend.verify import signature_is_valid
+
 CAPABILITIES = [
     {"id": "web_search", "name": "Web search", "description": "Pretends to search the web",
      "enabled_by_default": True},
@@ -24,9 +26,10 @@ def _reply_words(event):
     return f"A conversation of {turns} messages.".split(" ")
 
 
-def make_app(delay=0.05, mode="ok"):
+def make_app(delay=0.05, mode="ok", webhook_secrets=()):
     """mode: "ok" streams replies; "error" answers message events with HTTP 500; "hang" never answers
-    them (for isolation runs: a broken backend next to a healthy one)."""
+    them (for isolation runs: a broken backend next to a healthy one).
+    webhook_secrets: when given, requests without a valid, fresh engine signature get 401."""
     def stream(words):
         for index, word in enumerate(words):
             piece = word if index == 0 else " " + word
@@ -39,7 +42,16 @@ def make_app(delay=0.05, mode="ok"):
     def app(environ, start_response):
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
-            event = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            raw = environ["wsgi.input"].read(length)
+        except ValueError:
+            raw = b""
+        if webhook_secrets and not signature_is_valid(
+                webhook_secrets, environ.get("HTTP_X_CHAT_ENGINE_TIMESTAMP"),
+                environ.get("HTTP_X_CHAT_ENGINE_SIGNATURE"), raw):
+            start_response("401 Unauthorized", [("Content-Type", "application/json")])
+            return [b'{"error": "missing, invalid or stale signature"}']
+        try:
+            event = json.loads(raw or b"{}")
             kind = event["event"]
         except (ValueError, KeyError, TypeError):
             start_response("400 Bad Request", [("Content-Type", "application/json")])

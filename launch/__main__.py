@@ -19,11 +19,11 @@ RUN_DIR = os.environ.get("CHAT_ENGINE_RUN_DIR") or os.path.join(ROOT, ".run")
 DEMO_TYPE = "gts.hyperspot.chat_engine.session_types.demo.v1~"
 
 
-def _persistent_secret():
-    path = os.path.join(RUN_DIR, "jwt_secret")
+def _persistent_secret(name, prefix=""):
+    path = os.path.join(RUN_DIR, name)
     if not os.path.exists(path):
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(secrets.token_urlsafe(48))
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as handle:
+            handle.write(prefix + secrets.token_urlsafe(48))
     with open(path, encoding="utf-8") as handle:
         return handle.read().strip()
 
@@ -63,7 +63,14 @@ def main():
             postgres = EmbeddedPostgres(data_dir=os.path.join(RUN_DIR, "pgdata")).start()
             env["DATABASE_URL"] = postgres.url
             print(f"embedded PostgreSQL on 127.0.0.1:{postgres.port} (data in {postgres.data_dir})", flush=True)
-        env.setdefault("JWT_SECRET", _persistent_secret())
+        env.setdefault("JWT_SECRET", _persistent_secret("jwt_secret"))
+        # A try-it-out setup: development mode accepts a weak JWT_SECRET given in the environment
+        # (with a loud warning in the engine's log). The generated secrets are strong regardless.
+        env.setdefault("CHAT_ENGINE_DEV_MODE", "1")
+        if env["CHAT_ENGINE_DEV_MODE"].lower() not in ("0", "false", "no"):
+            print("development mode (CHAT_ENGINE_DEV_MODE=1): for trying it out, not for production", flush=True)
+        # The demo backend verifies webhook signatures with the secret registered for its session type.
+        env.setdefault("DEMO_WEBHOOK_SECRET", _persistent_secret("demo_webhook_secret", prefix="whsec_"))
         port = int(env.get("PORT", "8000"))
         env.setdefault("BIND", f"127.0.0.1:{port}")
         env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
@@ -74,7 +81,7 @@ def main():
                                  "--delay", env.get("DEMO_DELAY", "0.05")], cwd=ROOT, env=env)
         children.append(demo)
         _flask(env, "session-type", "create", "--name", "demo", "--replace",
-               "--webhook-url", f"http://127.0.0.1:{demo_port}/")
+               "--webhook-url", f"http://127.0.0.1:{demo_port}/", "--webhook-secret-env", "DEMO_WEBHOOK_SECRET")
         engine = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
                                   cwd=ROOT, env=env)
         children.append(engine)

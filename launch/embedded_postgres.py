@@ -1,7 +1,10 @@
 """A private PostgreSQL server on a loopback port, for the run command and the tests.
 
 It uses the server binaries installed on the machine (Debian's `postgresql` package or any `initdb`
-on PATH). PostgreSQL refuses to run as root, so under root the server runs as the `postgres` user.
+on PATH; CHAT_ENGINE_PG_BINDIR names the one directory to use instead). Without any, it falls back to
+the PostgreSQL that the `pgserver` pip package ships (requirements-dev.txt), so a machine with nothing
+but Python can run and test the engine. PostgreSQL refuses to run as root, so under root the server
+runs as the `postgres` user (or a `pgserver` system user, created when no `postgres` user exists).
 """
 import glob
 import os
@@ -11,17 +14,23 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 
 import psycopg
 
 SERVER_USER = "postgres"
+FALLBACK_SERVER_USER = "pgserver"
+BINDIR_VARIABLE = "CHAT_ENGINE_PG_BINDIR"
 
 
 class EmbeddedPostgresError(RuntimeError):
     pass
 
 
-def find_bindir():
+def _system_candidates():
+    chosen = os.environ.get(BINDIR_VARIABLE)
+    if chosen:
+        return [chosen]
     candidates = []
     initdb = shutil.which("initdb")
     if initdb:
@@ -29,13 +38,59 @@ def find_bindir():
     versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
                       key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0,
                       reverse=True)
-    candidates += [os.path.dirname(p) for p in versions]
-    for bindir in candidates:
-        if os.access(os.path.join(bindir, "postgres"), os.X_OK):
-            return bindir
+    return candidates + [os.path.dirname(p) for p in versions]
+
+
+def _has_server(bindir):
+    return all(os.access(os.path.join(bindir, name), os.X_OK) for name in ("postgres", "initdb", "pg_ctl"))
+
+
+def pip_bindir():
+    """The binaries the `pgserver` package ships, or None when it is not installed."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
+            from pgserver._commands import POSTGRES_BIN_PATH
+    except ImportError:
+        return None
+    return str(POSTGRES_BIN_PATH) if _has_server(str(POSTGRES_BIN_PATH)) else None
+
+
+def find_bindir():
+    """(bindir, from_pip): the machine's server binaries, else pgserver's."""
+    for bindir in _system_candidates():
+        if _has_server(bindir):
+            return bindir, False
+    fallback = pip_bindir()
+    if fallback:
+        return fallback, True
     raise EmbeddedPostgresError(
         "No PostgreSQL server binaries found. Install them (Debian/Ubuntu: apt-get install postgresql; "
-        "macOS: brew install postgresql) or set DATABASE_URL to an existing server.")
+        "macOS: brew install postgresql), `pip install pgserver`, or set DATABASE_URL to an existing server.")
+
+
+def _server_user(from_pip):
+    """Under root: the system user the server runs as (PostgreSQL refuses root)."""
+    try:
+        return pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        if not from_pip:
+            raise EmbeddedPostgresError(
+                f"running as root needs a '{SERVER_USER}' system user to own the server") from None
+    from pgserver.utils import ensure_user_exists
+
+    return ensure_user_exists(FALLBACK_SERVER_USER)
+
+
+def _let_server_user_run(bindir):
+    """pgserver's binaries live in a root-owned virtualenv: the server user must reach and run them."""
+    from pathlib import Path
+
+    from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions
+
+    install = Path(bindir).parent
+    ensure_prefix_permissions(install)
+    ensure_folder_permissions(install, 0o055)
 
 
 def free_port():
@@ -48,7 +103,7 @@ class EmbeddedPostgres:
     """initdb (once) + pg_ctl start/stop of a server that listens on 127.0.0.1 only."""
 
     def __init__(self, data_dir=None, port=None, fast_unsafe=False):
-        self.bindir = find_bindir()
+        self.bindir, self.from_pip = find_bindir()
         self._owns_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="chat-engine-pg-")
         self.port = port or free_port()
@@ -56,11 +111,9 @@ class EmbeddedPostgres:
         self.fast_unsafe = fast_unsafe
         self._as_user = None
         if os.geteuid() == 0:
-            try:
-                self._as_user = pwd.getpwnam(SERVER_USER)
-            except KeyError as exc:
-                raise EmbeddedPostgresError(
-                    f"running as root needs a '{SERVER_USER}' system user to own the server") from exc
+            self._as_user = _server_user(self.from_pip)
+            if self.from_pip:
+                _let_server_user_run(self.bindir)
 
     @property
     def url(self):
@@ -69,7 +122,7 @@ class EmbeddedPostgres:
     def _run(self, *args, check=True):
         cmd = [os.path.join(self.bindir, args[0]), *args[1:]]
         if self._as_user:
-            cmd = ["runuser", "-u", SERVER_USER, "--", *cmd]
+            cmd = ["runuser", "-u", self._as_user.pw_name, "--", *cmd]
         result = subprocess.run(cmd, capture_output=True, text=True, cwd="/")
         if check and result.returncode != 0:
             raise EmbeddedPostgresError(f"{args[0]} failed: {result.stderr.strip() or result.stdout.strip()}")

@@ -330,7 +330,7 @@ def machine():
     packages = {name: package_version(name) for name in
                 ("flask", "gunicorn", "gevent", "psycopg", "psycopg-pool", "locust")}
     return {"cores": os.cpu_count(), "memory_gib": round(memory, 1), "python": platform.python_version(),
-            "postgres": version([os.path.join(find_bindir(), "postgres"), "--version"]),
+            "postgres": version([os.path.join(find_bindir()[0], "postgres"), "--version"]),
             "nginx": subprocess.run([ensure_nginx(), "-v"], capture_output=True, text=True).stderr.strip(),
             "kernel": platform.release(), **packages}
 

@@ -10,6 +10,8 @@ backend with the same payload, in the same run), `stream engine`, `session creat
 exchange and created session is appended to --ack-dir, for the data check after the run. The run
 fails (exit 1) past --max-error-ratio or --max-p95-ms.
 """
+import hashlib
+import hmac
 import itertools
 import json
 import os
@@ -19,6 +21,16 @@ import uuid
 
 import jwt
 from locust import FastHttpUser, events, task
+
+DEMO_WEBHOOK_SECRET = os.environ.get("DEMO_WEBHOOK_SECRET", "").split(",")[0]
+
+
+def _signature_headers(secret, body):
+    """The engine's webhook signature (app/webhooks/signing.py), standalone: locust runs outside the app."""
+    timestamp = str(int(time.time()))
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"X-Chat-Engine-Timestamp": timestamp, "X-Chat-Engine-Signature": "v1=" + digest}
+
 
 SESSION_TYPE = os.environ.get("LOAD_SESSION_TYPE", "gts.hyperspot.chat_engine.session_types.load_demo.v1~")
 _user_numbers = itertools.count()
@@ -193,8 +205,12 @@ class BaselineUser(FastHttpUser):
                    "session_metadata": {}, "enabled_capabilities": [],
                    "message": {"role": "user", "content": " ".join(random.sample(WORDS, 4))},
                    "history": self.history[-10:], "timestamp": "2026-01-01T00:00:00Z"}
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"}
+        if DEMO_WEBHOOK_SECRET:  # signed like the engine's requests, so the baseline pays the same
+            headers.update(_signature_headers(DEMO_WEBHOOK_SECRET, body))
         started = time.perf_counter()
-        with self.client.post(self.direct, json=payload, name="direct message.new", stream=True,
+        with self.client.post(self.direct, data=body, headers=headers, name="direct message.new", stream=True,
                               catch_response=True) as response:
             if response.status_code != 200:
                 response.failure(f"HTTP {response.status_code}")

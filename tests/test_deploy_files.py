@@ -5,7 +5,7 @@ import re
 import pytest
 import yaml
 
-from support.engine import ROOT
+from support.engine import JWT_SECRET, ROOT
 
 K8S = os.path.join(ROOT, "deploy", "k8s")
 
@@ -24,13 +24,14 @@ def known_env():
     """Every variable the service, gunicorn.conf.py or the image reads."""
     names = set(re.findall(r'_(?:int|float|str|list)\("([A-Z_]+)"', read("app", "config.py")))
     names |= set(re.findall(r'os\.environ\.get\("([A-Z_]+)"', read("gunicorn.conf.py")))
+    names |= set(re.findall(r'os\.environ\.get\("([A-Z_]+)"', read("demo_backend", "__main__.py")))
     names |= {"PROMETHEUS_MULTIPROC_DIR", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PIP_NO_CACHE_DIR"}
     return names
 
 
 @pytest.fixture(scope="module")
 def routes():
-    os.environ.setdefault("JWT_SECRET", "x" * 40)
+    os.environ.setdefault("JWT_SECRET", JWT_SECRET)
     from app import create_app
     from app.config import Config
 
@@ -66,6 +67,13 @@ def test_compose_wires_postgres_migration_three_engines_nginx_backend_and_locust
         if service.get("image", "").startswith("chat-engine"):
             for key in service.get("environment", {}):
                 assert key in known_env, (name, key)
+    for name in ("JWT_SECRET", "SIGNING_KEY"):
+        # Required, never defaulted: compose stops with the message instead of using a published key.
+        assert re.fullmatch(r"\$\{" + name + r":\?[^}]+\}", compose["x-engine-env"][name]), name
+    demo_secret = services["demo-backend"]["environment"]["DEMO_WEBHOOK_SECRET"]
+    assert demo_secret == services["migrate"]["environment"]["DEMO_WEBHOOK_SECRET"] and ":?" in demo_secret
+    assert "--webhook-secret-env DEMO_WEBHOOK_SECRET" in services["migrate"]["command"]
+    assert ":-" not in read("compose.yaml"), "no variable of compose.yaml may fall back to a published default"
     mount = services["nginx"]["volumes"][0].split(":")[0]
     assert os.path.exists(os.path.join(ROOT, mount))
     demo_port = services["demo-backend"]["command"][services["demo-backend"]["command"].index("--port") + 1]
@@ -95,9 +103,12 @@ def test_kubernetes_manifests_agree_with_each_other_and_the_app(known_env, route
     assert {"name": "BIND", "value": f"0.0.0.0:{port}"} in container["env"]
 
     config = k8s("configmap.yaml")["data"]
-    secret = k8s("secret.yaml")["stringData"]
-    for key in [*config, *secret, *(e["name"] for e in container["env"])]:
+    secret_keys = documented_secret_keys()
+    assert {"DATABASE_URL", "JWT_SECRET", "SIGNING_KEY"} <= secret_keys
+    for key in [*config, *secret_keys, *(e["name"] for e in container["env"])]:
         assert key in known_env, key
+    referenced = {ref["secretRef"]["name"] for ref in container["envFrom"] if "secretRef" in ref}
+    assert referenced == {"chat-engine-secrets"}
     assert pod["terminationGracePeriodSeconds"] > int(config["GRACEFUL_TIMEOUT"]) > int(config["STREAM_GRACE_SECONDS"])
 
     service = k8s("service.yaml")
@@ -109,6 +120,26 @@ def test_kubernetes_manifests_agree_with_each_other_and_the_app(known_env, route
     assert pdb["spec"]["selector"]["matchLabels"] == labels
     job = k8s("migration-job.yaml")
     assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["flask", "--app", "wsgi", "db", "upgrade"]
+
+
+def documented_secret_keys():
+    """The keys of the operator's `kubectl create secret generic chat-engine-secrets` in docs/operations.md."""
+    command = re.search(r"kubectl create secret generic chat-engine-secrets(.*?)```",
+                        read("docs", "operations.md"), re.S)
+    assert command, "docs/operations.md shows how to create the Secret"
+    return set(re.findall(r"--from-literal=([A-Z_]+)=", command.group(1)))
+
+
+def test_kubernetes_manifests_ship_no_secret_values():
+    for name in sorted(os.listdir(K8S)):
+        for document in yaml.safe_load_all(read("deploy", "k8s", name)):
+            assert document.get("kind") != "Secret", name
+            assert not {"data", "stringData"} & set(document) or document["kind"] == "ConfigMap", name
+        text = read("deploy", "k8s", name)
+        assert not re.search(r"(?i)(JWT_SECRET|SIGNING_KEY|PASSWORD)\s*:", text), name
+    for workload in ("deployment.yaml", "migration-job.yaml"):
+        container = k8s(workload)["spec"]["template"]["spec"]["containers"][0]
+        assert {"secretRef": {"name": "chat-engine-secrets"}} in container["envFrom"], workload
 
 
 def test_migration_command_exists_in_the_cli():

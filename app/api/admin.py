@@ -6,6 +6,7 @@ from app.auth import require_admin
 from app.chat import session_types
 from app.errors import backend_failed
 from app.schemas import requests as schemas, responses
+from app.webhooks import signing
 from app.webhooks.errors import BackendFailure
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -17,16 +18,22 @@ def create_session_type():
     body = load_body(schemas.SessionTypeCreate())
     probe = body.pop("health_check")
     parts = engine()
+    session_types.check_urls(body, parts.config.webhook_allowed_networks)
+    # Generated before the probe, so the health check is signed with the secret the backend will get.
+    body["webhook_secret"] = signing.new_secret()
     if probe:
         # Probed under the id it will be stored with, so the probe counts against its own breaker.
         body.setdefault("session_type_id", session_types.derived_id(body["name"]))
         candidate = {"id": body["session_type_id"], "webhook_url": body["webhook_url"],
-                     "timeout_seconds": body.get("timeout_seconds", session_types.DEFAULTS["timeout_seconds"])}
+                     "timeout_seconds": body.get("timeout_seconds", session_types.DEFAULTS["timeout_seconds"]),
+                     "webhook_secret": body["webhook_secret"]}
         try:
             session_types.health_check(parts.webhooks, candidate)
         except BackendFailure as exc:
             raise backend_failed(exc, f"health check failed: {exc}") from None
-    return responses.session_type(session_types.create(parts.db, body)), 201
+    row = session_types.create(parts.db, body)
+    # The only time the secret is shown (besides a rotation): the backend's operator stores it now.
+    return {**responses.session_type(row), "webhook_secret": row["webhook_secret"]}, 201
 
 
 @bp.get("/session-types")
@@ -42,6 +49,7 @@ def get_session_type(id):
 @bp.patch("/session-types/<id>")
 def update_session_type(id):
     changes = load_body(schemas.SessionTypeUpdate())
+    session_types.check_urls(changes, engine().config.webhook_allowed_networks)
     return responses.session_type(session_types.update(engine().db, session_type_id_from_path(id), changes))
 
 
@@ -49,3 +57,11 @@ def update_session_type(id):
 def delete_session_type(id):
     session_types.delete(engine().db, session_type_id_from_path(id))
     return {"deleted": True}
+
+
+@bp.post("/session-types/<id>/webhook-secret")
+def rotate_webhook_secret(id):
+    """A new signing secret, shown once; the old one stops working at once (update the backend first
+    to accept both, see the README)."""
+    row = session_types.rotate_secret(engine().db, session_type_id_from_path(id))
+    return {"session_type_id": row["id"], "webhook_secret": row["webhook_secret"]}

@@ -393,7 +393,8 @@ def _paths():
         "/admin/session-types": {
             "post": {"operationId": "createSessionType", "summary": "Register a session type (admin role)",
                      "requestBody": json_body(ref("SessionTypeCreate")),
-                     "responses": {"201": json_response("Created", ref("SessionType")), **errors(400, 401, 404, 409)}},
+                     "responses": {"201": json_response("Created; carries the webhook secret, shown only here",
+                                                        ref("SessionTypeCreated")), **errors(400, 401, 404, 409)}},
             "get": {"operationId": "listSessionTypes", "summary": "List session types (admin role)",
                     "responses": {"200": json_response("Session types", ref("SessionTypeList")), **errors(401, 404)}}},
         "/admin/session-types/{id}": {
@@ -415,7 +416,7 @@ def _paths():
 
 # Feature areas may keep their paths and schemas in a module of their own (app/api/openapi_<area>.py,
 # each with paths() and schemas() returning dicts); list them here so the document stays one.
-AREA_MODULES = ("openapi_chat_apps",)
+AREA_MODULES = ("openapi_chat_apps", "openapi_webhook_security")
 
 
 def _area_parts(name):

@@ -62,7 +62,8 @@ class SummaryExchange(Exchange):
 
 
 def _target(session):
-    return Target(session["session_type_id"], session["webhook_url"], session["timeout_seconds"])
+    return Target(session["session_type_id"], session["webhook_url"], session["timeout_seconds"],
+                  secret=session["webhook_secret"])
 
 
 class _Admission:
@@ -187,7 +188,7 @@ def start_summary(db, webhooks, caller, session_id, enabled=None):
         if session["summarization_url"]:
             # Its own breaker: the summarizer failing must not block the chat backend.
             target = Target(session["session_type_id"] + "#summarization", session["summarization_url"],
-                            session["timeout_seconds"])
+                            session["timeout_seconds"], secret=session["webhook_secret"])
         stream = admission.admit(target, "session.summary")
     stream.payload = events.session_summary(session_id, chosen, events.history(path),
                                             session["summarization_settings"])

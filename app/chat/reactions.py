@@ -19,7 +19,7 @@ def react(db, webhooks, caller, message_id, reaction_type):
                                       reaction_type=reaction_type)["previous"]
     applied = (previous or "none") != reaction_type
     if applied:
-        webhooks.notify(Target(backend["session_type_id"], backend["webhook_url"]),
+        webhooks.notify(Target(backend["session_type_id"], backend["webhook_url"], secret=backend["webhook_secret"]),
                         events.message_reaction(message["session_id"], message_id, caller.client_id,
                                                 reaction_type, previous))
     return applied, reaction_type

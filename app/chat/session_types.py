@@ -2,10 +2,10 @@
 import psycopg
 from psycopg.types.json import Jsonb
 
-from app import ids
+from app import ids, url_policy
 from app.db import queries as q
 from app.errors import conflict, invalid, not_found
-from app.webhooks import events
+from app.webhooks import events, signing
 from app.webhooks.client import Target
 
 EDITABLE = ("name", "description", "webhook_url", "timeout_seconds", "summarization_enabled",
@@ -15,7 +15,18 @@ DEFAULTS = {"description": "", "timeout_seconds": 30, "summarization_enabled": F
 
 
 def target(session_type):
-    return Target(session_type["id"], session_type["webhook_url"], session_type["timeout_seconds"])
+    return Target(session_type["id"], session_type["webhook_url"], session_type["timeout_seconds"],
+                  secret=session_type.get("webhook_secret"))
+
+
+def check_urls(values, allowed_networks):
+    """Webhook and summarization URLs must point where WEBHOOK_ALLOWED_NETWORKS allows (400 otherwise)."""
+    for field in ("webhook_url", "summarization_url"):
+        if values.get(field):
+            try:
+                url_policy.check_registration(values[field], allowed_networks)
+            except url_policy.UrlNotAllowed as exc:
+                raise invalid(f"{field} is not allowed: {exc}", field=field, code="url_not_allowed") from None
 
 
 def _params(values):
@@ -33,10 +44,12 @@ def derived_id(name):
 
 
 def create(db, values):
+    """The stored row carries `webhook_secret`: shown once, in the create response, never again."""
     values = {**DEFAULTS, **values}
     if not values.get("session_type_id"):
         values["session_type_id"] = derived_id(values["name"])
-    params = _params({"id": values.pop("session_type_id"), **{k: values[k] for k in EDITABLE}})
+    params = _params({"id": values.pop("session_type_id"), **{k: values[k] for k in EDITABLE},
+                      "webhook_secret": values.get("webhook_secret") or signing.new_secret()})
     try:
         with db.transaction() as conn:
             return q.insert_session_type(conn, **params)
@@ -70,6 +83,15 @@ def update(db, session_type_id, changes):
             raise not_found("session type not found")
         merged = {k: changes.get(k, current[k]) for k in EDITABLE}
         return q.update_session_type(conn, id=session_type_id, **_params(merged))
+
+
+def rotate_secret(db, session_type_id, secret=None):
+    """A new signing secret (or the given one); requests are signed with it from the next call on."""
+    with db.transaction() as conn:
+        row = q.set_webhook_secret(conn, id=session_type_id, webhook_secret=secret or signing.new_secret())
+    if row is None:
+        raise not_found("session type not found")
+    return row
 
 
 def delete(db, session_type_id):

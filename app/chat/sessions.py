@@ -47,7 +47,8 @@ def delete_session(db, webhooks, caller, session_id):
         deleted = q.delete_session(conn, id=session_id, client_id=caller.client_id)
     if deleted is None:
         raise session_not_found(session_id)
-    webhooks.notify(Target(deleted["session_type_id"], deleted["webhook_url"]), events.session_deleted(session_id))
+    webhooks.notify(Target(deleted["session_type_id"], deleted["webhook_url"], secret=deleted["webhook_secret"]),
+                    events.session_deleted(session_id))
 
 
 def list_sessions(db, caller, limit, tag=None, cursor=None):

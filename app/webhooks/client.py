@@ -14,7 +14,8 @@ import gevent.pool
 import requests
 from requests.adapters import HTTPAdapter
 
-from app.webhooks import policy
+from app import url_policy
+from app.webhooks import policy, signing
 from app.webhooks.breakers import BreakerRegistry
 from app.webhooks.errors import BackendError, BackendFailure, BackendTimeout, BreakerOpen
 from app.webhooks.replies import read_events
@@ -27,12 +28,13 @@ MAX_JSON_BYTES = 1024 * 1024
 
 
 class Target:
-    """Where and how long: a session type's webhook."""
+    """Where and how long: a session type's webhook, and the secret its requests are signed with."""
 
-    def __init__(self, session_type_id, url, timeout_seconds=None):
+    def __init__(self, session_type_id, url, timeout_seconds=None, secret=None):
         self.session_type_id = session_type_id
         self.url = url
         self.timeout_seconds = timeout_seconds
+        self.secret = secret
 
 
 class WebhookClient:
@@ -49,10 +51,20 @@ class WebhookClient:
     # -- plumbing -------------------------------------------------------------------------------
 
     def _post(self, target, payload, timeout, accept, stream):
+        # Checked on every call, not only at registration: DNS may have changed since (url_policy.py).
+        try:
+            url_policy.check_call(target.url, self.config.webhook_allowed_networks)
+        except url_policy.UrlNotAllowed as exc:
+            # The detail (addresses) is for the operator's log, not for clients.
+            log.warning("webhook to %s refused by the URL policy: %s", target.session_type_id, exc)
+            raise BackendError("webhook URL refused by the engine's URL policy") from None
+        body = json.dumps(payload).encode()
+        headers = {"Accept": accept, "User-Agent": "chat-engine", "Content-Type": "application/json"}
+        if target.secret:
+            headers.update(signing.headers(target.secret, body))
         return self.http.post(
-            target.url, json=payload, stream=stream, allow_redirects=False,
-            timeout=(min(self.config.webhook_connect_timeout_seconds, timeout), timeout),
-            headers={"Accept": accept, "User-Agent": "chat-engine"})
+            target.url, data=body, stream=stream, allow_redirects=False,
+            timeout=(min(self.config.webhook_connect_timeout_seconds, timeout), timeout), headers=headers)
 
     def _count(self, target, event, outcome):
         self.metrics.webhook_call(target.session_type_id, event, outcome)

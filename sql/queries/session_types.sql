@@ -1,9 +1,9 @@
 -- name: insert_session_type^
 -- Register a backend; fails on a duplicate id.
 INSERT INTO session_types (id, name, description, webhook_url, timeout_seconds,
-                           summarization_enabled, summarization_url, summarization_settings, accepts_files)
+                           summarization_enabled, summarization_url, summarization_settings, accepts_files, webhook_secret)
 VALUES (%(id)s, %(name)s, %(description)s, %(webhook_url)s, %(timeout_seconds)s,
-        %(summarization_enabled)s, %(summarization_url)s, %(summarization_settings)s, %(accepts_files)s)
+        %(summarization_enabled)s, %(summarization_url)s, %(summarization_settings)s, %(accepts_files)s, %(webhook_secret)s)
 RETURNING *;
 
 -- name: list_session_types*
@@ -33,3 +33,9 @@ DELETE FROM session_types WHERE id = %(id)s RETURNING id;
 SELECT id, name, description, summarization_enabled, accepts_files
   FROM session_types
  ORDER BY created_at, id;
+
+-- name: set_webhook_secret^
+-- Replace a session type's webhook signing secret (rotation); the old one stops working at once.
+UPDATE session_types SET webhook_secret = %(webhook_secret)s, updated_at = now()
+ WHERE id = %(id)s
+RETURNING *;

@@ -13,13 +13,14 @@ SELECT *, session_accepts_files(session_type_id, available_capabilities) AS acce
 DELETE FROM sessions s
  USING session_types t
  WHERE s.id = %(id)s AND s.client_id = %(client_id)s AND t.id = s.session_type_id
-RETURNING s.id, t.webhook_url, t.id AS session_type_id;
+RETURNING s.id, t.webhook_url, t.webhook_secret, t.id AS session_type_id;
 
 -- name: lock_session_for_exchange^
 -- Lock a caller's session row (serializing tree writes in it) and read its backend settings.
 SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadata,
        t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url,
-       t.summarization_settings, session_accepts_files(s.session_type_id, s.available_capabilities) AS accepts_files
+       t.summarization_settings, session_accepts_files(s.session_type_id, s.available_capabilities) AS accepts_files,
+       t.webhook_secret
   FROM sessions s
   JOIN session_types t ON t.id = s.session_type_id
  WHERE s.id = %(id)s AND s.client_id = %(client_id)s
@@ -30,6 +31,7 @@ SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadat
 SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadata,
        t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url,
        t.summarization_settings, session_accepts_files(s.session_type_id, s.available_capabilities) AS accepts_files,
+       t.webhook_secret,
        m.role AS message_role, m.parent_id AS message_parent_id
   FROM messages m
   JOIN sessions s ON s.id = m.session_id

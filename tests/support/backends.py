@@ -68,6 +68,7 @@ class _Handler(WSGIHandler):
 class Backend:
     def __init__(self):
         self.received = []
+        self.requests = []  # (event name, headers, raw body) as sent: for signature checks
         self.handlers = {}
         self.closed_connections = []  # (event name, time) when the engine hung up on a stream
         self.server = WSGIServer(("127.0.0.1", 0), self._app, handler_class=_Handler, log=None, error_log=None)
@@ -114,7 +115,10 @@ class Backend:
 
     def _app(self, environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        event = json.loads(environ["wsgi.input"].read(length))
+        raw = environ["wsgi.input"].read(length)
+        event = json.loads(raw)
+        headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        self.requests.append((event["event"], headers, raw))
         event["_received_at"] = time.monotonic()
         self.received.append(event)
         handler = self.handlers.get(event["event"])

@@ -1,4 +1,7 @@
 """app/config.py: settings parsed from the environment."""
+import hashlib
+import hmac
+
 import pytest
 
 from app.config import Config
@@ -42,5 +45,17 @@ def test_a_malformed_number_stops_the_start(monkeypatch):
 
 def test_link_signing_key_is_shared_never_random():
     assert Config(signing_key="s", jwt_secret="j").url_signing_key == b"s"
-    assert Config(signing_key=None, jwt_secret="j").url_signing_key == b"j"
+    # Derived from the JWT secret with domain separation: the same on every instance, never the secret itself.
+    derived = Config(signing_key=None, jwt_secret="j").url_signing_key
+    assert derived == hmac.new(b"j", b"chat-engine/export-links", hashlib.sha256).digest()
+    assert derived != b"j" and Config(signing_key=None, jwt_secret="k").url_signing_key != derived
     assert Config(signing_key=None, jwt_secret=None).url_signing_key is None
+
+
+def test_development_mode_is_off_unless_set(monkeypatch):
+    monkeypatch.delenv("CHAT_ENGINE_DEV_MODE", raising=False)
+    assert Config().dev_mode is False
+    monkeypatch.setenv("CHAT_ENGINE_DEV_MODE", "0")
+    assert Config().dev_mode is False
+    monkeypatch.setenv("CHAT_ENGINE_DEV_MODE", "1")
+    assert Config().dev_mode is True
