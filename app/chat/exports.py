@@ -35,12 +35,14 @@ def create(db, config, caller, session_id, export_format, scope):
 
 
 def fetch(db, config, export_id, expires, signature):
-    """The stored file, if the link's signature is good and it has not expired; else 404."""
+    """The stored file, if the link's signature is good and it has not expired; else 404. `expires` and
+    `signature` arrive validated as ASCII (schemas.ExportDownload); compared as bytes all the same."""
     key = config.url_signing_key
     gone = not_found("export not found or link expired")
-    if key is None or not expires.isdigit() or int(expires) < time.time():
+    if key is None or not expires.isascii() or not expires.isdecimal() or int(expires) < time.time():
         raise gone
-    if not hmac.compare_digest(_signature(key, export_id, int(expires)), signature or ""):
+    expected = _signature(key, export_id, int(expires)).encode()
+    if not hmac.compare_digest(expected, (signature or "").encode("utf-8", "replace")):
         raise gone
     with db.transaction() as conn:
         row = q.get_export(conn, id=export_id)
