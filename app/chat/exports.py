@@ -21,6 +21,7 @@ def create(db, config, caller, session_id, export_format, scope):
     render, content_type, _ = RENDERERS[export_format]
     expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=config.export_ttl_seconds)
     with db.transaction() as conn:
+        q.set_statement_timeout(conn, timeout_ms=config.export_statement_timeout_ms)
         session = q.get_session(conn, id=session_id, client_id=caller.client_id)
         if session is None:
             raise session_not_found(session_id)
@@ -45,6 +46,7 @@ def fetch(db, config, export_id, expires, signature):
     if not hmac.compare_digest(expected, (signature or "").encode("utf-8", "replace")):
         raise gone
     with db.transaction() as conn:
+        q.set_statement_timeout(conn, timeout_ms=config.export_statement_timeout_ms)
         row = q.get_export(conn, id=export_id)
     if row is None:
         raise gone
