@@ -5,6 +5,7 @@ import jwt
 from flask import current_app, g, request
 
 from app.errors import auth_required, not_found
+from app.input_guard import text_problem
 
 FORBIDDEN_ALGORITHMS = {"none"}
 
@@ -42,6 +43,8 @@ def decode_token(token, config):
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
         raise auth_required("token has no subject")
+    if text_problem(subject) or len(subject) > 255:
+        raise auth_required("token subject is not a usable client id")  # it is stored as text
     return Caller(client_id=subject, is_admin=config.jwt_admin_role in roles_of(claims, config.jwt_roles_claim))
 
 

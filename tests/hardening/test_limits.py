@@ -165,3 +165,19 @@ def test_messages_and_share_views_page_with_limit_and_cursor(local, owner, local
     for bad in ("limit=0", "limit=201", "limit=abc", "cursor=nope"):
         assert owner.get(f"/sessions/{session_id}/messages?{bad}").status_code == 400, bad
         assert anonymous.get(f"/share/{token}?{bad}").status_code == 400, bad
+
+
+def test_children_listings_page_by_variant(owner, local_session_type):
+    session_id = owner.create_session(local_session_type)
+    owner.send(session_id, "question")
+    question = owner.get(f"/sessions/{session_id}/messages").get_json()["messages"][0]
+    reply_id = owner.get(f"/sessions/{session_id}/messages").get_json()["messages"][1]["message_id"]
+    for _ in range(4):
+        response, events = owner.stream(f"/messages/{reply_id}/recreate", {})
+        assert events[-1]["type"] == "complete"
+    base = f"/sessions/{session_id}/messages?parent_message_id={question['message_id']}&limit=2"
+    first = owner.get(base).get_json()
+    second = owner.get(f"{base}&cursor={first['next_cursor']}").get_json()
+    third = owner.get(f"{base}&cursor={second['next_cursor']}").get_json()
+    assert [m["variant_index"] for m in first["messages"] + second["messages"] + third["messages"]] == [0, 1, 2, 3, 4]
+    assert third["next_cursor"] is None
