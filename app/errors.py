@@ -92,6 +92,8 @@ def classify_database_error(exc):
         return ApiError(413, "INVALID_REQUEST", "content too large to index; send it in smaller messages")
     if isinstance(exc, psycopg.DataError):
         return invalid("a value was refused by the database (out of range or not representable)")
+    if isinstance(exc, psycopg.errors.PipelineAborted):
+        return None  # a statement queued after one that failed: the bug is elsewhere, not the connection
     if isinstance(exc, psycopg.OperationalError) and (not state or state.startswith(_UNAVAILABLE_CLASSES)):
         return ApiError(503, "INTERNAL_ERROR", "database unavailable, retry shortly",
                         {"retry_after_seconds": 2}, {"Retry-After": "2"})

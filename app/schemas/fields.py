@@ -49,7 +49,8 @@ class StrictInteger(fields.Integer):
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or (isinstance(value, str) and len(value) > 12):
+        # ASCII only: int() also reads "٣" (Arabic-Indic three) and other Unicode digits.
+        if isinstance(value, bool) or (isinstance(value, str) and (len(value) > 12 or not value.isascii())):
             raise ValidationError("not a valid integer")
         if isinstance(value, float) and not value.is_integer():
             raise ValidationError("not a valid integer")

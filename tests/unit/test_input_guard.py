@@ -72,3 +72,21 @@ def test_a_stream_ticket_releases_both_slots_once():
     ticket.release()
     ticket.release()  # the relay's close and an error path may both release: counted once
     assert (worker.active, clients.active("a"), clients.active("b")) == (0, 1, 1)
+
+
+def test_integer_fields_take_ascii_digits_only():
+    from marshmallow import ValidationError
+
+    from app.schemas.fields import StrictInteger
+    field = StrictInteger()
+    assert field.deserialize("12") == 12
+    for value in ("٣", "１２", True, 2.5, 2**63, float("1e300")):
+        with pytest.raises(ValidationError):
+            field.deserialize(value)
+
+
+def test_a_pipeline_aborted_error_is_not_database_unavailable():
+    import psycopg
+
+    from app.errors import classify_database_error
+    assert classify_database_error(psycopg.errors.PipelineAborted("aborted")) is None
