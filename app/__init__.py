@@ -9,7 +9,7 @@ import gevent.monkey
 import psycopg.waiting
 from flask import Flask, g, request
 
-from app import api, auth, cli, cors, errors, logs, secret_keys, url_policy
+from app import api, auth, cli, cors, errors, input_guard, logs, secret_keys, url_policy
 from app.config import Config
 from app.db import Database
 from app.metrics import get_metrics
@@ -76,6 +76,7 @@ def _register_request_hooks(app, metrics, db):
         supplied = request.headers.get("X-Request-Id", "")
         g.request_id = supplied if 0 < len(supplied) <= 100 and supplied.isprintable() else uuid.uuid4().hex
         errors.trace_id()
+        input_guard.check_request_text(request.path, request.args)
 
     @app.after_request
     def finish_request(response):

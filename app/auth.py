@@ -5,6 +5,7 @@ import jwt
 from flask import current_app, g, request
 
 from app.errors import auth_required, not_found
+from app.input_guard import text_problem
 
 FORBIDDEN_ALGORITHMS = {"none"}
 
@@ -42,10 +43,20 @@ def decode_token(token, config):
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
         raise auth_required("token has no subject")
-    roles = claims.get(config.jwt_roles_claim) or []
-    if isinstance(roles, str):
-        roles = roles.split()
-    return Caller(client_id=subject, is_admin=config.jwt_admin_role in roles)
+    if text_problem(subject) or len(subject) > 255:
+        raise auth_required("token subject is not a usable client id")  # it is stored as text
+    return Caller(client_id=subject, is_admin=config.jwt_admin_role in roles_of(claims, config.jwt_roles_claim))
+
+
+def roles_of(claims, claim_name):
+    """The roles a token carries: a list of strings or a space-separated string. Any other shape (a number,
+    an object such as {"admin": false}, a list holding non-strings) carries none: never guess privileges."""
+    value = claims.get(claim_name)
+    if isinstance(value, str):
+        return frozenset(value.split())
+    if isinstance(value, list) and all(isinstance(role, str) for role in value):
+        return frozenset(value)
+    return frozenset()
 
 
 def authenticate():

@@ -63,8 +63,12 @@ class Config:
     breaker_half_open_max_calls: int = field(default_factory=lambda: _int("BREAKER_HALF_OPEN_MAX_CALLS", 1))
 
     max_streams_per_worker: int = field(default_factory=lambda: _int("MAX_STREAMS_PER_WORKER", 1000))
+    max_streams_per_client: int = field(default_factory=lambda: _int("MAX_STREAMS_PER_CLIENT", 20))
     stream_buffer_limit_bytes: int = field(
         default_factory=lambda: _int("STREAM_BUFFER_LIMIT_BYTES", 10 * 1024 * 1024))
+
+    search_statement_timeout_ms: int = field(default_factory=lambda: _int("SEARCH_STATEMENT_TIMEOUT_MS", 5000))
+    export_statement_timeout_ms: int = field(default_factory=lambda: _int("EXPORT_STATEMENT_TIMEOUT_MS", 15000))
 
     export_ttl_seconds: int = field(default_factory=lambda: _int("EXPORT_TTL_SECONDS", 24 * 3600))
     signing_key: str = field(default_factory=lambda: _str("SIGNING_KEY"))

@@ -74,6 +74,32 @@ def unavailable(message, retry_after=1, limit_type=None):
     return ApiError(503, code, message, details, headers={"Retry-After": str(retry_after)})
 
 
+# SQLSTATE classes that mean the database itself is unreachable or refusing work: connection exceptions,
+# operator intervention (shutdown, cannot connect now), insufficient resources (too many connections).
+_UNAVAILABLE_CLASSES = ("08", "57P", "53")
+
+
+def classify_database_error(exc):
+    """A database error as the ApiError a client should see, or None when it is a bug (500).
+    Only connectivity failures are "database unavailable": a statement error is never retried forever."""
+    state = exc.sqlstate or ""
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        # statement_timeout (search, export): the work was too heavy now; a later retry may pass.
+        return ApiError(503, "INTERNAL_ERROR", "the query took too long and was cancelled, retry later",
+                        {"retry_after_seconds": 5}, {"Retry-After": "5"})
+    if isinstance(exc, psycopg.errors.ProgramLimitExceeded) or state.startswith("54"):
+        # e.g. a message whose full-text index (tsvector) would exceed PostgreSQL's 1 MiB limit.
+        return ApiError(413, "INVALID_REQUEST", "content too large to index; send it in smaller messages")
+    if isinstance(exc, psycopg.DataError):
+        return invalid("a value was refused by the database (out of range or not representable)")
+    if isinstance(exc, psycopg.errors.PipelineAborted):
+        return None  # a statement queued after one that failed: the bug is elsewhere, not the connection
+    if isinstance(exc, psycopg.OperationalError) and (not state or state.startswith(_UNAVAILABLE_CLASSES)):
+        return ApiError(503, "INTERNAL_ERROR", "database unavailable, retry shortly",
+                        {"retry_after_seconds": 2}, {"Retry-After": "2"})
+    return None
+
+
 def trace_id():
     if "trace_id" not in g:
         g.trace_id = uuid.uuid4().hex
@@ -151,11 +177,15 @@ def register(app):
         return _respond(503, "INTERNAL_ERROR", "conflicting concurrent update, retry",
                         {"retry_after_seconds": 1}, {"Retry-After": "1"})
 
-    @app.errorhandler(psycopg.OperationalError)
-    def database_down(exc):
-        log.error("database unavailable: %s", exc, extra={"trace_id": trace_id()})
-        return _respond(503, "INTERNAL_ERROR", "database unavailable, retry shortly",
-                        {"retry_after_seconds": 2}, {"Retry-After": "2"})
+    @app.errorhandler(psycopg.Error)
+    def database_error(exc):
+        error = classify_database_error(exc)
+        if error is None:
+            log.error("database error: %s", exc, exc_info=exc, extra={"trace_id": trace_id()})
+            return _respond(500, "INTERNAL_ERROR", "internal error")
+        if error.status >= 500:
+            log.warning("database error (%s): %s", error.message, exc, extra={"trace_id": trace_id()})
+        return api_error(error)
 
     @app.errorhandler(Exception)
     def unexpected(exc):

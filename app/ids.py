@@ -21,7 +21,8 @@ def message_gts(value):
 
 
 def _parse(pattern, value):
-    match = pattern.match(value) if isinstance(value, str) else None
+    # fullmatch, never match: `$` also matches before a trailing "\n", which the database CHECK refuses.
+    match = pattern.fullmatch(value) if isinstance(value, str) else None
     return uuid.UUID(match.group(1)) if match else None
 
 
@@ -39,7 +40,7 @@ def parse_uuid(value):
 
 
 def is_session_type_id(value):
-    return isinstance(value, str) and bool(SESSION_TYPE_PATTERN.match(value))
+    return isinstance(value, str) and bool(SESSION_TYPE_PATTERN.fullmatch(value))
 
 
 def session_type_gts(name, version=1):

@@ -3,6 +3,7 @@ from flask import current_app, request
 
 from app import ids
 from app.errors import invalid
+from app.input_guard import parse_json_body
 
 
 def engine():
@@ -18,9 +19,7 @@ def load_body(schema, required=True):
         return schema.load({})
     if not request.is_json:
         raise invalid("Content-Type must be application/json", field="body", code="content_type")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise invalid("body is not valid JSON", field="body", code="malformed_json")
+    data = parse_json_body(raw)
     if not isinstance(data, dict):
         raise invalid("body must be a JSON object", field="body", code="not_an_object")
     return schema.load(data)

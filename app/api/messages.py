@@ -34,10 +34,11 @@ def list_messages(id):
     session_id = session_id_from_path(id)
     query = load_query(schemas.MessageListQuery())
     db = engine().db
-    rows = messages.list_messages(db, g.caller, session_id, parent_id=query.get("parent_message_id"),
-                                  children="parent_message_id" in query)
+    rows, next_cursor = messages.list_messages(db, g.caller, session_id, parent_id=query.get("parent_message_id"),
+                                               children="parent_message_id" in query, limit=query["limit"],
+                                               cursor=query.get("cursor"))
     summary = reactions.summaries(db, g.caller, [r["id"] for r in rows])
-    return {"messages": [responses.message(r, summary) for r in rows]}
+    return {"messages": [responses.message(r, summary) for r in rows], "next_cursor": next_cursor}
 
 
 @bp.get("/messages/<id>")

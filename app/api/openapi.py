@@ -48,7 +48,7 @@ def json_response(description, schema):
 
 def errors(*statuses):
     names = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 409: "Conflict", 413: "TooLarge",
-             503: "Unavailable", 500: "InternalServerError"}
+             429: "TooManyRequests", 503: "Unavailable", 500: "InternalServerError"}
     return {str(s): {"$ref": f"#/components/responses/{names[s]}"} for s in (*statuses, 500)}
 
 
@@ -68,6 +68,13 @@ SEARCH_PARAMS = [
     query_param("cursor", {"type": "string"}, "next_cursor of the previous page, for stable deep paging"),
 ]
 
+
+PAGE_PARAMS = [
+    query_param("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 100},
+                "at most this many messages per page"),
+    query_param("cursor", {"type": "string", "maxLength": 500}, "next_cursor of the previous page"),
+]
+NEXT_CURSOR = {"type": "string", "nullable": True, "description": "Opaque; null on the last page"}
 
 STREAM = {
     "description": "NDJSON stream: `start`, then `chunk` events as the backend sends them, then "
@@ -145,7 +152,8 @@ SCHEMAS = {
         "my_reaction": {"type": "string", "enum": ["like", "dislike", None], "nullable": True},
     }, required=("message_id", "session_id", "parent_message_id", "role", "content", "variant_index",
                  "is_active", "is_complete", "created_at")),
-    "MessageList": obj({"messages": {"type": "array", "items": ref("Message")}}, required=("messages",)),
+    "MessageList": obj({"messages": {"type": "array", "items": ref("Message")}, "next_cursor": NEXT_CURSOR},
+                       required=("messages",)),
     "MessageVariant": obj({
         "message_id": MESSAGE_ID, "variant_index": {"type": "integer"},
         "content": {"type": "array", "items": ref("ContentPart")}, "is_active": {"type": "boolean"},
@@ -212,8 +220,11 @@ SCHEMAS = {
                   "active": {"type": "boolean"}}, required=("share_id", "created_at", "active")),
     "ShareList": obj({"shares": {"type": "array", "items": ref("Share")}}, required=("shares",)),
     "SharedSession": obj({"session_id": SESSION_ID, "messages": {"type": "array", "items": ref("Message")},
-                          "read_only": {"type": "boolean"}, "metadata": {"type": "object"}},
-                         required=("session_id", "messages", "read_only")),
+                          "read_only": {"type": "boolean"}, "title": {"type": "string", "nullable": True},
+                          "next_cursor": NEXT_CURSOR},
+                         required=("session_id", "messages", "read_only"), extra=False,
+                         description="Only what was shared: the title and the messages (without their "
+                                     "metadata or reactions); never the session's metadata or owner."),
     "SharedSendRequest": obj({
         "content": {"type": "string", "minLength": 1},
         "file_ids": {"type": "array", "maxItems": 10, "items": {"type": "string", "format": "uuid"}},
@@ -298,7 +309,7 @@ def _paths():
                     "responses": {"200": json_response("The session", ref("Session")), **errors(400, 401, 404)}},
             "patch": {"operationId": "updateSession", "summary": "Update title, tags and metadata (ADR-0020)",
                       "requestBody": json_body(ref("SessionUpdateRequest")),
-                      "responses": {"200": json_response("The session", ref("Session")), **errors(400, 401, 404)}},
+                      "responses": {"200": json_response("The session", ref("Session")), **errors(400, 401, 404, 413)}},
             "delete": {"operationId": "deleteSession",
                        "summary": "Delete a session and all its messages (backend notified afterwards)",
                        "responses": {"200": json_response("Deleted", ref("Deleted")), **errors(400, 401, 404)}}},
@@ -312,19 +323,21 @@ def _paths():
             "operationId": "summarizeSession",
             "summary": "Stream a summary (stored in metadata.summary); 400 unless the type enables it",
             "parameters": [session_param], "requestBody": json_body(ref("MessageRecreateRequest"), required=False),
-            "responses": {"200": STREAM, **errors(400, 401, 404, 503)}}},
+            "responses": {"200": STREAM, **errors(400, 401, 404, 429, 503)}}},
         "/sessions/{id}/export": {"post": {
             "operationId": "exportSession", "summary": "Render an export; returns a signed, expiring download URL",
             "parameters": [session_param], "requestBody": json_body(ref("ExportRequest")),
-            "responses": {"200": json_response("Export ready", ref("ExportResponse")), **errors(400, 401, 404)}}},
+            "responses": {"200": json_response("Export ready", ref("ExportResponse")),
+                          **errors(400, 401, 404, 503)}}},
         "/exports/{id}": {"get": {
             "operationId": "downloadExport", "summary": "Download an export by its signed link", "security": [],
             "parameters": [path_param("id", {"type": "string", "format": "uuid"}, "Export id"),
-                           query_param("expires", {"type": "string"}, required=True),
-                           query_param("signature", {"type": "string"}, required=True)],
+                           query_param("expires", {"type": "string", "pattern": "^[0-9]{1,12}$"}, required=True),
+                           query_param("signature", {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                                       required=True)],
             "responses": {"200": {"description": "The file (JSON, Markdown or text)",
                                   "content": {"application/json": {}, "text/markdown": {}, "text/plain": {}}},
-                          **errors(400, 404)}}},
+                          **errors(400, 404, 503)}}},
         "/sessions/{id}/share": {"post": {
             "operationId": "shareSession", "summary": "Create a share link (optional expiry)",
             "parameters": [session_param], "requestBody": json_body(ref("ShareRequest"), required=False),
@@ -340,26 +353,28 @@ def _paths():
                           **errors(400, 401, 404)}}},
         "/share/{token}": {"get": {
             "operationId": "accessSharedSession", "summary": "Read-only view of a shared session", "security": [],
-            "parameters": [path_param("token", {"type": "string"}, "Share token")],
-            "responses": {"200": json_response("Shared session", ref("SharedSession")), **errors(404)}}},
+            "parameters": [path_param("token", {"type": "string"}, "Share token"), *PAGE_PARAMS],
+            "responses": {"200": json_response("Shared session", ref("SharedSession")), **errors(400, 404)}}},
         "/share/{token}/messages": {
             "parameters": [path_param("token", {"type": "string"}, "Share token")],
             "get": {"operationId": "recipientMessages",
                     "summary": "The recipient's view: the owner's path continued by the caller's own branch",
-                    "responses": {"200": json_response("Shared session", ref("SharedSession")), **errors(401, 404)}},
+                    "parameters": PAGE_PARAMS,
+                    "responses": {"200": json_response("Shared session", ref("SharedSession")),
+                                  **errors(400, 401, 404)}},
             "post": {"operationId": "sendAsRecipient",
                      "summary": "Send as a share recipient: branches privately below the owner's last message",
                      "requestBody": json_body(ref("SharedSendRequest")),
-                     "responses": {"200": STREAM, **errors(400, 401, 404, 503)}}},
+                     "responses": {"200": STREAM, **errors(400, 401, 404, 429, 503)}}},
         "/sessions/{id}/search": {"get": {
             "operationId": "searchSession", "summary": "Full-text search in one session",
             "parameters": [session_param, *SEARCH_PARAMS],
-            "responses": {"200": json_response("Matches", ref("SearchResults")), **errors(400, 401, 404)}}},
+            "responses": {"200": json_response("Matches", ref("SearchResults")), **errors(400, 401, 404, 503)}}},
         "/search": {"get": {
             "operationId": "searchAllSessions", "summary": "Full-text search across the caller's sessions",
             "parameters": SEARCH_PARAMS,
             "responses": {"200": json_response("Sessions with matches", ref("SessionSearchResults")),
-                          **errors(400, 401)}}},
+                          **errors(400, 401, 503)}}},
         "/messages/{id}/reaction": {"post": {
             "operationId": "reactToMessage", "summary": "like / dislike / none, one per user (ADR-0024)",
             "parameters": [message_param], "requestBody": json_body(ref("ReactionRequest")),
@@ -367,16 +382,17 @@ def _paths():
         "/sessions/{id}/messages": {"get": {
             "operationId": "listMessages",
             "summary": "The active path from the root; with parent_message_id, that node's children",
-            "parameters": [session_param, {"name": "parent_message_id", "in": "query", "schema": MESSAGE_ID}],
+            "parameters": [session_param, {"name": "parent_message_id", "in": "query", "schema": MESSAGE_ID},
+                           *PAGE_PARAMS],
             "responses": {"200": json_response("Messages", ref("MessageList")), **errors(400, 401, 404)}}},
         "/messages/send": {"post": {
             "operationId": "sendMessage", "summary": "Send a message; the reply streams back",
             "requestBody": json_body(ref("MessageSendRequest")),
-            "responses": {"200": STREAM, **errors(400, 401, 404, 413, 503)}}},
+            "responses": {"200": STREAM, **errors(400, 401, 404, 413, 429, 503)}}},
         "/messages/{id}/recreate": {"post": {
             "operationId": "recreateMessage", "summary": "A new variant of an assistant message, streamed",
             "parameters": [message_param], "requestBody": json_body(ref("MessageRecreateRequest"), required=False),
-            "responses": {"200": STREAM, **errors(400, 401, 404, 503)}}},
+            "responses": {"200": STREAM, **errors(400, 401, 404, 429, 503)}}},
         "/messages/{id}": {"get": {
             "operationId": "getMessage", "summary": "One message with its variant info",
             "parameters": [message_param],
@@ -454,7 +470,10 @@ def document():
                 "Unauthorized": _error_response("Missing or invalid token"),
                 "NotFound": _error_response("Not found, or not the caller's"),
                 "Conflict": _error_response("Conflicts with the current state"),
-                "TooLarge": _error_response("Request body over the size cap"),
+                "TooLarge": _error_response("Request body over the size cap, metadata over its cap, or content "
+                                            "too large to index"),
+                "TooManyRequests": _error_response("Too many concurrent streams for this client "
+                                                   "(details.limit_type = concurrent; see Retry-After)"),
                 "Unavailable": _error_response("Overloaded, database unavailable, or backend breaker open "
                                                "(see Retry-After)"),
                 "InternalServerError": _error_response("Unexpected error (trace_id in details)"),

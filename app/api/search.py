@@ -12,8 +12,10 @@ bp = Blueprint("search", __name__)
 @bp.get("/search")
 def search_all():
     query = load_query(schemas.SearchQuery())
-    groups, total, next_cursor = search.across_sessions(engine().db, g.caller, query["query"], query["limit"],
-                                                        query["offset"], query.get("cursor"))
+    parts = engine()
+    groups, total, next_cursor = search.across_sessions(parts.db, g.caller, query["query"], query["limit"],
+                                                        query["offset"], query.get("cursor"),
+                                                        timeout_ms=parts.config.search_statement_timeout_ms)
     results = [{"session_id": ids.session_gts(head["session_id"]), "metadata": head["metadata"],
                 "rank": round(float(head["session_rank"]), 6),
                 "matched_messages": [responses.search_hit(m) for m in matches]} for head, matches in groups]

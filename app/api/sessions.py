@@ -106,7 +106,9 @@ def revoke_share(id, share_id):
 def search_session(id):
     session_id = session_id_from_path(id)
     query = load_query(schemas.SearchQuery())
-    rows, total, next_cursor = search.in_session(engine().db, g.caller, session_id, query["query"], query["limit"],
-                                                 query["offset"], query.get("cursor"))
+    parts = engine()
+    rows, total, next_cursor = search.in_session(parts.db, g.caller, session_id, query["query"], query["limit"],
+                                                 query["offset"], query.get("cursor"),
+                                                 timeout_ms=parts.config.search_statement_timeout_ms)
     return {"results": [responses.search_hit(r) for r in rows], "total": total, "limit": query["limit"],
             "offset": query["offset"], "next_cursor": next_cursor}

@@ -1,8 +1,7 @@
 """/api/v1/share/{token}: the read-only view (public), and a recipient's own branch (authenticated)."""
 from flask import Blueprint, g
 
-from app import ids
-from app.api.common import engine, load_body
+from app.api.common import engine, load_body, load_query
 from app.api.streams import stream_response
 from app.chat import exchanges, shares
 from app.schemas import requests as schemas, responses
@@ -10,21 +9,22 @@ from app.schemas import requests as schemas, responses
 bp = Blueprint("shares", __name__)
 
 
-def _view(session, rows):
-    return {"session_id": ids.session_gts(session["id"]), "read_only": True, "metadata": session["metadata"],
-            "messages": [responses.message(r) for r in rows]}
+def _view(token, recipient=None):
+    page = load_query(schemas.PageQuery())
+    return responses.shared_session(*shares.open_shared(engine().db, token, recipient, page["limit"],
+                                                        page.get("cursor")))
 
 
 @bp.get("/share/<token>")
 def view_shared(token):
-    """Public: anyone holding the token sees the owner's active path (hidden messages excluded)."""
-    return _view(*shares.open_shared(engine().db, token))
+    """Public: anyone holding the token sees the title and the owner's active path (hidden messages excluded)."""
+    return _view(token)
 
 
 @bp.get("/share/<token>/messages")
 def recipient_messages(token):
     """The authenticated recipient's view: the owner's path continued by the recipient's own branch."""
-    return _view(*shares.open_shared(engine().db, token, recipient=g.caller.client_id))
+    return _view(token, recipient=g.caller.client_id)
 
 
 @bp.post("/share/<token>/messages")

@@ -21,6 +21,7 @@ def create(db, config, caller, session_id, export_format, scope):
     render, content_type, _ = RENDERERS[export_format]
     expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=config.export_ttl_seconds)
     with db.transaction() as conn:
+        q.set_statement_timeout(conn, timeout_ms=config.export_statement_timeout_ms)
         session = q.get_session(conn, id=session_id, client_id=caller.client_id)
         if session is None:
             raise session_not_found(session_id)
@@ -35,14 +36,17 @@ def create(db, config, caller, session_id, export_format, scope):
 
 
 def fetch(db, config, export_id, expires, signature):
-    """The stored file, if the link's signature is good and it has not expired; else 404."""
+    """The stored file, if the link's signature is good and it has not expired; else 404. `expires` and
+    `signature` arrive validated as ASCII (schemas.ExportDownload); compared as bytes all the same."""
     key = config.url_signing_key
     gone = not_found("export not found or link expired")
-    if key is None or not expires.isdigit() or int(expires) < time.time():
+    if key is None or not expires.isascii() or not expires.isdecimal() or int(expires) < time.time():
         raise gone
-    if not hmac.compare_digest(_signature(key, export_id, int(expires)), signature or ""):
+    expected = _signature(key, export_id, int(expires)).encode()
+    if not hmac.compare_digest(expected, (signature or "").encode("utf-8", "replace")):
         raise gone
     with db.transaction() as conn:
+        q.set_statement_timeout(conn, timeout_ms=config.export_statement_timeout_ms)
         row = q.get_export(conn, id=export_id)
     if row is None:
         raise gone

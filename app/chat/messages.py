@@ -1,4 +1,5 @@
 """Reading and navigating the message tree (ADR-0001, 0014-0017)."""
+from app.chat import cursors
 from app.db import queries as q
 from app.errors import message_not_found, session_not_found
 
@@ -28,18 +29,33 @@ def owned_visible_message(conn, caller, message_id):
     return row
 
 
-def list_messages(db, caller, session_id, parent_id=None, children=False):
-    """The active path (default) or the children of a node (children=True; parent None = the roots)."""
+def path_page(listing, rows, limit):
+    """`rows` walked with limit + 1: the page's rows and the cursor to the next page (None at the end)."""
+    page = rows[:limit]
+    return page, cursors.encode(listing, page[-1]["id"]) if len(rows) > limit else None
+
+
+def list_messages(db, caller, session_id, parent_id=None, children=False, limit=100, cursor=None):
+    """(rows, next_cursor): a page of the active path (default), or of the children of a node
+    (children=True; parent None = the roots), at most `limit` messages."""
     with db.transaction() as conn:
         if q.get_session(conn, id=session_id, client_id=caller.client_id) is None:
             raise session_not_found(session_id)
         if not children:
-            return with_variant_counts(conn, session_id, _visible(q.active_path(conn, session_id=session_id)))
+            (after_id,) = cursors.decode("messages", cursor) or (None,)
+            walked, next_cursor = path_page("messages", q.active_path_page(
+                conn, session_id=session_id, after_id=after_id, limit=limit + 1), limit)
+            return with_variant_counts(conn, session_id, _visible(walked)), next_cursor
+        (after_index,) = cursors.decode("variants", cursor) or (-1,)
         if parent_id is not None:
             parent = owned_visible_message(conn, caller, parent_id)
             if parent["session_id"] != session_id:
                 raise message_not_found(parent_id)
-        return _visible(q.children(conn, session_id=session_id, parent_id=parent_id))
+        rows = [r for r in q.children(conn, session_id=session_id, parent_id=parent_id)
+                if r["variant_index"] > after_index]
+    page = rows[:limit]
+    next_cursor = cursors.encode("variants", page[-1]["variant_index"]) if len(rows) > limit else None
+    return _visible(page), next_cursor
 
 
 def get_message(db, caller, message_id):

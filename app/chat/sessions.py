@@ -4,6 +4,7 @@ import uuid
 from psycopg.types.json import Jsonb
 
 from app.chat import cursors, session_types
+from app.chat.metadata_limits import check_metadata
 from app.db import queries as q
 from app.errors import invalid, session_not_found
 from app.webhooks import events
@@ -22,6 +23,7 @@ def _announce(webhooks, session_type, session_id, client_id):
 
 
 def create_session(db, webhooks, caller, session_type_id, metadata=None):
+    check_metadata(metadata or {})
     with db.transaction() as conn:
         session_type = q.get_session_type(conn, id=session_type_id)
     if session_type is None:
@@ -53,13 +55,13 @@ def delete_session(db, webhooks, caller, session_id):
 
 def list_sessions(db, caller, limit, tag=None, cursor=None):
     """Newest first; returns (rows, next_cursor)."""
-    _, after_created_at, after_id = cursors.decode(cursor, with_rank=False)
+    after_created_at, after_id = cursors.decode("sessions", cursor) or (None, None)
     with db.transaction() as conn:
         rows = q.list_sessions(conn, client_id=caller.client_id, tag=tag, limit=limit + 1,
                                after_created_at=after_created_at, after_id=after_id)
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = cursors.encode(0, rows[-1]["created_at"], rows[-1]["id"]) if more else None
+    next_cursor = cursors.encode("sessions", rows[-1]["created_at"], rows[-1]["id"]) if more else None
     return rows, next_cursor
 
 
@@ -85,6 +87,7 @@ def update_metadata(db, caller, session_id, patch):
         if session is None:
             raise session_not_found(session_id)
         metadata = merge_patch(session["metadata"], patch)
+        check_metadata(metadata)  # the merged result: many small PATCHes cannot add up past the caps
         return q.update_session_metadata(conn, id=session_id, client_id=caller.client_id,
                                          metadata=Jsonb(metadata))
 

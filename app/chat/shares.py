@@ -3,7 +3,7 @@ import hashlib
 import secrets
 import uuid
 
-from app.chat import messages
+from app.chat import cursors, messages
 from app.db import queries as q
 from app.errors import not_found, session_not_found
 
@@ -43,16 +43,20 @@ def revoke(db, caller, session_id, share_id):
             raise not_found("share not found")
 
 
-def open_shared(db, token, recipient=None):
-    """The shared session and the messages the viewer sees: the owner's active path, or, for an
-    authenticated recipient, that path continued by the recipient's own branch."""
+def open_shared(db, token, recipient=None, limit=100, cursor=None):
+    """(session, messages, next_cursor): a page of what the viewer sees: the owner's active path, or, for
+    an authenticated recipient, that path continued by the recipient's own branch."""
+    listing = "shared_messages"
+    (after_id,) = cursors.decode(listing, cursor) or (None,)
     with db.transaction() as conn:
         session = q.session_by_share(conn, token_hash=hash_token(token))
         if session is None:
             raise share_gone()
         if recipient is None:
-            rows = q.active_path(conn, session_id=session["id"])
+            rows = q.active_path_page(conn, session_id=session["id"], after_id=after_id, limit=limit + 1)
         else:
-            rows = q.recipient_path(conn, session_id=session["id"], recipient=recipient)
-        visible = [r for r in rows if not r["is_hidden_from_user"]]
-        return session, messages.with_variant_counts(conn, session["id"], visible, recipient)
+            rows = q.recipient_path_page(conn, session_id=session["id"], recipient=recipient, after_id=after_id,
+                                         limit=limit + 1)
+        walked, next_cursor = messages.path_page(listing, rows, limit)
+        visible = [r for r in walked if not r["is_hidden_from_user"]]
+        return session, messages.with_variant_counts(conn, session["id"], visible, recipient), next_cursor

@@ -39,17 +39,29 @@ class PlainUuid(_GtsId):
     kind = "file"
 
 
+INT64_MAX = 2**63 - 1
+
+
 class StrictInteger(fields.Integer):
-    """An integer that refuses booleans and absurd magnitudes."""
+    """An integer that refuses booleans, fractions and magnitudes no column holds (before any Range)."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("strict", False)
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or (isinstance(value, str) and len(value) > 12):
+        # ASCII only: int() also reads "٣" (Arabic-Indic three) and other Unicode digits.
+        if isinstance(value, bool) or (isinstance(value, str) and (len(value) > 12 or not value.isascii())):
             raise ValidationError("not a valid integer")
-        return super()._deserialize(value, attr, data, **kwargs)
+        if isinstance(value, float) and not value.is_integer():
+            raise ValidationError("not a valid integer")
+        try:
+            number = super()._deserialize(value, attr, data, **kwargs)
+        except OverflowError:
+            raise ValidationError("not a valid integer") from None
+        if not -INT64_MAX <= number <= INT64_MAX:
+            raise ValidationError("integer out of range")
+        return number
 
 
 class Content(fields.Field):

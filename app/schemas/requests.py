@@ -43,10 +43,16 @@ class CapabilitiesOnly(Schema):
     enabled_capabilities = fields.List(CAPABILITY_NAME, validate=validate.Length(max=100))
 
 
-class MessageListQuery(Schema):
+class PageQuery(Schema):
+    """A bounded page of messages (GET /sessions/{id}/messages, the share views)."""
     class Meta:
         unknown = EXCLUDE
 
+    limit = StrictInteger(load_default=100, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(validate=validate.Length(max=500))
+
+
+class MessageListQuery(PageQuery):
     parent_message_id = MessageId()
 
 
@@ -150,5 +156,8 @@ class ExportDownload(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    expires = fields.String(required=True, validate=validate.Length(max=20))
-    signature = fields.String(required=True, validate=validate.Length(max=200))
+    # ASCII patterns, not str.isdigit (which accepts "²") and not any string (compare_digest refuses non-ASCII).
+    expires = fields.String(required=True, validate=validate.Regexp(r"\A[0-9]{1,12}\Z",
+                                                                   error="must be a Unix time in ASCII digits"))
+    signature = fields.String(required=True, validate=validate.Regexp(r"\A[0-9a-f]{64}\Z",
+                                                                     error="must be 64 lowercase hex digits"))

@@ -32,6 +32,21 @@ def message(row, reactions=None):
             "my_reaction": summary["mine"] if summary else None}
 
 
+def shared_message(row):
+    """A message as a share link shows it: no metadata (it records the owner's session type and what the
+    backend reported, e.g. usage) and no reactions (they are the owner's and other clients')."""
+    return {**message(row), "metadata": {}, "reactions": {"like": 0, "dislike": 0}, "my_reaction": None}
+
+
+def shared_session(session, rows, next_cursor):
+    """The share view (issue 10 §3): the title and the shared messages only. The owner's metadata (summary,
+    tags, anything stored there), the owner's client id and other recipients' branches never appear."""
+    title = (session["metadata"] or {}).get("title")
+    return {"session_id": ids.session_gts(session["id"]), "read_only": True,
+            "title": title if isinstance(title, str) else None,
+            "messages": [shared_message(r) for r in rows], "next_cursor": next_cursor}
+
+
 def variant(row):
     return {"message_id": ids.message_gts(row["id"]), "variant_index": row["variant_index"],
             "content": row["content"], "is_active": row["is_active"], "is_complete": row["is_complete"],

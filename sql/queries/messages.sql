@@ -132,3 +132,24 @@ UPDATE messages m
   FROM touched
  WHERE m.id = %(message_id)s AND m.session_id = touched.id
 RETURNING m.id;
+
+-- name: active_path_page*
+-- Up to %(limit)s messages of the owner's active path, from the root or below %(after_id)s (a page cursor).
+WITH RECURSIVE path AS (
+    (SELECT m.*, 0 AS depth
+       FROM messages m
+      WHERE m.session_id = %(session_id)s AND m.is_active AND m.recipient_client_id IS NULL
+        AND (m.parent_id = %(after_id)s OR (m.parent_id IS NULL AND %(after_id)s::uuid IS NULL))
+      LIMIT 1)
+    UNION ALL
+    -- The walk stops at the page's end, so a deep page costs its own length, not the whole path's.
+    SELECT child.*, path.depth + 1
+      FROM path
+     CROSS JOIN LATERAL (
+           SELECT m.* FROM messages m
+            WHERE m.parent_id = path.id AND m.is_active AND m.recipient_client_id IS NULL
+            LIMIT 1
+     ) child
+     WHERE path.depth + 1 < %(limit)s
+)
+SELECT * FROM path ORDER BY depth;

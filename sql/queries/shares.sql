@@ -56,3 +56,28 @@ WITH RECURSIVE path AS (
      ) child
 )
 SELECT * FROM path ORDER BY depth;
+
+-- name: recipient_path_page*
+-- Up to %(limit)s messages of a recipient's path (see recipient_path), from the root or below %(after_id)s.
+WITH RECURSIVE path AS (
+    (SELECT m.*, 0 AS depth
+       FROM messages m
+      WHERE m.session_id = %(session_id)s AND m.is_active
+        AND (m.recipient_client_id IS NULL
+             OR (m.recipient_client_id = %(recipient)s AND %(after_id)s::uuid IS NOT NULL))
+        AND (m.parent_id = %(after_id)s OR (m.parent_id IS NULL AND %(after_id)s::uuid IS NULL))
+      ORDER BY m.recipient_client_id IS NULL
+      LIMIT 1)
+    UNION ALL
+    SELECT child.*, path.depth + 1
+      FROM path
+     CROSS JOIN LATERAL (
+           SELECT m.* FROM messages m
+            WHERE m.parent_id = path.id AND m.is_active
+              AND (m.recipient_client_id IS NULL OR m.recipient_client_id = %(recipient)s)
+            ORDER BY m.recipient_client_id IS NULL
+            LIMIT 1
+     ) child
+     WHERE path.depth + 1 < %(limit)s
+)
+SELECT * FROM path ORDER BY depth;

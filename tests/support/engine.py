@@ -192,5 +192,12 @@ class Api:
         return self.stream(f"/messages/{message_id}/recreate", body or None)
 
     def path(self, session_id):
-        """The active path's messages (a setup and read-back step; fails as RequestFailed if refused)."""
-        return expect(self.get(f"/sessions/{session_id}/messages"), 200).json()["messages"]
+        """The whole active path, every page (a setup and read-back step; fails as RequestFailed if refused)."""
+        messages, cursor = [], None
+        while True:
+            query = "?limit=200" + (f"&cursor={cursor}" if cursor else "")
+            page = expect(self.get(f"/sessions/{session_id}/messages{query}"), 200).json()
+            messages += page["messages"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return messages

@@ -36,6 +36,9 @@ def test_roles_may_be_a_space_separated_string():
     ("not.a.jwt", "invalid token"),
     (jwt.encode({"exp": int(time.time()) + 86400}, JWT_SECRET, algorithm="HS256"), "invalid token"),
     (jwt.encode({"sub": "", "exp": int(time.time()) + 86400}, JWT_SECRET, algorithm="HS256"), "token has no subject"),
+    (token("a\u0000b"), "token subject is not a usable client id"),
+    (token("\ud800"), "token subject is not a usable client id"),
+    (token("x" * 256), "token subject is not a usable client id"),
 ])
 def test_bad_tokens_are_refused_with_a_reason(bearer, message):
     assert refused(bearer, make_config()) == message

@@ -34,7 +34,7 @@ def test_deleting_the_last_message_ends_the_path_at_its_parent(database, caller,
     second = post(database, caller, session_id, "second")  # below first, the active leaf
     _, activated = deletion.delete_message(database, caller, second["id"])
     assert activated is None
-    assert [r["id"] for r in messages.list_messages(database, caller, session_id)] == [first["id"]]
+    assert [r["id"] for r in messages.list_messages(database, caller, session_id)[0]] == [first["id"]]
 
 
 def test_deleting_an_inactive_variant_leaves_the_active_path_alone(database, caller, make_session):
@@ -44,7 +44,7 @@ def test_deleting_an_inactive_variant_leaves_the_active_path_alone(database, cal
     new = post(database, caller, session_id, "new", parent_id=root["id"])
     _, activated = deletion.delete_message(database, caller, old["id"])
     assert activated is None
-    path = messages.list_messages(database, caller, session_id)
+    path = messages.list_messages(database, caller, session_id)[0]
     assert [(r["id"], r["variant_index"]) for r in path] == [(root["id"], 0), (new["id"], 0)]
 
 

@@ -34,11 +34,11 @@ def test_send_places_both_messages_and_builds_the_backend_event(database, webhoo
     assert event["enabled_capabilities"] == [{"id": "web_search", "enabled_by_default": True}]
     assert second.headers()["X-User-Message-Id"].endswith(str(second.user_message_id))
 
-    path = messages.list_messages(database, caller, session_id)
+    path = messages.list_messages(database, caller, session_id)[0]
     assert texts(path) == ["question 1", "reply 1", "question 2", None]  # the reply's placeholder
     assert path[-1]["is_complete"] is False and path[1]["id"] == first.message_id
     reply(second, "reply 2")
-    assert texts(messages.list_messages(database, caller, session_id))[-1] == "reply 2"
+    assert texts(messages.list_messages(database, caller, session_id)[0])[-1] == "reply 2"
 
 
 def test_recreate_adds_an_active_variant_with_the_same_history(database, webhooks, caller, make_session):
@@ -55,11 +55,11 @@ def test_branching_from_an_earlier_message_activates_the_new_branch(database, we
     session_id = make_session()
     reply(exchanges.start_send(database, webhooks, caller, session_id, "q1"), "r1")
     reply(exchanges.start_send(database, webhooks, caller, session_id, "q2"), "r2")
-    first_question = messages.list_messages(database, caller, session_id)[0]
+    first_question = messages.list_messages(database, caller, session_id)[0][0]
     branch = reply(exchanges.start_send(database, webhooks, caller, session_id, "other",
                                         parent_id=first_question["id"]), "r3")
     assert texts(branch.stream.payload["history"]) == ["q1"]
-    assert texts(messages.list_messages(database, caller, session_id)) == ["q1", "other", "r3"]
+    assert texts(messages.list_messages(database, caller, session_id)[0]) == ["q1", "other", "r3"]
 
 
 def test_sending_to_a_missing_or_foreign_session_is_404(database, webhooks, make_session):
@@ -84,7 +84,7 @@ def test_an_open_breaker_stores_nothing(database, webhooks, caller, make_session
     breaker._breaker.open()
     with pytest.raises(BreakerOpen):
         exchanges.start_send(database, webhooks, caller, session_id, "q")
-    assert messages.list_messages(database, caller, session_id) == []
+    assert messages.list_messages(database, caller, session_id)[0] == []
 
 
 def test_summaries_need_history_and_are_stored_in_the_metadata(database, webhooks, caller, make_session):

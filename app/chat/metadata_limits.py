@@ -1,0 +1,21 @@
+"""Caps on session metadata (issue 10 §4): one client's metadata cannot grow without bound through
+repeated PATCHes or nest deep enough to make every later read and merge expensive."""
+import json
+
+from app.errors import ApiError, invalid
+from app.input_guard import json_depth_problem
+
+MAX_METADATA_BYTES = 64 * 1024  # serialized as compact UTF-8 JSON
+MAX_METADATA_DEPTH = 16  # the metadata object itself is level 1
+
+
+def check_metadata(metadata):
+    """Raise a 400 (too deep) or 413 (too large) for metadata as it would be stored."""
+    if json_depth_problem(metadata, MAX_METADATA_DEPTH):
+        raise invalid(f"metadata is nested deeper than {MAX_METADATA_DEPTH} levels", field="metadata",
+                      code="too_deep")
+    size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_METADATA_BYTES:
+        raise ApiError(413, "INVALID_REQUEST",
+                       f"metadata would be {size} bytes; at most {MAX_METADATA_BYTES} bytes are stored",
+                       {"validation_errors": [{"field": "metadata", "message": "too large", "code": "too_large"}]})
