@@ -1,5 +1,6 @@
 """Issue 10 §4 (except breaker fairness): one client cannot degrade the others — stream caps, metadata
 caps, statement timeouts, bounded message pages."""
+import secrets
 import time
 import uuid
 
@@ -113,7 +114,7 @@ def test_a_search_over_its_statement_timeout_is_a_clean_503(make_local, table_lo
 
 
 def test_an_export_over_its_statement_timeout_is_a_clean_503(make_local, table_locker):
-    local = make_local(export_statement_timeout_ms=200, signing_key="k" * 32)
+    local = make_local(export_statement_timeout_ms=200, signing_key=secrets.token_hex(32))
     config = local.application.config["ENGINE"]
     export_id, expires = uuid.uuid4(), int(time.time()) + 600
     table_locker("exports")

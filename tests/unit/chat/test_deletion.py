@@ -59,6 +59,6 @@ def test_a_hidden_post_is_stored_but_not_listed(database, caller, make_session):
     session_id = make_session()
     prompt = post(database, caller, session_id, "system rules", hidden_from_user=True)
     assert prompt["is_hidden_from_user"] is True
-    assert messages.list_messages(database, caller, session_id) == []
+    assert messages.list_messages(database, caller, session_id)[0] == []
     with pytest.raises(ApiError):
         deletion.delete_message(database, caller.__class__(client_id="mallory", is_admin=False), prompt["id"])
