@@ -1,4 +1,7 @@
-"""Marshmallow fields for the contract's id formats: they load GTS strings into UUIDs."""
+"""Marshmallow fields for the contract's id formats: they load GTS strings into UUIDs.
+
+Each says what it accepts as `json_schema` (read by app/api/jsonschema.py), from the patterns in app/ids.py.
+"""
 from marshmallow import ValidationError, fields
 
 from app import ids
@@ -18,14 +21,18 @@ class _GtsId(fields.Field):
 class SessionId(_GtsId):
     parser = staticmethod(ids.parse_session_id)
     kind = "session"
+    json_schema = {"type": "string", "pattern": ids.SESSION_ID_PATTERN}
 
 
 class MessageId(_GtsId):
     parser = staticmethod(ids.parse_message_id)
     kind = "message"
+    json_schema = {"type": "string", "pattern": ids.MESSAGE_ID_PATTERN}
 
 
 class SessionTypeId(fields.String):
+    json_schema = {"type": "string", "pattern": ids.SESSION_TYPE_ID_PATTERN}
+
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
         if not ids.is_session_type_id(value):
@@ -36,6 +43,7 @@ class SessionTypeId(fields.String):
 class PlainUuid(_GtsId):
     parser = staticmethod(ids.parse_uuid)
     kind = "file"
+    json_schema = {"type": "string", "format": "uuid", "pattern": ids.UUID_PATTERN}
 
 
 class StrictInteger(fields.Integer):
