@@ -5,6 +5,8 @@ generated from them here, so a request shape is written once. A field type of ou
 with a `json_schema` attribute (app/schemas/fields.py); a field's `metadata={"description": ...}` becomes
 its description.
 """
+import re
+
 from marshmallow import RAISE, fields, missing, validate
 
 # Checked in order: a subclass before its base (Integer is a Number, Date a DateTime, UUID a String).
@@ -87,6 +89,11 @@ def _type_of(field):
     return {}  # fields.Raw and the like: any JSON value
 
 
+def _ecma_anchors(pattern):
+    r"""Python's \A and \Z (whole-string anchors) as the ^ and $ that JSON Schema's ECMA regexes use."""
+    return re.sub(r"(?<!\\)((?:\\\\)*)\\A", r"\1^", re.sub(r"(?<!\\)((?:\\\\)*)\\Z", r"\1$", pattern))
+
+
 def _validators(validators):
     for validator in validators:
         if isinstance(validator, validate.And):
@@ -116,7 +123,7 @@ def _constrain(schema, validator):
     elif isinstance(validator, validate.OneOf):
         schema["enum"] = list(validator.choices)
     elif isinstance(validator, validate.Regexp):
-        schema["pattern"] = validator.regex.pattern
+        schema["pattern"] = _ecma_anchors(validator.regex.pattern)
     elif isinstance(validator, validate.URL):
         schema["format"] = "uri"
         if validator.schemes:

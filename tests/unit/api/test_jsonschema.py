@@ -66,6 +66,11 @@ def test_combined_validators_regexps_and_urls():
     assert field_schema(fields.String(validate=validate.Regexp("^[a-z]+$")))["pattern"] == "^[a-z]+$"
 
 
+def test_python_whole_string_anchors_become_ecma_ones():
+    assert field_schema(fields.String(validate=validate.Regexp(r"\A[0-9]{1,12}\Z")))["pattern"] == "^[0-9]{1,12}$"
+    assert field_schema(fields.String(validate=validate.Regexp(r"a\\Ab")))["pattern"] == r"a\\Ab"
+
+
 def test_validators_json_schema_cannot_express_are_left_out():
     assert field_schema(fields.Integer(validate=lambda value: value % 2 == 0)) == {"type": "integer"}
 
