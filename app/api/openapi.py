@@ -431,6 +431,14 @@ def _area_parts(name):
     return merged
 
 
+def _all_paths():
+    """The core paths plus the areas'; an area may add operations to a core path (a DELETE beside a GET)."""
+    paths = _paths()
+    for path, operations in _area_parts("paths").items():
+        paths[path] = {**paths.get(path, {}), **operations}
+    return paths
+
+
 def _error_response(description):
     return json_response(description, ref("Error"))
 
@@ -445,7 +453,7 @@ def document():
                                 "Operational endpoints (/health/live, /health/ready, /metrics) live outside /api/v1."},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
-        "paths": {**_paths(), **_area_parts("paths")},
+        "paths": _all_paths(),
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
             "schemas": {**_schemas(), **_area_parts("schemas")},

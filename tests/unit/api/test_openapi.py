@@ -114,8 +114,10 @@ def test_query_parameters_are_the_query_schemas():
 @pytest.fixture
 def area_module(monkeypatch):
     module = types.ModuleType("app.api.openapi_example")
-    module.paths = lambda: {"/examples": {"get": {"operationId": "listExamples", "responses": {
-        "200": openapi.json_response("Examples", openapi.ref("Example"))}}}}
+    module.paths = lambda: {
+        "/examples": {"get": {"operationId": "listExamples", "responses": {
+            "200": openapi.json_response("Examples", openapi.ref("Example"))}}},
+        "/search": {"delete": {"operationId": "forgetSearches", "responses": {"200": {"description": "Done"}}}}}
     module.schemas = lambda: {"Example": openapi.obj({"name": {"type": "string"}})}
     monkeypatch.setitem(sys.modules, "app.api.openapi_example", module)
     monkeypatch.setattr(openapi, "AREA_MODULES", (*openapi.AREA_MODULES, "openapi_example"))
@@ -127,6 +129,7 @@ def area_module(monkeypatch):
 def test_area_modules_add_their_paths_and_schemas(area_module):
     document = openapi.document()
     assert "/examples" in document["paths"] and "/sessions" in document["paths"]
+    assert set(document["paths"]["/search"]) == {"get", "delete"}  # an area may add an operation to a core path
     assert "Example" in document["components"]["schemas"] and "Session" in document["components"]["schemas"]
     validate(document)
 
