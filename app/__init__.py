@@ -9,7 +9,7 @@ import gevent.monkey
 import psycopg.waiting
 from flask import Flask, g, request
 
-from app import api, auth, cli, errors, logs
+from app import api, auth, cli, cors, errors, logs
 from app.config import Config
 from app.db import Database
 from app.metrics import get_metrics
@@ -63,6 +63,7 @@ def create_app(config=None):
     api.register(app)
     cli.register(app)
     _register_request_hooks(app, metrics, db)
+    cors.register(app, config.cors_allowed_origins)
     return app
 
 

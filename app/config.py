@@ -63,6 +63,9 @@ class Config:
     export_ttl_seconds: int = field(default_factory=lambda: _int("EXPORT_TTL_SECONDS", 24 * 3600))
     signing_key: str = field(default_factory=lambda: _str("SIGNING_KEY"))
 
+    # Browser origins allowed to call the API (comma-separated, `*` for any); empty: no CORS headers.
+    cors_allowed_origins: list = field(default_factory=lambda: _list("CORS_ALLOWED_ORIGINS", ""))
+
     log_level: str = field(default_factory=lambda: _str("LOG_LEVEL", "INFO"))
 
     @property

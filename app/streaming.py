@@ -19,7 +19,7 @@ import gevent.socket
 
 from app.errors import error_body, trace_id
 from app.webhooks.errors import BackendError, BackendFailure, BackendTimeout
-from app.webhooks.replies import MERGEABLE, PART_FIELD
+from app.webhooks.replies import merge_chunk
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,7 @@ class Reply:
         self.metadata = {}
 
     def add(self, chunk):
-        kind, payload = chunk["type"], chunk["content"]
-        field = PART_FIELD[kind]
-        if kind in MERGEABLE and self.parts and self.parts[-1]["type"] == kind:
-            self.parts[-1][field] += payload
-        else:
-            self.parts.append({"type": kind, field: payload})
+        merge_chunk(self.parts, chunk)
 
 
 class ClientWatcher:

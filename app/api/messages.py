@@ -17,7 +17,7 @@ def send_message():
     return stream_response(lambda: exchanges.start_send(
         parts.db, parts.webhooks, g.caller, body["session_id"], body["content"],
         parent_id=body.get("parent_message_id"), file_ids=body.get("file_ids") or (),
-        enabled=body.get("enabled_capabilities")))
+        enabled=body.get("enabled_capabilities"), edited_id=body.get("edited_message_id")))
 
 
 @bp.post("/messages/<id>/recreate")

@@ -4,7 +4,7 @@ It describes what this service really does (the client contract plus the engine'
 admin, activate, health). Tests validate live responses and the requests they send against it.
 
 Each fact has one home, and this module only assembles them: id formats come from app/ids.py (through
-the fields of app/schemas/fields.py), content part types from app/webhooks/replies.py, request bodies
+the fields of app/schemas/fields.py), content part types and their fields from app/schemas/content.py, request bodies
 and query parameters are generated from the marshmallow schemas the views load them with
 (app/schemas/requests.py, via app/api/jsonschema.py). Response shapes are written here: they are
 built by plain functions (app/schemas/responses.py) that have no schema to generate from.
@@ -17,7 +17,7 @@ from flask import Blueprint
 from app import ids
 from app.api.jsonschema import field_schema, object_schema, query_parameters
 from app.schemas import fields as id_fields, requests
-from app.webhooks.replies import PART_FIELD
+from app.schemas.content import PARTS
 
 bp = Blueprint("openapi", __name__)
 
@@ -27,8 +27,17 @@ SESSION_TYPE_ID = id_fields.SessionTypeId.json_schema
 UUID = id_fields.PlainUuid.json_schema
 UUID_PATTERN = ids.UUID_PATTERN
 TIME = {"type": "string", "format": "date-time"}
-CONTENT_TYPES = list(PART_FIELD)
+CONTENT_TYPES = list(PARTS)
 REACTION_TYPE = field_schema(requests.Reaction().fields["reaction_type"])
+ACCEPTS_FILES = {"type": "boolean", "description": "Whether send accepts file_ids: the session type's setting, or "
+                                                   "else the backend's declared `file_attachments` capability."}
+
+
+def _part_fields():
+    """Every optional field a content part type defines (app/schemas/content.py), by its JSON type."""
+    kinds = {name: kind for _, optional in PARTS.values() for name, kind in optional.items()}
+    return {name: {"type": "number", "minimum": 0} if kind == "seconds" else {"type": "string"}
+            for name, kind in kinds.items()}
 
 
 def ref(name):
@@ -122,11 +131,12 @@ def _session_schemas():
                            "config": {"type": "object"}, "metadata": {"type": "object"}},
                           description="As announced by the session type's backend; passed through unchanged."),
         "SessionCreateRequest": object_schema(requests.SessionCreate),
-        "SessionCreateResponse": obj({"session_id": SESSION_ID, "available_capabilities": array(ref("Capability"))},
+        "SessionCreateResponse": obj({"session_id": SESSION_ID, "available_capabilities": array(ref("Capability")),
+                                      "accepts_files": ACCEPTS_FILES},
                                      required=("session_id", "available_capabilities")),
         "Session": obj({
             "session_id": SESSION_ID, "client_id": {"type": "string"}, "session_type_id": SESSION_TYPE_ID,
-            "available_capabilities": array(ref("Capability")),
+            "available_capabilities": array(ref("Capability")), "accepts_files": ACCEPTS_FILES,
             "metadata": {"type": "object"}, "created_at": TIME, "updated_at": TIME,
         }, required=("session_id", "client_id", "session_type_id", "available_capabilities", "created_at",
                      "updated_at")),
@@ -145,8 +155,11 @@ def _session_schemas():
 def _message_schemas():
     return {
         "ContentPart": obj({"type": {"type": "string", "enum": CONTENT_TYPES},
-                            **{payload: {"type": "string"} for payload in PART_FIELD.values()},
-                            "language": {"type": "string"}, "mime_type": {"type": "string"}}, required=("type",)),
+                            **{payload: {"type": "string"} for payload, _ in PARTS.values()}, **_part_fields()},
+                           required=("type",),
+                           description="Every field of the contract's part schemas is kept: text and code (with "
+                                       "`language`), image/audio/video/document ids with `mime_type`, audio and "
+                                       "video `duration_seconds`, document `filename`."),
         "VariantInfo": obj({
             "variant_index": {"type": "integer", "minimum": 0}, "total_variants": {"type": "integer", "minimum": 1},
             "parent_message_id": {**UUID, "nullable": True},
@@ -160,6 +173,8 @@ def _message_schemas():
             "content": array(ref("ContentPart")), "file_ids": array(UUID),
             "variant_index": {"type": "integer", "minimum": 0}, "is_active": {"type": "boolean"},
             "is_complete": {"type": "boolean"}, "metadata": {"type": "object"}, "created_at": TIME,
+            "hidden_from_user": {"type": "boolean", "description": "Only ever true in the answer to a post."},
+            "hidden_from_backend": {"type": "boolean", "description": "Never sent to a backend (a note)."},
             "variant_info": ref("VariantInfo"), "reactions": ref("Reactions"),
             "my_reaction": {"type": "string", "enum": ["like", "dislike", None], "nullable": True},
         }, required=("message_id", "session_id", "parent_message_id", "role", "content", "variant_index",
@@ -188,8 +203,10 @@ def _stream_schemas():
     return {
         "StreamingStartEvent": event("start", {}),
         "StreamingChunkEvent": event("chunk", {"chunk": obj(
-            {"type": {"type": "string", "enum": CONTENT_TYPES}, "content": {"type": "string"}},
-            required=("type", "content"), extra=False)}, required=("chunk",)),
+            {"type": {"type": "string", "enum": CONTENT_TYPES}, "content": {"type": "string"}, **_part_fields()},
+            required=("type", "content"), extra=False,
+            description="`content` is the part's payload (text, code, or a media id); the part's optional fields "
+                        "from the backend ride along.")}, required=("chunk",)),
         "StreamingCompleteEvent": event("complete", {"metadata": {"type": "object"}}),
         "StreamingErrorEvent": event("error", {"error_code": {"type": "string"},
                                                "message": {"type": "string", "minLength": 1},
@@ -223,7 +240,12 @@ def _search_schemas():
             "context": {"type": "string", "description": "Snippet with <mark>…</mark> around matches"},
             "created_at": TIME, "role": {"type": "string"}, "parent_message_id": {**MESSAGE_ID, "nullable": True},
             "variant_index": {"type": "integer"}, "is_active": {"type": "boolean"}, "rank": {"type": "number"},
-        }, required=("message_id", "content", "context", "created_at")),
+            "on_active_path": {"type": "boolean",
+                               "description": "Every message from the root to this one is active."},
+            "variant_path": {"type": "array", "items": {"type": "integer", "minimum": 0},
+                             "description": "variant_index of each message from the root down to this one: "
+                                            "activate this message to open its branch."},
+        }, required=("message_id", "content", "context", "created_at", "on_active_path", "variant_path")),
         "SearchResults": obj({"results": array(ref("SearchHit")), **page},
                              required=("results", "total", "limit", "offset")),
         "SessionSearchResults": obj({"results": array(obj({
@@ -240,6 +262,9 @@ def _admin_schemas():
             "webhook_url": {"type": "string"}, "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 300},
             "summarization_enabled": {"type": "boolean"}, "summarization_url": {"type": "string", "nullable": True},
             "summarization_settings": {"type": "object"}, "created_at": TIME, "updated_at": TIME,
+            "accepts_files": {"type": "boolean", "nullable": True,
+                              "description": "true/false decides for every session; null: the backend declares it "
+                                             "(capability id `file_attachments`)."},
         }, required=("session_type_id", "name", "webhook_url", "timeout_seconds")),
         "SessionTypeList": obj({"session_types": array(ref("SessionType"))}, required=("session_types",)),
         "SessionTypeCreate": object_schema(requests.SessionTypeCreate),
@@ -420,7 +445,7 @@ def _paths():
 
 # Feature areas may keep their paths and schemas in a module of their own (app/api/openapi_<area>.py,
 # each with paths() and schemas() returning dicts); list them here so the document stays one.
-AREA_MODULES = ()
+AREA_MODULES = ("openapi_chat_apps",)
 
 
 def _area_parts(name):

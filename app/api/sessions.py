@@ -18,7 +18,8 @@ def create_session():
         raise invalid("client_id does not match the authenticated client", field="client_id", code="mismatch")
     parts = engine()
     row = sessions.create_session(parts.db, parts.webhooks, g.caller, body["session_type_id"], body.get("metadata"))
-    return {"session_id": ids.session_gts(row["id"]), "available_capabilities": row["available_capabilities"]}, 201
+    return {"session_id": ids.session_gts(row["id"]), "available_capabilities": row["available_capabilities"],
+            "accepts_files": row["accepts_files"]}, 201
 
 
 @bp.get("/sessions")

@@ -1,8 +1,6 @@
 """Which of a session's capabilities a request enables (ADR-0022), and whether files may be attached."""
 from app.errors import invalid
 
-FILE_CAPABILITY_HINTS = ("file", "attachment", "document", "upload", "vision", "image_input")
-
 
 def capability_key(capability):
     return capability.get("id") or capability.get("name")
@@ -20,16 +18,14 @@ def select(available, requested):
     return [by_key[name] for name in dict.fromkeys(requested)]
 
 
-def allows_files(available):
-    """A session accepts file_ids when one of its capabilities is about files (by id or name)."""
-    for capability in available:
-        key = (capability_key(capability) or "").lower()
-        if any(hint in key for hint in FILE_CAPABILITY_HINTS):
-            return True
-    return False
+# The capability id a backend announces in session.created to accept file_ids. Whether a session
+# accepts files is decided in SQL (session_accepts_files, migration 003): the session type's
+# `accepts_files` when set, else this declaration. Names are never guessed.
+FILE_ATTACHMENTS = "file_attachments"
 
 
-def check_files(available, file_ids):
-    if file_ids and not allows_files(available):
-        raise invalid("this session's capabilities do not allow file attachments", field="file_ids",
+def check_files(accepts_files, file_ids):
+    if file_ids and not accepts_files:
+        raise invalid("this session does not accept file attachments (its backend does not declare the "
+                      f"{FILE_ATTACHMENTS!r} capability, or its session type refuses files)", field="file_ids",
                       code="files_not_allowed")

@@ -86,8 +86,11 @@ class _Admission:
         return False
 
 
-def start_send(db, webhooks, caller, session_id, content, parent_id=None, file_ids=(), enabled=None):
-    return _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient=None,
+def start_send(db, webhooks, caller, session_id, content, parent_id=None, file_ids=(), enabled=None,
+               edited_id=None):
+    """A user turn below the active leaf, below `parent_id` (a branch), or, with `edited_id`, as the
+    next variant of that user message (an edit: same parent, so the first message can be edited too)."""
+    return _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient=None, edited_id=edited_id,
                        lock=lambda conn: q.lock_session_for_exchange(conn, id=session_id,
                                                                      client_id=caller.client_id),
                        missing=lambda: session_not_found(session_id))
@@ -96,12 +99,12 @@ def start_send(db, webhooks, caller, session_id, content, parent_id=None, file_i
 def start_shared_send(db, webhooks, caller, token, content, file_ids=(), enabled=None):
     """A share recipient's message: it continues the recipient's own branch, which starts below the
     owner's last message; the owner's active path and flags are never touched."""
-    return _start_turn(db, webhooks, content, None, file_ids, enabled, recipient=caller.client_id,
+    return _start_turn(db, webhooks, content, None, file_ids, enabled, recipient=caller.client_id, edited_id=None,
                        lock=lambda conn: q.lock_session_by_share(conn, token_hash=shares.hash_token(token)),
                        missing=shares.share_gone)
 
 
-def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, lock, missing):
+def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, edited_id, lock, missing):
     user_id, assistant_id = uuid.uuid4(), uuid.uuid4()
     with _Admission(webhooks) as admission, db.transaction() as conn:
         session = lock(conn)
@@ -109,11 +112,13 @@ def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, 
             raise missing()
         session_id = session["id"]
         chosen = capabilities.select(session["available_capabilities"], enabled)
-        capabilities.check_files(session["available_capabilities"], file_ids)
+        capabilities.check_files(session["accepts_files"], file_ids)
         stream = admission.admit(_target(session), "message.new")
         if recipient is not None:
             path = q.recipient_path(conn, session_id=session_id, recipient=recipient)
             parent_id = path[-1]["id"] if path else None
+        elif edited_id is not None:
+            path, parent_id = _edit_point(conn, session_id, edited_id)
         elif parent_id is None:
             path = q.active_path(conn, session_id=session_id)
             parent_id = path[-1]["id"] if path else None
@@ -132,6 +137,16 @@ def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, 
     stream.payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content,
                                         file_ids, events.history(path))
     return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, user_message_id=user_id)
+
+
+def _edit_point(conn, session_id, edited_id):
+    """(history path, parent) for a new variant of a user message: the path above it, its parent."""
+    path = q.ancestor_path(conn, session_id=session_id, message_id=edited_id)
+    if not path or path[-1]["is_hidden_from_user"] or path[-1]["recipient_client_id"] is not None:
+        raise message_not_found(edited_id)
+    if path[-1]["role"] != "user":
+        raise invalid("only user messages can be edited", field="edited_message_id", code="not_user")
+    return path[:-1], path[-1]["parent_id"]
 
 
 def start_recreate(db, webhooks, caller, message_id, enabled=None):

@@ -9,9 +9,9 @@ from app.webhooks import events
 from app.webhooks.client import Target
 
 EDITABLE = ("name", "description", "webhook_url", "timeout_seconds", "summarization_enabled",
-            "summarization_url", "summarization_settings")
+            "summarization_url", "summarization_settings", "accepts_files")
 DEFAULTS = {"description": "", "timeout_seconds": 30, "summarization_enabled": False,
-            "summarization_url": None, "summarization_settings": {}}
+            "summarization_url": None, "summarization_settings": {}, "accepts_files": None}
 
 
 def target(session_type):
@@ -47,6 +47,12 @@ def create(db, values):
 def list_all(db):
     with db.transaction() as conn:
         return q.list_session_types(conn)
+
+
+def catalogue(db):
+    """Every session type as any authenticated client may see it: no webhook URL, no settings."""
+    with db.transaction() as conn:
+        return q.session_type_catalogue(conn)
 
 
 def get(db, session_type_id):

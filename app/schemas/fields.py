@@ -5,6 +5,7 @@ Each says what it accepts as `json_schema` (read by app/api/jsonschema.py), from
 from marshmallow import ValidationError, fields
 
 from app import ids
+from app.schemas.content import part_errors
 
 
 class _GtsId(fields.Field):
@@ -57,3 +58,24 @@ class StrictInteger(fields.Integer):
         if isinstance(value, bool) or (isinstance(value, str) and len(value) > 12):
             raise ValidationError("not a valid integer")
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Content(fields.Field):
+    """Message content: a non-empty string (one text part) or 1..100 content parts of the contract."""
+    json_schema = {"oneOf": [{"type": "string", "minLength": 1},
+                             {"type": "array", "minItems": 1, "maxItems": 100,
+                              "items": {"$ref": "#/components/schemas/ContentPart"}}],
+                   "description": "A string (one text part) or content parts in the contract's shapes."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            if not value:
+                raise ValidationError("must not be empty")
+            return [{"type": "text", "text": value}]
+        if not isinstance(value, list) or not 1 <= len(value) <= 100:
+            raise ValidationError("give a string or a list of 1 to 100 content parts")
+        problems = {index: part_errors(part) for index, part in enumerate(value)}
+        problems = {index: errors for index, errors in problems.items() if errors}
+        if problems:
+            raise ValidationError(problems)
+        return value

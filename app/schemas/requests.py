@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from app.schemas.fields import MessageId, PlainUuid, SessionId, SessionTypeId, StrictInteger
+from app.schemas.fields import Content, MessageId, PlainUuid, SessionId, SessionTypeId, StrictInteger
 
 CAPABILITY_NAME = fields.String(validate=validate.Length(min=1, max=200))
 HTTP_URL = validate.And(validate.URL(schemes={"http", "https"}, require_tld=False), validate.Length(max=2000))
@@ -26,8 +26,30 @@ class MessageSend(Schema):
     content = fields.String(required=True, validate=validate.Length(min=1))
     parent_message_id = MessageId(allow_none=True, metadata={
         "description": "Branch: the new message becomes a new child of this one."})
+    edited_message_id = MessageId(allow_none=True, metadata={
+        "description": "Edit: the new message becomes the next variant of this user message (same parent, the "
+                       "first message included); the backend gets the history above it. Not together with "
+                       "parent_message_id."})
     file_ids = fields.List(PlainUuid(), validate=validate.Length(max=10))
     enabled_capabilities = fields.List(CAPABILITY_NAME, validate=validate.Length(max=100))
+
+    @validates_schema
+    def branch_or_edit(self, data, **kwargs):
+        if data.get("parent_message_id") and data.get("edited_message_id"):
+            raise ValidationError({"edited_message_id": ["give parent_message_id or edited_message_id, not both"]})
+
+
+class MessagePost(Schema):
+    """A message stored without a backend call (system prompt, note, import)."""
+    role = fields.String(required=True, validate=validate.OneOf(["system", "user", "assistant"]))
+    content = Content(required=True)
+    parent_message_id = MessageId(allow_none=True, metadata={
+        "description": "Default: the last message of the active path (none: a root)."})
+    hidden_from_user = fields.Boolean(load_default=False, metadata={
+        "description": "Never listed to clients, still sent to backends (system prompts)."})
+    hidden_from_backend = fields.Boolean(load_default=False, metadata={
+        "description": "Listed to clients, never sent to a backend (notes)."})
+    metadata = fields.Dict(keys=fields.String(), load_default=dict)
 
 
 class CapabilitiesOnly(Schema):
@@ -52,6 +74,9 @@ class SessionTypeFields(Schema):
     summarization_enabled = fields.Boolean()
     summarization_url = fields.String(validate=HTTP_URL, allow_none=True)
     summarization_settings = fields.Dict(keys=fields.String())
+    accepts_files = fields.Boolean(allow_none=True, metadata={
+        "description": "Override whether sessions accept file_ids; null (default): as the backend declares "
+                       "(capability id `file_attachments`)."})
 
 
 class SessionTypeCreate(SessionTypeFields):

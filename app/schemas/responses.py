@@ -9,8 +9,8 @@ def _time(value):
 def session(row):
     return {"session_id": ids.session_gts(row["id"]), "client_id": row["client_id"],
             "session_type_id": row["session_type_id"], "available_capabilities": row["available_capabilities"],
-            "metadata": row["metadata"], "created_at": _time(row["created_at"]),
-            "updated_at": _time(row["updated_at"])}
+            "accepts_files": row["accepts_files"], "metadata": row["metadata"],
+            "created_at": _time(row["created_at"]), "updated_at": _time(row["updated_at"])}
 
 
 def variant_info(row):
@@ -25,6 +25,7 @@ def message(row, reactions=None):
             "content": row["content"], "file_ids": [str(f) for f in row["file_ids"]],
             "variant_index": row["variant_index"], "is_active": row["is_active"],
             "is_complete": row["is_complete"], "metadata": row["metadata"],
+            "hidden_from_user": row["is_hidden_from_user"], "hidden_from_backend": row["is_hidden_from_llm"],
             "created_at": _time(row["created_at"]), "variant_info": variant_info(row),
             "reactions": {"like": summary["likes"] if summary else 0,
                           "dislike": summary["dislikes"] if summary else 0},
@@ -42,8 +43,14 @@ def session_type(row):
             "webhook_url": row["webhook_url"], "timeout_seconds": row["timeout_seconds"],
             "summarization_enabled": row["summarization_enabled"],
             "summarization_url": row["summarization_url"],
-            "summarization_settings": row["summarization_settings"],
+            "summarization_settings": row["summarization_settings"], "accepts_files": row["accepts_files"],
             "created_at": _time(row["created_at"]), "updated_at": _time(row["updated_at"])}
+
+
+def session_type_summary(row):
+    """A session type as a client picks it: what it is, never where it is or how it is configured."""
+    return {"session_type_id": row["id"], "name": row["name"], "description": row["description"],
+            "summarization_enabled": row["summarization_enabled"], "accepts_files": row["accepts_files"]}
 
 
 def share(row, token=None, url=None):
@@ -57,11 +64,13 @@ def share(row, token=None, url=None):
 
 
 def _text_of(content):
-    return " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+    """The searchable words of a message: its text and code parts (what search_vector indexes)."""
+    return " ".join(p.get("text") or p.get("code") or "" for p in content if p.get("type") in ("text", "code"))
 
 
 def search_hit(row):
     return {"message_id": ids.message_gts(row["id"]), "content": _text_of(row["content"]),
             "context": row["context"], "created_at": _time(row["created_at"]), "role": row["role"],
             "parent_message_id": ids.message_gts(row["parent_id"]), "variant_index": row["variant_index"],
-            "is_active": row["is_active"], "rank": round(float(row["rank"]), 6)}
+            "is_active": row["is_active"], "rank": round(float(row["rank"]), 6),
+            "on_active_path": row["on_active_path"], "variant_path": row["variant_path"]}

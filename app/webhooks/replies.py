@@ -1,25 +1,47 @@
 """Reading a backend's answer to a streaming event: NDJSON lines or one JSON object, both as events.
 
 Every way an answer can be wrong becomes a BackendError; a well-formed answer becomes a sequence of
-("chunk", {"type", "content"}) and finally ("complete", metadata).
+("chunk", {"type", "content", ...}) and finally ("complete", metadata). A chunk keeps the optional
+fields its part type defines in the contract (a code part's `language`, a media part's `mime_type`,
+`filename`, `duration_seconds`), so nothing a backend says about its content is lost on the way.
 """
 import json
 
+from app.schemas.content import PAYLOAD_FIELD, extras
 from app.webhooks.errors import BackendError
 
 # The field that holds a content part's payload, by part type (reference ContentPart schemas).
-PART_FIELD = {"text": "text", "code": "code", "image": "image_id", "audio": "audio_id",
-              "video": "video_id", "document": "document_id"}
+PART_FIELD = PAYLOAD_FIELD
 CONTENT_TYPES = set(PART_FIELD)
 MERGEABLE = {"text", "code"}
 READ_SIZE = 64 * 1024
+
+
+class WholePart(dict):
+    """A chunk that is a complete part of a JSON answer: never merged into the part before it, so two
+    adjacent code blocks stay two. It serializes like any chunk."""
 
 
 def _chunk(data):
     if not isinstance(data, dict) or data.get("type") not in CONTENT_TYPES \
             or not isinstance(data.get("content"), str):
         raise BackendError("backend sent a malformed chunk")
-    return {"type": data["type"], "content": data["content"]}
+    return {"type": data["type"], "content": data["content"], **extras(data["type"], data)}
+
+
+def merge_chunk(parts, chunk):
+    """Add a chunk to the stored parts: streamed pieces of text or code continue the part before
+    (a code chunk naming another language starts a new block); anything else is a part of its own."""
+    kind = chunk["type"]
+    field = PART_FIELD[kind]
+    details = {k: v for k, v in chunk.items() if k not in ("type", "content")}
+    last = parts[-1] if parts else None
+    if kind in MERGEABLE and not isinstance(chunk, WholePart) and last is not None and last["type"] == kind \
+            and all(last.get(name, value) == value for name, value in details.items()):
+        last[field] += chunk["content"]
+        last.update(details)
+        return
+    parts.append({"type": kind, field: chunk["content"], **details})
 
 
 def _metadata(value):
@@ -48,7 +70,7 @@ def _part_as_chunk(part):
     payload = part.get(PART_FIELD[part["type"]])
     if not isinstance(payload, str):
         raise BackendError("backend sent a content part without its payload")
-    return {"type": part["type"], "content": payload}
+    return WholePart(type=part["type"], content=payload, **extras(part["type"], part))
 
 
 def json_events(body):
@@ -61,7 +83,7 @@ def json_events(body):
         for part in body["content"]:
             yield "chunk", _part_as_chunk(part)
     elif isinstance(body.get("content"), str):
-        yield "chunk", {"type": "text", "content": body["content"]}
+        yield "chunk", WholePart(type="text", content=body["content"])
     else:
         raise BackendError("backend answer has no content")
     yield "complete", _metadata(body.get("metadata"))

@@ -14,10 +14,27 @@ matches AS (
      ORDER BY rank DESC, created_at DESC, id DESC
      LIMIT %(limit)s OFFSET %(offset)s
 )
-SELECT page.*, ts_headline('english', jsonb_path_query_array(page.content, '$[*].text')::text, query.q,
-                           'MaxFragments=2, MaxWords=20, MinWords=5, StartSel=<mark>, StopSel=</mark>')
-           AS context
-  FROM page, query
+SELECT page.*, place.variant_path, place.on_active_path,
+       ts_headline('english', jsonb_path_query_array(page.content, '$[*].text')::text || ' '
+                              || jsonb_path_query_array(page.content, '$[*].code')::text, query.q,
+                   'MaxFragments=2, MaxWords=20, MinWords=5, StartSel=<mark>, StopSel=</mark>') AS context
+  FROM page
+ CROSS JOIN query
+-- Each hit's place in the tree: the variant indexes from the root down to it, and whether every
+-- message on that chain is its group's active variant (then the hit is on the active path).
+CROSS JOIN LATERAL (
+    WITH RECURSIVE up AS (
+        SELECT m.parent_id, m.variant_index, m.is_active, 0 AS height FROM messages m WHERE m.id = page.id
+        UNION ALL
+        SELECT parent.parent_id, parent.variant_index, parent.is_active, up.height + 1
+          FROM up
+         CROSS JOIN LATERAL (SELECT m.parent_id, m.variant_index, m.is_active FROM messages m
+                              WHERE m.id = up.parent_id) parent
+    )
+    SELECT array_agg(up.variant_index ORDER BY up.height DESC) AS variant_path,
+           bool_and(up.is_active) AS on_active_path
+      FROM up
+) place
  ORDER BY rank DESC, created_at DESC, id DESC;
 
 -- name: search_sessions*
@@ -46,9 +63,27 @@ matches AS (
 )
 SELECT page.session_id, page.session_rank, page.latest, page.total, s.metadata,
        r.id, r.parent_id, r.role, r.content, r.variant_index, r.is_active, r.created_at, r.rank,
-       ts_headline('english', jsonb_path_query_array(r.content, '$[*].text')::text, query.q,
+       place.variant_path, place.on_active_path,
+       ts_headline('english', jsonb_path_query_array(r.content, '$[*].text')::text || ' '
+                              || jsonb_path_query_array(r.content, '$[*].code')::text, query.q,
                    'MaxFragments=2, MaxWords=20, MinWords=5, StartSel=<mark>, StopSel=</mark>') AS context
   FROM page
   JOIN sessions s ON s.id = page.session_id
-  JOIN ranked r ON r.session_id = page.session_id AND r.nth <= 3, query
+  JOIN ranked r ON r.session_id = page.session_id AND r.nth <= 3
+ CROSS JOIN query
+-- Each hit's place in the tree: the variant indexes from the root down to it, and whether every
+-- message on that chain is its group's active variant (then the hit is on the active path).
+CROSS JOIN LATERAL (
+    WITH RECURSIVE up AS (
+        SELECT m.parent_id, m.variant_index, m.is_active, 0 AS height FROM messages m WHERE m.id = r.id
+        UNION ALL
+        SELECT parent.parent_id, parent.variant_index, parent.is_active, up.height + 1
+          FROM up
+         CROSS JOIN LATERAL (SELECT m.parent_id, m.variant_index, m.is_active FROM messages m
+                              WHERE m.id = up.parent_id) parent
+    )
+    SELECT array_agg(up.variant_index ORDER BY up.height DESC) AS variant_path,
+           bool_and(up.is_active) AS on_active_path
+      FROM up
+) place
  ORDER BY page.session_rank DESC, page.latest DESC, page.session_id DESC, r.rank DESC, r.created_at DESC;

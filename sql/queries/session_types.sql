@@ -1,9 +1,9 @@
 -- name: insert_session_type^
 -- Register a backend; fails on a duplicate id.
 INSERT INTO session_types (id, name, description, webhook_url, timeout_seconds,
-                           summarization_enabled, summarization_url, summarization_settings)
+                           summarization_enabled, summarization_url, summarization_settings, accepts_files)
 VALUES (%(id)s, %(name)s, %(description)s, %(webhook_url)s, %(timeout_seconds)s,
-        %(summarization_enabled)s, %(summarization_url)s, %(summarization_settings)s)
+        %(summarization_enabled)s, %(summarization_url)s, %(summarization_settings)s, %(accepts_files)s)
 RETURNING *;
 
 -- name: list_session_types*
@@ -20,10 +20,16 @@ UPDATE session_types
    SET name = %(name)s, description = %(description)s, webhook_url = %(webhook_url)s,
        timeout_seconds = %(timeout_seconds)s, summarization_enabled = %(summarization_enabled)s,
        summarization_url = %(summarization_url)s, summarization_settings = %(summarization_settings)s,
-       updated_at = now()
+       accepts_files = %(accepts_files)s, updated_at = now()
  WHERE id = %(id)s
 RETURNING *;
 
 -- name: delete_session_type^
 -- Remove a session type that no session uses (the foreign key refuses otherwise).
 DELETE FROM session_types WHERE id = %(id)s RETURNING id;
+
+-- name: session_type_catalogue*
+-- What any client may know of the session types (never URLs or settings), oldest first.
+SELECT id, name, description, summarization_enabled, accepts_files
+  FROM session_types
+ ORDER BY created_at, id;

@@ -2,11 +2,11 @@
 -- Store a new session with the capabilities its backend announced.
 INSERT INTO sessions (id, client_id, session_type_id, available_capabilities, metadata)
 VALUES (%(id)s, %(client_id)s, %(session_type_id)s, %(capabilities)s, %(metadata)s)
-RETURNING *;
+RETURNING *, session_accepts_files(session_type_id, available_capabilities) AS accepts_files;
 
 -- name: get_session^
--- A session, only if the caller owns it.
-SELECT * FROM sessions WHERE id = %(id)s AND client_id = %(client_id)s;
+-- A session, only if the caller owns it (with whether it accepts files, migration 003).
+SELECT *, session_accepts_files(session_type_id, available_capabilities) AS accepts_files FROM sessions WHERE id = %(id)s AND client_id = %(client_id)s;
 
 -- name: delete_session^
 -- Delete a caller's session and (by cascade) everything under it; returns its backend's address.
@@ -19,7 +19,7 @@ RETURNING s.id, t.webhook_url, t.id AS session_type_id;
 -- Lock a caller's session row (serializing tree writes in it) and read its backend settings.
 SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadata,
        t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url,
-       t.summarization_settings
+       t.summarization_settings, session_accepts_files(s.session_type_id, s.available_capabilities) AS accepts_files
   FROM sessions s
   JOIN session_types t ON t.id = s.session_type_id
  WHERE s.id = %(id)s AND s.client_id = %(client_id)s
@@ -29,7 +29,7 @@ SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadat
 -- Lock the session that holds a caller's message, and return the message and backend settings.
 SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadata,
        t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url,
-       t.summarization_settings,
+       t.summarization_settings, session_accepts_files(s.session_type_id, s.available_capabilities) AS accepts_files,
        m.role AS message_role, m.parent_id AS message_parent_id
   FROM messages m
   JOIN sessions s ON s.id = m.session_id
@@ -39,7 +39,7 @@ SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadat
 
 -- name: list_sessions*
 -- A caller's sessions, newest first, optionally with a tag, after a keyset cursor.
-SELECT * FROM sessions
+SELECT *, session_accepts_files(session_type_id, available_capabilities) AS accepts_files FROM sessions
  WHERE client_id = %(client_id)s
    AND (%(tag)s::text IS NULL OR metadata -> 'tags' ? %(tag)s::text)
    AND (%(after_created_at)s::timestamptz IS NULL
@@ -51,7 +51,7 @@ SELECT * FROM sessions
 -- Replace a caller's session metadata (the caller merged the patch under the row lock).
 UPDATE sessions SET metadata = %(metadata)s, updated_at = clock_timestamp()
  WHERE id = %(id)s AND client_id = %(client_id)s
-RETURNING *;
+RETURNING *, session_accepts_files(session_type_id, available_capabilities) AS accepts_files;
 
 -- name: switch_session_type^
 -- Point a locked session at another session type with the capabilities its backend announced.
@@ -59,7 +59,7 @@ UPDATE sessions
    SET session_type_id = %(session_type_id)s, available_capabilities = %(capabilities)s,
        updated_at = clock_timestamp()
  WHERE id = %(id)s AND client_id = %(client_id)s
-RETURNING *;
+RETURNING *, session_accepts_files(session_type_id, available_capabilities) AS accepts_files;
 
 -- name: store_summary!
 -- Store a summary in the session's metadata under "summary".

@@ -13,7 +13,7 @@ from openapi_spec_validator import validate
 from app import ids
 from app.api import openapi
 from app.schemas import requests
-from app.webhooks.replies import PART_FIELD
+from app.schemas.content import PARTS
 from support.engine import token
 from support.request_shapes import RequestShapeDrift, RequestShapes
 
@@ -32,8 +32,11 @@ def test_id_formats_and_content_types_come_from_the_code_that_parses_them():
     assert schemas["Session"]["properties"]["session_id"]["pattern"] == ids.SESSION_ID_PATTERN
     assert schemas["Message"]["properties"]["message_id"]["pattern"] == ids.MESSAGE_ID_PATTERN
     assert schemas["Session"]["properties"]["session_type_id"]["pattern"] == ids.SESSION_TYPE_ID_PATTERN
-    assert schemas["ContentPart"]["properties"]["type"]["enum"] == list(PART_FIELD)
-    assert set(PART_FIELD.values()) <= set(schemas["ContentPart"]["properties"])
+    assert schemas["ContentPart"]["properties"]["type"]["enum"] == list(PARTS)
+    fields = {payload for payload, _ in PARTS.values()} | {name for _, optional in PARTS.values() for name in optional}
+    assert fields <= set(schemas["ContentPart"]["properties"])
+    chunk = schemas["StreamingChunkEvent"]["properties"]["chunk"]["properties"]
+    assert {name for _, optional in PARTS.values() for name in optional} <= set(chunk)
 
 
 def _accepted_by_document(component, body):
@@ -93,6 +96,13 @@ CASES = [
     ("SessionTypeCreate", requests.SessionTypeCreate,
      {"name": "x", "webhook_url": "http://127.0.0.1:1/", "timeout_seconds": True}, False),
     ("SessionTypeUpdate", requests.SessionTypeUpdate, {"timeout_seconds": 60}, True),
+    ("SessionTypeUpdate", requests.SessionTypeUpdate, {"accepts_files": None}, True),
+    ("MessagePostRequest", requests.MessagePost, {"role": "system", "content": "be brief"}, True),
+    ("MessagePostRequest", requests.MessagePost,
+     {"role": "user", "content": [{"type": "text", "text": "hi"}], "hidden_from_backend": True}, True),
+    ("MessagePostRequest", requests.MessagePost, {"role": "bot", "content": "hi"}, False),
+    ("MessagePostRequest", requests.MessagePost, {"role": "user", "content": []}, False),
+    ("MessagePostRequest", requests.MessagePost, {"role": "user", "content": ""}, False),
     ("SessionTypeUpdate", requests.SessionTypeUpdate, {"session_type_id": TYPE}, False),
 ]
 

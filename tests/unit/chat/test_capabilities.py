@@ -21,8 +21,9 @@ def test_unknown_capabilities_are_named_in_a_400():
     assert caught.value.details["validation_errors"][0]["code"] == "unknown_capability"
 
 
-def test_files_need_a_file_capability():
-    assert capabilities.allows_files(AVAILABLE)
-    capabilities.check_files(AVAILABLE[:2], [])
-    with pytest.raises(ApiError):
-        capabilities.check_files(AVAILABLE[:2], ["3fa85f64-5717-4562-b3fc-2c963f66afa6"])
+def test_files_follow_the_declared_flag_only():
+    capabilities.check_files(False, [])
+    capabilities.check_files(True, ["3fa85f64-5717-4562-b3fc-2c963f66afa6"])
+    with pytest.raises(ApiError) as caught:
+        capabilities.check_files(False, ["3fa85f64-5717-4562-b3fc-2c963f66afa6"])
+    assert caught.value.details["validation_errors"][0]["code"] == "files_not_allowed"

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from app.webhooks.errors import BackendError
-from app.webhooks.replies import json_events, read_events
+from app.webhooks.replies import json_events, merge_chunk, read_events
 
 
 class Answer:
@@ -80,3 +80,31 @@ def test_single_json_answers_become_chunks():
     for bad in ([], {}, {"content": []}, {"content": [{"type": "image"}]}, {"content": [{"type": "x"}]}):
         with pytest.raises(BackendError):
             list(json_events(bad))
+
+
+def test_chunks_keep_the_optional_fields_of_their_part_type_only():
+    body = lines({"type": "chunk", "chunk": {"type": "code", "content": "x", "language": "go", "colour": "red"}},
+                 COMPLETE)
+    assert list(read_events(Answer(body), 10_000))[0] == ("chunk", {"type": "code", "content": "x", "language": "go"})
+
+
+def test_streamed_pieces_merge_until_the_language_changes():
+    parts = []
+    for piece in ({"type": "text", "content": "See"}, {"type": "text", "content": ":"},
+                  {"type": "code", "content": "a", "language": "go"}, {"type": "code", "content": "b"},
+                  {"type": "code", "content": "c", "language": "go"}, {"type": "code", "content": "d", "language": "c"},
+                  {"type": "image", "content": "id-1"}, {"type": "image", "content": "id-2"}):
+        merge_chunk(parts, piece)
+    assert parts == [{"type": "text", "text": "See:"}, {"type": "code", "code": "abc", "language": "go"},
+                     {"type": "code", "code": "d", "language": "c"}, {"type": "image", "image_id": "id-1"},
+                     {"type": "image", "image_id": "id-2"}]
+
+
+def test_parts_of_a_json_answer_stay_whole_with_all_their_fields():
+    answer = {"content": [{"type": "code", "code": "a", "language": "go"}, {"type": "code", "code": "b"},
+                          {"type": "document", "document_id": "d", "filename": "f.txt", "mime_type": "text/plain"}]}
+    parts = []
+    for kind, payload in json_events(answer):
+        if kind == "chunk":
+            merge_chunk(parts, payload)
+    assert parts == answer["content"]
