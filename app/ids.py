@@ -1,15 +1,24 @@
-"""Public GTS ids <-> UUIDs, at the API edge only (SPEC §3)."""
+"""Public GTS ids <-> UUIDs, at the API edge only (SPEC §3).
+
+The patterns below are the one home of the id formats: the parsers full-match them, and the OpenAPI
+document publishes them as they are (anchored, so they mean the same to a JSON Schema validator).
+"""
 import re
 import uuid
 
 SESSION_PREFIX = "gts.hyperspot.chat_engine.entities.session.v1~"
 MESSAGE_PREFIX = "gts.hyperspot.chat_engine.entities.message.v1~"
-SESSION_TYPE_PATTERN = re.compile(r"^gts\.hyperspot\.chat_engine\.session_types\.[a-z0-9_]+\.v[0-9]+(\.[0-9]+)*~$")
 
-_UUID = r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
-_SESSION = re.compile(r"^gts\.hyperspot\.chat_engine\.entities\.session\.v[0-9]+~" + _UUID + "$")
-_MESSAGE = re.compile(r"^gts\.hyperspot\.chat_engine\.entities\.message\.v[0-9]+~" + _UUID + "$")
-_PLAIN_UUID = re.compile("^" + _UUID + "$")
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+UUID_PATTERN = "^" + _UUID + "$"
+SESSION_ID_PATTERN = r"^gts\.hyperspot\.chat_engine\.entities\.session\.v[0-9]+~" + _UUID + "$"
+MESSAGE_ID_PATTERN = r"^gts\.hyperspot\.chat_engine\.entities\.message\.v[0-9]+~" + _UUID + "$"
+SESSION_TYPE_ID_PATTERN = r"^gts\.hyperspot\.chat_engine\.session_types\.[a-z0-9_]+\.v[0-9]+(\.[0-9]+)*~$"
+
+_PLAIN_UUID = re.compile(UUID_PATTERN)
+_SESSION = re.compile(SESSION_ID_PATTERN)
+_MESSAGE = re.compile(MESSAGE_ID_PATTERN)
+_SESSION_TYPE = re.compile(SESSION_TYPE_ID_PATTERN)
 
 
 def session_gts(value):
@@ -21,9 +30,10 @@ def message_gts(value):
 
 
 def _parse(pattern, value):
-    # fullmatch, never match: `$` also matches before a trailing "\n", which the database CHECK refuses.
-    match = pattern.fullmatch(value) if isinstance(value, str) else None
-    return uuid.UUID(match.group(1)) if match else None
+    """The UUID that ends a matching id. fullmatch, because `$` alone also accepts a trailing newline."""
+    if not isinstance(value, str) or pattern.fullmatch(value) is None:
+        return None
+    return uuid.UUID(value[-36:])
 
 
 def parse_session_id(value):
@@ -40,7 +50,7 @@ def parse_uuid(value):
 
 
 def is_session_type_id(value):
-    return isinstance(value, str) and bool(SESSION_TYPE_PATTERN.fullmatch(value))
+    return isinstance(value, str) and _SESSION_TYPE.fullmatch(value) is not None
 
 
 def session_type_gts(name, version=1):

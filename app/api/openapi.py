@@ -1,28 +1,43 @@
 """The project's own OpenAPI 3.0 document, served at /api/v1/openapi.json.
 
 It describes what this service really does (the client contract plus the engine's own additions:
-admin, activate, health). Tests validate live responses against it.
+admin, activate, health). Tests validate live responses and the requests they send against it.
+
+Each fact has one home, and this module only assembles them: id formats come from app/ids.py (through
+the fields of app/schemas/fields.py), content part types and their fields from app/schemas/content.py, request bodies
+and query parameters are generated from the marshmallow schemas the views load them with
+(app/schemas/requests.py, via app/api/jsonschema.py). Response shapes are written here: they are
+built by plain functions (app/schemas/responses.py) that have no schema to generate from.
 """
 from functools import cache
 from importlib import import_module
 
 from flask import Blueprint
 
+from app import ids
+from app.api.jsonschema import field_schema, object_schema, query_parameters
+from app.schemas import fields as id_fields, requests
+from app.schemas.content import PARTS
+
 bp = Blueprint("openapi", __name__)
 
-UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-SESSION_ID = {"type": "string",
-              "pattern": r"^gts\.hyperspot\.chat_engine\.entities\.session\.v[0-9]+~[0-9a-f]{8}-[0-9a-f]{4}-"
-                         r"[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}
-MESSAGE_ID = {"type": "string",
-              "pattern": r"^gts\.hyperspot\.chat_engine\.entities\.message\.v[0-9]+~[0-9a-f]{8}-[0-9a-f]{4}-"
-                         r"[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}
-SESSION_TYPE_ID = {"type": "string",
-                   "pattern": r"^gts\.hyperspot\.chat_engine\.session_types\.[a-z0-9_]+\.v[0-9]+(\.[0-9]+)*~$"}
+SESSION_ID = id_fields.SessionId.json_schema
+MESSAGE_ID = id_fields.MessageId.json_schema
+SESSION_TYPE_ID = id_fields.SessionTypeId.json_schema
+UUID = id_fields.PlainUuid.json_schema
+UUID_PATTERN = ids.UUID_PATTERN
 TIME = {"type": "string", "format": "date-time"}
-CONTENT_TYPES = ["text", "code", "image", "audio", "video", "document"]
+CONTENT_TYPES = list(PARTS)
+REACTION_TYPE = field_schema(requests.Reaction().fields["reaction_type"])
 ACCEPTS_FILES = {"type": "boolean", "description": "Whether send accepts file_ids: the session type's setting, or "
                                                    "else the backend's declared `file_attachments` capability."}
+
+
+def _part_fields():
+    """Every optional field a content part type defines (app/schemas/content.py), by its JSON type."""
+    kinds = {name: kind for _, optional in PARTS.values() for name, kind in optional.items()}
+    return {name: {"type": "number", "minimum": 0} if kind == "seconds" else {"type": "string"}
+            for name, kind in kinds.items()}
 
 
 def ref(name):
@@ -36,6 +51,10 @@ def obj(properties, required=(), extra=None, **more):
     if extra is not None:
         schema["additionalProperties"] = extra
     return schema
+
+
+def array(items):
+    return {"type": "array", "items": items}
 
 
 def json_body(schema, required=True):
@@ -57,23 +76,14 @@ def path_param(name, schema, description):
 
 
 def query_param(name, schema, description="", required=False):
+    """For a parameter no marshmallow schema loads; prefer query_parameters(SomeQuerySchema)."""
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
 
 
-SEARCH_PARAMS = [
-    query_param("query", {"type": "string", "minLength": 1, "maxLength": 500},
-                "websearch syntax: words, \"phrases\", or, -exclusions", required=True),
-    query_param("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
-    query_param("offset", {"type": "integer", "minimum": 0, "maximum": 10000, "default": 0}),
-    query_param("cursor", {"type": "string"}, "next_cursor of the previous page, for stable deep paging"),
-]
-
-
-PAGE_PARAMS = [
-    query_param("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 100},
-                "at most this many messages per page"),
-    query_param("cursor", {"type": "string", "maxLength": 500}, "next_cursor of the previous page"),
-]
+SESSION_PARAM = path_param("id", SESSION_ID, "Session id")
+MESSAGE_PARAM = path_param("id", MESSAGE_ID, "Message id")
+SESSION_TYPE_PARAM = path_param("id", SESSION_TYPE_ID, "Session type id")
+SHARE_TOKEN_PARAM = path_param("token", {"type": "string"}, "Share token")
 NEXT_CURSOR = {"type": "string", "nullable": True, "description": "Opaque; null on the last page"}
 
 STREAM = {
@@ -87,210 +97,193 @@ STREAM = {
         ref("StreamingErrorEvent")]}}},
 }
 
-SCHEMAS = {
-    "ErrorDetails": obj({
-        "trace_id": {"type": "string", "pattern": "^[a-zA-Z0-9_-]+$"},
-        "validation_errors": {"type": "array", "items": obj(
-            {"field": {"type": "string"}, "message": {"type": "string"}, "code": {"type": "string"}},
-            required=("field", "message"), extra=False)},
-        "retry_after_seconds": {"type": "integer", "minimum": 0},
-        "limit_type": {"type": "string", "enum": ["per_second", "per_minute", "per_hour", "per_day", "concurrent"]},
-        "quota_reset_at": TIME,
-        "timeout_ms": {"type": "integer", "minimum": 0},
-        "resource_id": {"type": "string", "pattern": UUID_PATTERN},
-    }, extra=False),
-    "Error": obj({
-        "error_code": {"type": "string", "enum": ["AUTH_REQUIRED", "SESSION_NOT_FOUND", "MESSAGE_NOT_FOUND",
-                                                  "INVALID_REQUEST", "BACKEND_TIMEOUT", "BACKEND_ERROR",
-                                                  "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR"]},
-        "message": {"type": "string"},
-        "details": ref("ErrorDetails"),
-    }, required=("error_code", "message"), extra=False),
-    "Capability": obj({"id": {"type": "string"}, "name": {"type": "string"},
-                       "description": {"type": "string"}, "enabled_by_default": {"type": "boolean"},
-                       "config": {"type": "object"}, "metadata": {"type": "object"}},
-                      description="As announced by the session type's backend; passed through unchanged."),
-    "ContentPart": obj({"type": {"type": "string", "enum": CONTENT_TYPES}, "text": {"type": "string"},
-                        "code": {"type": "string"}, "language": {"type": "string"},
-                        "image_id": {"type": "string"}, "audio_id": {"type": "string"},
-                        "video_id": {"type": "string"}, "document_id": {"type": "string"},
-                        "mime_type": {"type": "string"}, "filename": {"type": "string"},
-                        "duration_seconds": {"type": "number", "minimum": 0}}, required=("type",),
-                       description="Every field of the contract's part schemas is kept: text and code (with "
-                                   "`language`), image/audio/video/document ids with `mime_type`, audio and "
-                                   "video `duration_seconds`, document `filename`."),
-    "SessionCreateRequest": obj({
-        "session_type_id": SESSION_TYPE_ID,
-        "client_id": {"type": "string", "description": "Optional; must equal the token's subject."},
-        "metadata": {"type": "object", "description": "Initial session metadata (title, tags, ...)."},
-    }, required=("session_type_id",), extra=False),
-    "SessionCreateResponse": obj({
-        "session_id": SESSION_ID, "available_capabilities": {"type": "array", "items": ref("Capability")},
-        "accepts_files": ACCEPTS_FILES,
-    }, required=("session_id", "available_capabilities")),
-    "Session": obj({
-        "session_id": SESSION_ID, "client_id": {"type": "string"}, "session_type_id": SESSION_TYPE_ID,
-        "available_capabilities": {"type": "array", "items": ref("Capability")}, "accepts_files": ACCEPTS_FILES,
-        "metadata": {"type": "object"}, "created_at": TIME, "updated_at": TIME,
-    }, required=("session_id", "client_id", "session_type_id", "available_capabilities", "created_at",
-                 "updated_at")),
-    "VariantInfo": obj({
-        "variant_index": {"type": "integer", "minimum": 0}, "total_variants": {"type": "integer", "minimum": 1},
-        "parent_message_id": {"type": "string", "pattern": UUID_PATTERN, "nullable": True},
-    }, required=("variant_index", "total_variants"), extra=False),
-    "Message": obj({
-        "message_id": MESSAGE_ID, "session_id": SESSION_ID,
-        "parent_message_id": {**MESSAGE_ID, "nullable": True},
-        "role": {"type": "string", "enum": ["user", "assistant", "system"]},
-        "content": {"type": "array", "items": ref("ContentPart")},
-        "file_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
-        "variant_index": {"type": "integer", "minimum": 0}, "is_active": {"type": "boolean"},
-        "is_complete": {"type": "boolean"}, "metadata": {"type": "object"}, "created_at": TIME,
-        "hidden_from_user": {"type": "boolean", "description": "Only ever true in the answer to a post."},
-        "hidden_from_backend": {"type": "boolean", "description": "Never sent to a backend (a note)."},
-        "variant_info": ref("VariantInfo"), "reactions": ref("Reactions"),
-        "my_reaction": {"type": "string", "enum": ["like", "dislike", None], "nullable": True},
-    }, required=("message_id", "session_id", "parent_message_id", "role", "content", "variant_index",
-                 "is_active", "is_complete", "created_at")),
-    "MessageList": obj({"messages": {"type": "array", "items": ref("Message")}, "next_cursor": NEXT_CURSOR},
-                       required=("messages",)),
-    "MessageVariant": obj({
-        "message_id": MESSAGE_ID, "variant_index": {"type": "integer"},
-        "content": {"type": "array", "items": ref("ContentPart")}, "is_active": {"type": "boolean"},
-        "is_complete": {"type": "boolean"}, "created_at": TIME,
-    }, required=("message_id", "variant_index", "content", "is_active")),
-    "MessageVariants": obj({"variants": {"type": "array", "items": ref("MessageVariant")},
-                            "current_index": {"type": "integer"}}, required=("variants", "current_index")),
-    "MessageSendRequest": obj({
-        "session_id": SESSION_ID, "content": {"type": "string", "minLength": 1},
-        "file_ids": {"type": "array", "maxItems": 10, "items": {"type": "string", "format": "uuid"}},
-        "parent_message_id": {**MESSAGE_ID, "nullable": True,
-                              "description": "Branch: the new message becomes a new child of this one."},
-        "edited_message_id": {**MESSAGE_ID, "nullable": True,
-                              "description": "Edit: the new message becomes the next variant of this user message "
-                                             "(same parent, the first message included); the backend gets the "
-                                             "history above it. Not together with parent_message_id."},
-        "enabled_capabilities": {"type": "array", "items": {"type": "string"}},
-    }, required=("session_id", "content"), extra=False),
-    "MessageRecreateRequest": obj({"enabled_capabilities": {"type": "array", "items": {"type": "string"}}},
-                                  extra=False),
-    "StreamingStartEvent": obj({"type": {"type": "string", "enum": ["start"]}, "message_id": MESSAGE_ID},
-                               required=("type", "message_id"), extra=False),
-    "StreamingChunkEvent": obj({
-        "type": {"type": "string", "enum": ["chunk"]}, "message_id": MESSAGE_ID,
-        "chunk": obj({"type": {"type": "string", "enum": CONTENT_TYPES}, "content": {"type": "string"},
-                      "language": {"type": "string"}, "mime_type": {"type": "string"},
-                      "filename": {"type": "string"}, "duration_seconds": {"type": "number", "minimum": 0}},
-                     required=("type", "content"), extra=False,
-                     description="`content` is the part's payload (text, code, or a media id); the part's "
-                                 "optional fields from the backend ride along."),
-    }, required=("type", "message_id", "chunk"), extra=False),
-    "StreamingCompleteEvent": obj({"type": {"type": "string", "enum": ["complete"]}, "message_id": MESSAGE_ID,
-                                   "metadata": {"type": "object"}}, required=("type", "message_id"), extra=False),
-    "StreamingErrorEvent": obj({
-        "type": {"type": "string", "enum": ["error"]}, "message_id": MESSAGE_ID,
-        "error_code": {"type": "string"}, "message": {"type": "string", "minLength": 1},
-        "details": ref("ErrorDetails"),
-    }, required=("type", "message_id", "error_code", "message"), extra=False),
-    "Deleted": obj({"deleted": {"type": "boolean", "enum": [True]}}, required=("deleted",), extra=False),
-    "Reactions": obj({"like": {"type": "integer", "minimum": 0}, "dislike": {"type": "integer", "minimum": 0}},
-                     required=("like", "dislike")),
-    "SessionList": obj({"sessions": {"type": "array", "items": ref("Session")},
-                        "next_cursor": {"type": "string", "nullable": True}}, required=("sessions", "next_cursor")),
-    "SessionUpdateRequest": obj({
-        "title": {"type": "string", "nullable": True, "maxLength": 500},
-        "tags": {"type": "array", "nullable": True, "items": {"type": "string"}, "maxItems": 50},
-        "metadata": {"type": "object", "description": "RFC 7386 merge patch: null removes a key"},
-    }, extra=False),
-    "SwitchTypeRequest": obj({"new_session_type_id": SESSION_TYPE_ID}, required=("new_session_type_id",),
-                             extra=False),
-    "SwitchTypeResponse": obj({"session_id": SESSION_ID, "session_type_id": SESSION_TYPE_ID},
-                              required=("session_id", "session_type_id")),
-    "ExportRequest": obj({"format": {"type": "string", "enum": ["json", "markdown", "txt"]},
-                          "scope": {"type": "string", "enum": ["active", "all"]}}, required=("format", "scope"),
-                         extra=False),
-    "ExportResponse": obj({"download_url": {"type": "string"}, "expires_at": TIME},
-                          required=("download_url", "expires_at")),
-    "ShareRequest": obj({"expires_at": {**TIME, "nullable": True}}, extra=False),
-    "ShareCreated": obj({"share_token": {"type": "string", "minLength": 32}, "share_url": {"type": "string"},
-                         "share_id": {"type": "string", "format": "uuid"}, "created_at": TIME,
-                         "expires_at": {**TIME, "nullable": True}}, required=("share_token", "share_url", "share_id")),
-    "Share": obj({"share_id": {"type": "string", "format": "uuid"}, "created_at": TIME,
-                  "expires_at": {**TIME, "nullable": True}, "revoked_at": {**TIME, "nullable": True},
-                  "active": {"type": "boolean"}}, required=("share_id", "created_at", "active")),
-    "ShareList": obj({"shares": {"type": "array", "items": ref("Share")}}, required=("shares",)),
-    "SharedSession": obj({"session_id": SESSION_ID, "messages": {"type": "array", "items": ref("Message")},
-                          "read_only": {"type": "boolean"}, "title": {"type": "string", "nullable": True},
-                          "next_cursor": NEXT_CURSOR},
-                         required=("session_id", "messages", "read_only"), extra=False,
-                         description="Only what was shared: the title and the messages (without their "
-                                     "metadata or reactions); never the session's metadata or owner."),
-    "SharedSendRequest": obj({
-        "content": {"type": "string", "minLength": 1},
-        "file_ids": {"type": "array", "maxItems": 10, "items": {"type": "string", "format": "uuid"}},
-        "enabled_capabilities": {"type": "array", "items": {"type": "string"}},
-    }, required=("content",), extra=False),
-    "SearchHit": obj({
-        "message_id": MESSAGE_ID, "content": {"type": "string"},
-        "context": {"type": "string", "description": "Snippet with <mark>…</mark> around matches"},
-        "created_at": TIME, "role": {"type": "string"}, "parent_message_id": {**MESSAGE_ID, "nullable": True},
-        "variant_index": {"type": "integer"}, "is_active": {"type": "boolean"}, "rank": {"type": "number"},
-        "on_active_path": {"type": "boolean", "description": "Every message from the root to this one is active."},
-        "variant_path": {"type": "array", "items": {"type": "integer", "minimum": 0},
-                         "description": "variant_index of each message from the root down to this one: activate "
-                                        "this message to open its branch."},
-    }, required=("message_id", "content", "context", "created_at", "on_active_path", "variant_path")),
-    "SearchResults": obj({"results": {"type": "array", "items": ref("SearchHit")}, "total": {"type": "integer"},
-                          "limit": {"type": "integer"}, "offset": {"type": "integer"},
-                          "next_cursor": {"type": "string", "nullable": True}},
-                         required=("results", "total", "limit", "offset")),
-    "SessionSearchResults": obj({
-        "results": {"type": "array", "items": obj({
+
+# --- schemas, by area -------------------------------------------------------------------------------
+
+def _error_schemas():
+    return {
+        "ErrorDetails": obj({
+            "trace_id": {"type": "string", "pattern": "^[a-zA-Z0-9_-]+$"},
+            "validation_errors": array(obj(
+                {"field": {"type": "string"}, "message": {"type": "string"}, "code": {"type": "string"}},
+                required=("field", "message"), extra=False)),
+            "retry_after_seconds": {"type": "integer", "minimum": 0},
+            "limit_type": {"type": "string",
+                           "enum": ["per_second", "per_minute", "per_hour", "per_day", "concurrent"]},
+            "quota_reset_at": TIME,
+            "timeout_ms": {"type": "integer", "minimum": 0},
+            "resource_id": UUID,
+        }, extra=False),
+        "Error": obj({
+            "error_code": {"type": "string", "enum": ["AUTH_REQUIRED", "SESSION_NOT_FOUND", "MESSAGE_NOT_FOUND",
+                                                      "INVALID_REQUEST", "BACKEND_TIMEOUT", "BACKEND_ERROR",
+                                                      "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR"]},
+            "message": {"type": "string"},
+            "details": ref("ErrorDetails"),
+        }, required=("error_code", "message"), extra=False),
+        "Deleted": obj({"deleted": {"type": "boolean", "enum": [True]}}, required=("deleted",), extra=False),
+    }
+
+
+def _session_schemas():
+    return {
+        "Capability": obj({"id": {"type": "string"}, "name": {"type": "string"},
+                           "description": {"type": "string"}, "enabled_by_default": {"type": "boolean"},
+                           "config": {"type": "object"}, "metadata": {"type": "object"}},
+                          description="As announced by the session type's backend; passed through unchanged."),
+        "SessionCreateRequest": object_schema(requests.SessionCreate),
+        "SessionCreateResponse": obj({"session_id": SESSION_ID, "available_capabilities": array(ref("Capability")),
+                                      "accepts_files": ACCEPTS_FILES},
+                                     required=("session_id", "available_capabilities")),
+        "Session": obj({
+            "session_id": SESSION_ID, "client_id": {"type": "string"}, "session_type_id": SESSION_TYPE_ID,
+            "available_capabilities": array(ref("Capability")), "accepts_files": ACCEPTS_FILES,
+            "metadata": {"type": "object"}, "created_at": TIME, "updated_at": TIME,
+        }, required=("session_id", "client_id", "session_type_id", "available_capabilities", "created_at",
+                     "updated_at")),
+        "SessionList": obj({"sessions": array(ref("Session")), "next_cursor": {"type": "string", "nullable": True}},
+                           required=("sessions", "next_cursor")),
+        "SessionUpdateRequest": object_schema(requests.SessionUpdate),
+        "SwitchTypeRequest": object_schema(requests.SessionSwitchType),
+        "SwitchTypeResponse": obj({"session_id": SESSION_ID, "session_type_id": SESSION_TYPE_ID},
+                                  required=("session_id", "session_type_id")),
+        "ExportRequest": object_schema(requests.SessionExport),
+        "ExportResponse": obj({"download_url": {"type": "string"}, "expires_at": TIME},
+                              required=("download_url", "expires_at")),
+    }
+
+
+def _message_schemas():
+    return {
+        "ContentPart": obj({"type": {"type": "string", "enum": CONTENT_TYPES},
+                            **{payload: {"type": "string"} for payload, _ in PARTS.values()}, **_part_fields()},
+                           required=("type",),
+                           description="Every field of the contract's part schemas is kept: text and code (with "
+                                       "`language`), image/audio/video/document ids with `mime_type`, audio and "
+                                       "video `duration_seconds`, document `filename`."),
+        "VariantInfo": obj({
+            "variant_index": {"type": "integer", "minimum": 0}, "total_variants": {"type": "integer", "minimum": 1},
+            "parent_message_id": {**UUID, "nullable": True},
+        }, required=("variant_index", "total_variants"), extra=False),
+        "Reactions": obj({"like": {"type": "integer", "minimum": 0}, "dislike": {"type": "integer", "minimum": 0}},
+                         required=("like", "dislike")),
+        "Message": obj({
+            "message_id": MESSAGE_ID, "session_id": SESSION_ID,
+            "parent_message_id": {**MESSAGE_ID, "nullable": True},
+            "role": {"type": "string", "enum": ["user", "assistant", "system"]},
+            "content": array(ref("ContentPart")), "file_ids": array(UUID),
+            "variant_index": {"type": "integer", "minimum": 0}, "is_active": {"type": "boolean"},
+            "is_complete": {"type": "boolean"}, "metadata": {"type": "object"}, "created_at": TIME,
+            "hidden_from_user": {"type": "boolean", "description": "Only ever true in the answer to a post."},
+            "hidden_from_backend": {"type": "boolean", "description": "Never sent to a backend (a note)."},
+            "variant_info": ref("VariantInfo"), "reactions": ref("Reactions"),
+            "my_reaction": {"type": "string", "enum": ["like", "dislike", None], "nullable": True},
+        }, required=("message_id", "session_id", "parent_message_id", "role", "content", "variant_index",
+                     "is_active", "is_complete", "created_at")),
+        "MessageList": obj({"messages": array(ref("Message")), "next_cursor": NEXT_CURSOR}, required=("messages",)),
+        "MessageVariant": obj({
+            "message_id": MESSAGE_ID, "variant_index": {"type": "integer"}, "content": array(ref("ContentPart")),
+            "is_active": {"type": "boolean"}, "is_complete": {"type": "boolean"}, "created_at": TIME,
+        }, required=("message_id", "variant_index", "content", "is_active")),
+        "MessageVariants": obj({"variants": array(ref("MessageVariant")), "current_index": {"type": "integer"}},
+                               required=("variants", "current_index")),
+        "MessageSendRequest": object_schema(requests.MessageSend),
+        "MessageRecreateRequest": object_schema(requests.CapabilitiesOnly),
+        "ReactionRequest": object_schema(requests.Reaction),
+        "ReactionResponse": obj({"message_id": MESSAGE_ID, "reaction_type": REACTION_TYPE,
+                                 "applied": {"type": "boolean", "description": "false when nothing changed"}},
+                                required=("message_id", "reaction_type", "applied")),
+    }
+
+
+def _stream_schemas():
+    def event(kind, properties, required=()):
+        return obj({"type": {"type": "string", "enum": [kind]}, "message_id": MESSAGE_ID, **properties},
+                   required=("type", "message_id", *required), extra=False)
+
+    return {
+        "StreamingStartEvent": event("start", {}),
+        "StreamingChunkEvent": event("chunk", {"chunk": obj(
+            {"type": {"type": "string", "enum": CONTENT_TYPES}, "content": {"type": "string"}, **_part_fields()},
+            required=("type", "content"), extra=False,
+            description="`content` is the part's payload (text, code, or a media id); the part's optional fields "
+                        "from the backend ride along.")}, required=("chunk",)),
+        "StreamingCompleteEvent": event("complete", {"metadata": {"type": "object"}}),
+        "StreamingErrorEvent": event("error", {"error_code": {"type": "string"},
+                                               "message": {"type": "string", "minLength": 1},
+                                               "details": ref("ErrorDetails")}, required=("error_code", "message")),
+    }
+
+
+def _share_schemas():
+    return {
+        "ShareRequest": object_schema(requests.ShareCreate),
+        "ShareCreated": obj({"share_token": {"type": "string", "minLength": 32}, "share_url": {"type": "string"},
+                             "share_id": UUID, "created_at": TIME, "expires_at": {**TIME, "nullable": True}},
+                            required=("share_token", "share_url", "share_id")),
+        "Share": obj({"share_id": UUID, "created_at": TIME, "expires_at": {**TIME, "nullable": True},
+                      "revoked_at": {**TIME, "nullable": True}, "active": {"type": "boolean"}},
+                     required=("share_id", "created_at", "active")),
+        "ShareList": obj({"shares": array(ref("Share"))}, required=("shares",)),
+        "SharedSession": obj({"session_id": SESSION_ID, "messages": array(ref("Message")),
+                              "read_only": {"type": "boolean"}, "title": {"type": "string", "nullable": True},
+                              "next_cursor": NEXT_CURSOR},
+                             required=("session_id", "messages", "read_only"), extra=False,
+                             description="Only what was shared: the title and the messages (without their "
+                                         "metadata or reactions); never the session's metadata or owner."),
+        "SharedSendRequest": object_schema(requests.SharedSend),
+    }
+
+
+def _search_schemas():
+    page = {"total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+            "next_cursor": {"type": "string", "nullable": True}}
+    return {
+        "SearchHit": obj({
+            "message_id": MESSAGE_ID, "content": {"type": "string"},
+            "context": {"type": "string", "description": "Snippet with <mark>…</mark> around matches"},
+            "created_at": TIME, "role": {"type": "string"}, "parent_message_id": {**MESSAGE_ID, "nullable": True},
+            "variant_index": {"type": "integer"}, "is_active": {"type": "boolean"}, "rank": {"type": "number"},
+            "on_active_path": {"type": "boolean",
+                               "description": "Every message from the root to this one is active."},
+            "variant_path": {"type": "array", "items": {"type": "integer", "minimum": 0},
+                             "description": "variant_index of each message from the root down to this one: "
+                                            "activate this message to open its branch."},
+        }, required=("message_id", "content", "context", "created_at", "on_active_path", "variant_path")),
+        "SearchResults": obj({"results": array(ref("SearchHit")), **page},
+                             required=("results", "total", "limit", "offset")),
+        "SessionSearchResults": obj({"results": array(obj({
             "session_id": SESSION_ID, "metadata": {"type": "object"}, "rank": {"type": "number"},
-            "matched_messages": {"type": "array", "items": ref("SearchHit")}},
-            required=("session_id", "matched_messages"))},
-        "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
-        "next_cursor": {"type": "string", "nullable": True}}, required=("results", "total", "limit", "offset")),
-    "ReactionRequest": obj({"reaction_type": {"type": "string", "enum": ["like", "dislike", "none"]}},
-                           required=("reaction_type",), extra=False),
-    "ReactionResponse": obj({"message_id": MESSAGE_ID, "reaction_type": {"type": "string",
-                                                                          "enum": ["like", "dislike", "none"]},
-                             "applied": {"type": "boolean", "description": "false when nothing changed"}},
-                            required=("message_id", "reaction_type", "applied")),
-    "SessionType": obj({
-        "session_type_id": SESSION_TYPE_ID, "name": {"type": "string"}, "description": {"type": "string"},
-        "webhook_url": {"type": "string"}, "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 300},
-        "summarization_enabled": {"type": "boolean"}, "summarization_url": {"type": "string", "nullable": True},
-        "summarization_settings": {"type": "object"}, "created_at": TIME, "updated_at": TIME,
-        "accepts_files": {"type": "boolean", "nullable": True,
-                          "description": "true/false decides for every session; null: the backend declares it "
-                                         "(capability id `file_attachments`)."},
-    }, required=("session_type_id", "name", "webhook_url", "timeout_seconds")),
-    "SessionTypeList": obj({"session_types": {"type": "array", "items": ref("SessionType")}},
-                           required=("session_types",)),
-    "SessionTypeCreate": obj({
-        "session_type_id": {**SESSION_TYPE_ID, "description": "Derived from name (v1) when omitted."},
-        "name": {"type": "string"}, "description": {"type": "string"},
-        "webhook_url": {"type": "string", "pattern": "^https?://"},
-        "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 300, "default": 30},
-        "summarization_enabled": {"type": "boolean"}, "summarization_url": {"type": "string", "nullable": True},
-        "summarization_settings": {"type": "object"},
-        "health_check": {"type": "boolean", "description": "Probe the backend with session_type.health_check first."},
-        "accepts_files": {"type": "boolean", "nullable": True,
-                          "description": "Override whether sessions accept file_ids; null (default): as the backend "
-                                         "declares."},
-    }, required=("name", "webhook_url"), extra=False),
-}
+            "matched_messages": array(ref("SearchHit"))}, required=("session_id", "matched_messages"))), **page},
+            required=("results", "total", "limit", "offset")),
+    }
 
 
-def _error_response(description):
-    return json_response(description, ref("Error"))
+def _admin_schemas():
+    return {
+        "SessionType": obj({
+            "session_type_id": SESSION_TYPE_ID, "name": {"type": "string"}, "description": {"type": "string"},
+            "webhook_url": {"type": "string"}, "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 300},
+            "summarization_enabled": {"type": "boolean"}, "summarization_url": {"type": "string", "nullable": True},
+            "summarization_settings": {"type": "object"}, "created_at": TIME, "updated_at": TIME,
+            "accepts_files": {"type": "boolean", "nullable": True,
+                              "description": "true/false decides for every session; null: the backend declares it "
+                                             "(capability id `file_attachments`)."},
+        }, required=("session_type_id", "name", "webhook_url", "timeout_seconds")),
+        "SessionTypeList": obj({"session_types": array(ref("SessionType"))}, required=("session_types",)),
+        "SessionTypeCreate": object_schema(requests.SessionTypeCreate),
+        "SessionTypeUpdate": object_schema(requests.SessionTypeUpdate),
+    }
 
 
-def _paths():
-    session_param = path_param("id", SESSION_ID, "Session id")
-    message_param = path_param("id", MESSAGE_ID, "Message id")
-    type_param = path_param("id", SESSION_TYPE_ID, "Session type id")
+def _schemas():
+    return {**_error_schemas(), **_session_schemas(), **_message_schemas(), **_stream_schemas(),
+            **_share_schemas(), **_search_schemas(), **_admin_schemas()}
+
+
+# --- paths, by area ---------------------------------------------------------------------------------
+
+def _session_paths():
     return {
         "/sessions": {
             "post": {"operationId": "createSession", "summary": "Create a session (the backend announces capabilities)",
@@ -298,92 +291,39 @@ def _paths():
                      "responses": {"201": json_response("Created", ref("SessionCreateResponse")),
                                    **errors(400, 401, 413, 503)}},
             "get": {"operationId": "listSessions", "summary": "The caller's sessions, newest first",
-                    "parameters": [query_param("limit", {"type": "integer", "minimum": 1, "maximum": 100,
-                                                         "default": 20}),
-                                   query_param("cursor", {"type": "string"}, "next_cursor of the previous page"),
-                                   query_param("tag", {"type": "string"}, "only sessions with this tag")],
+                    "parameters": query_parameters(requests.SessionListQuery),
                     "responses": {"200": json_response("Sessions", ref("SessionList")), **errors(400, 401)}}},
         "/sessions/{id}": {
-            "parameters": [session_param],
+            "parameters": [SESSION_PARAM],
             "get": {"operationId": "getSession", "summary": "Get a session",
                     "responses": {"200": json_response("The session", ref("Session")), **errors(400, 401, 404)}},
             "patch": {"operationId": "updateSession", "summary": "Update title, tags and metadata (ADR-0020)",
                       "requestBody": json_body(ref("SessionUpdateRequest")),
-                      "responses": {"200": json_response("The session", ref("Session")), **errors(400, 401, 404, 413)}},
+                      "responses": {"200": json_response("The session", ref("Session")),
+                                    **errors(400, 401, 404, 413)}},
             "delete": {"operationId": "deleteSession",
                        "summary": "Delete a session and all its messages (backend notified afterwards)",
                        "responses": {"200": json_response("Deleted", ref("Deleted")), **errors(400, 401, 404)}}},
         "/sessions/{id}/type": {"patch": {
             "operationId": "switchSessionType",
             "summary": "Switch the backend; it gets session.created, and the next message with the full history",
-            "parameters": [session_param], "requestBody": json_body(ref("SwitchTypeRequest")),
+            "parameters": [SESSION_PARAM], "requestBody": json_body(ref("SwitchTypeRequest")),
             "responses": {"200": json_response("Switched", ref("SwitchTypeResponse")),
                           **errors(400, 401, 404, 503)}}},
         "/sessions/{id}/summarize": {"post": {
             "operationId": "summarizeSession",
             "summary": "Stream a summary (stored in metadata.summary); 400 unless the type enables it",
-            "parameters": [session_param], "requestBody": json_body(ref("MessageRecreateRequest"), required=False),
+            "parameters": [SESSION_PARAM], "requestBody": json_body(ref("MessageRecreateRequest"), required=False),
             "responses": {"200": STREAM, **errors(400, 401, 404, 429, 503)}}},
-        "/sessions/{id}/export": {"post": {
-            "operationId": "exportSession", "summary": "Render an export; returns a signed, expiring download URL",
-            "parameters": [session_param], "requestBody": json_body(ref("ExportRequest")),
-            "responses": {"200": json_response("Export ready", ref("ExportResponse")),
-                          **errors(400, 401, 404, 503)}}},
-        "/exports/{id}": {"get": {
-            "operationId": "downloadExport", "summary": "Download an export by its signed link", "security": [],
-            "parameters": [path_param("id", {"type": "string", "format": "uuid"}, "Export id"),
-                           query_param("expires", {"type": "string", "pattern": "^[0-9]{1,12}$"}, required=True),
-                           query_param("signature", {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-                                       required=True)],
-            "responses": {"200": {"description": "The file (JSON, Markdown or text)",
-                                  "content": {"application/json": {}, "text/markdown": {}, "text/plain": {}}},
-                          **errors(400, 404, 503)}}},
-        "/sessions/{id}/share": {"post": {
-            "operationId": "shareSession", "summary": "Create a share link (optional expiry)",
-            "parameters": [session_param], "requestBody": json_body(ref("ShareRequest"), required=False),
-            "responses": {"201": json_response("Created", ref("ShareCreated")), **errors(400, 401, 404)}}},
-        "/sessions/{id}/shares": {"get": {
-            "operationId": "listShares", "summary": "A session's share links (tokens are never shown again)",
-            "parameters": [session_param],
-            "responses": {"200": json_response("Shares", ref("ShareList")), **errors(400, 401, 404)}}},
-        "/sessions/{id}/shares/{share_id}": {"delete": {
-            "operationId": "revokeShare", "summary": "Revoke a share link, at once on every instance",
-            "parameters": [session_param, path_param("share_id", {"type": "string", "format": "uuid"}, "Share id")],
-            "responses": {"200": json_response("Revoked", obj({"revoked": {"type": "boolean"}})),
-                          **errors(400, 401, 404)}}},
-        "/share/{token}": {"get": {
-            "operationId": "accessSharedSession", "summary": "Read-only view of a shared session", "security": [],
-            "parameters": [path_param("token", {"type": "string"}, "Share token"), *PAGE_PARAMS],
-            "responses": {"200": json_response("Shared session", ref("SharedSession")), **errors(400, 404)}}},
-        "/share/{token}/messages": {
-            "parameters": [path_param("token", {"type": "string"}, "Share token")],
-            "get": {"operationId": "recipientMessages",
-                    "summary": "The recipient's view: the owner's path continued by the caller's own branch",
-                    "parameters": PAGE_PARAMS,
-                    "responses": {"200": json_response("Shared session", ref("SharedSession")),
-                                  **errors(400, 401, 404)}},
-            "post": {"operationId": "sendAsRecipient",
-                     "summary": "Send as a share recipient: branches privately below the owner's last message",
-                     "requestBody": json_body(ref("SharedSendRequest")),
-                     "responses": {"200": STREAM, **errors(400, 401, 404, 429, 503)}}},
-        "/sessions/{id}/search": {"get": {
-            "operationId": "searchSession", "summary": "Full-text search in one session",
-            "parameters": [session_param, *SEARCH_PARAMS],
-            "responses": {"200": json_response("Matches", ref("SearchResults")), **errors(400, 401, 404, 503)}}},
-        "/search": {"get": {
-            "operationId": "searchAllSessions", "summary": "Full-text search across the caller's sessions",
-            "parameters": SEARCH_PARAMS,
-            "responses": {"200": json_response("Sessions with matches", ref("SessionSearchResults")),
-                          **errors(400, 401, 503)}}},
-        "/messages/{id}/reaction": {"post": {
-            "operationId": "reactToMessage", "summary": "like / dislike / none, one per user (ADR-0024)",
-            "parameters": [message_param], "requestBody": json_body(ref("ReactionRequest")),
-            "responses": {"200": json_response("Reaction", ref("ReactionResponse")), **errors(400, 401, 404)}}},
+    }
+
+
+def _message_paths():
+    return {
         "/sessions/{id}/messages": {"get": {
             "operationId": "listMessages",
             "summary": "The active path from the root; with parent_message_id, that node's children",
-            "parameters": [session_param, {"name": "parent_message_id", "in": "query", "schema": MESSAGE_ID},
-                           *PAGE_PARAMS],
+            "parameters": [SESSION_PARAM, *query_parameters(requests.MessageListQuery)],
             "responses": {"200": json_response("Messages", ref("MessageList")), **errors(400, 401, 404)}}},
         "/messages/send": {"post": {
             "operationId": "sendMessage", "summary": "Send a message; the reply streams back",
@@ -391,21 +331,94 @@ def _paths():
             "responses": {"200": STREAM, **errors(400, 401, 404, 413, 429, 503)}}},
         "/messages/{id}/recreate": {"post": {
             "operationId": "recreateMessage", "summary": "A new variant of an assistant message, streamed",
-            "parameters": [message_param], "requestBody": json_body(ref("MessageRecreateRequest"), required=False),
+            "parameters": [MESSAGE_PARAM], "requestBody": json_body(ref("MessageRecreateRequest"), required=False),
             "responses": {"200": STREAM, **errors(400, 401, 404, 429, 503)}}},
         "/messages/{id}": {"get": {
             "operationId": "getMessage", "summary": "One message with its variant info",
-            "parameters": [message_param],
+            "parameters": [MESSAGE_PARAM],
             "responses": {"200": json_response("The message", ref("Message")), **errors(400, 401, 404)}}},
         "/messages/{id}/variants": {"get": {
             "operationId": "getMessageVariants", "summary": "All siblings of a message, by variant index",
-            "parameters": [message_param],
+            "parameters": [MESSAGE_PARAM],
             "responses": {"200": json_response("Variants", ref("MessageVariants")), **errors(400, 401, 404)}}},
         "/messages/{id}/activate": {"post": {
             "operationId": "activateMessage",
             "summary": "Make this variant (and its ancestors) active; the next send continues below it",
-            "parameters": [message_param],
+            "parameters": [MESSAGE_PARAM],
             "responses": {"200": json_response("The activated message", ref("Message")), **errors(400, 401, 404)}}},
+        "/messages/{id}/reaction": {"post": {
+            "operationId": "reactToMessage", "summary": "like / dislike / none, one per user (ADR-0024)",
+            "parameters": [MESSAGE_PARAM], "requestBody": json_body(ref("ReactionRequest")),
+            "responses": {"200": json_response("Reaction", ref("ReactionResponse")), **errors(400, 401, 404)}}},
+    }
+
+
+def _export_paths():
+    return {
+        "/sessions/{id}/export": {"post": {
+            "operationId": "exportSession", "summary": "Render an export; returns a signed, expiring download URL",
+            "parameters": [SESSION_PARAM], "requestBody": json_body(ref("ExportRequest")),
+            "responses": {"200": json_response("Export ready", ref("ExportResponse")),
+                          **errors(400, 401, 404, 503)}}},
+        "/exports/{id}": {"get": {
+            "operationId": "downloadExport", "summary": "Download an export by its signed link", "security": [],
+            "parameters": [path_param("id", UUID, "Export id"), *query_parameters(requests.ExportDownload)],
+            "responses": {"200": {"description": "The file (JSON, Markdown or text)",
+                                  "content": {"application/json": {}, "text/markdown": {}, "text/plain": {}}},
+                          **errors(400, 404, 503)}}},
+    }
+
+
+def _share_paths():
+    return {
+        "/sessions/{id}/share": {"post": {
+            "operationId": "shareSession", "summary": "Create a share link (optional expiry)",
+            "parameters": [SESSION_PARAM], "requestBody": json_body(ref("ShareRequest"), required=False),
+            "responses": {"201": json_response("Created", ref("ShareCreated")), **errors(400, 401, 404)}}},
+        "/sessions/{id}/shares": {"get": {
+            "operationId": "listShares", "summary": "A session's share links (tokens are never shown again)",
+            "parameters": [SESSION_PARAM],
+            "responses": {"200": json_response("Shares", ref("ShareList")), **errors(400, 401, 404)}}},
+        "/sessions/{id}/shares/{share_id}": {"delete": {
+            "operationId": "revokeShare", "summary": "Revoke a share link, at once on every instance",
+            "parameters": [SESSION_PARAM, path_param("share_id", UUID, "Share id")],
+            "responses": {"200": json_response("Revoked", obj({"revoked": {"type": "boolean"}})),
+                          **errors(400, 401, 404)}}},
+        "/share/{token}": {"get": {
+            "operationId": "accessSharedSession", "summary": "Read-only view of a shared session", "security": [],
+            "parameters": [SHARE_TOKEN_PARAM, *query_parameters(requests.PageQuery)],
+            "responses": {"200": json_response("Shared session", ref("SharedSession")), **errors(400, 404)}}},
+        "/share/{token}/messages": {
+            "parameters": [SHARE_TOKEN_PARAM],
+            "get": {"operationId": "recipientMessages",
+                    "summary": "The recipient's view: the owner's path continued by the caller's own branch",
+                    "parameters": query_parameters(requests.PageQuery),
+                    "responses": {"200": json_response("Shared session", ref("SharedSession")),
+                                  **errors(400, 401, 404)}},
+            "post": {"operationId": "sendAsRecipient",
+                     "summary": "Send as a share recipient: branches privately below the owner's last message",
+                     "requestBody": json_body(ref("SharedSendRequest")),
+                     "responses": {"200": STREAM, **errors(400, 401, 404, 429, 503)}}},
+    }
+
+
+def _search_paths():
+    search = query_parameters(requests.SearchQuery)
+    return {
+        "/sessions/{id}/search": {"get": {
+            "operationId": "searchSession", "summary": "Full-text search in one session",
+            "parameters": [SESSION_PARAM, *search],
+            "responses": {"200": json_response("Matches", ref("SearchResults")), **errors(400, 401, 404, 503)}}},
+        "/search": {"get": {
+            "operationId": "searchAllSessions", "summary": "Full-text search across the caller's sessions",
+            "parameters": search,
+            "responses": {"200": json_response("Sessions with matches", ref("SessionSearchResults")),
+                          **errors(400, 401, 503)}}},
+    }
+
+
+def _admin_paths():
+    return {
         "/admin/session-types": {
             "post": {"operationId": "createSessionType", "summary": "Register a session type (admin role)",
                      "requestBody": json_body(ref("SessionTypeCreate")),
@@ -414,20 +427,29 @@ def _paths():
             "get": {"operationId": "listSessionTypes", "summary": "List session types (admin role)",
                     "responses": {"200": json_response("Session types", ref("SessionTypeList")), **errors(401, 404)}}},
         "/admin/session-types/{id}": {
-            "parameters": [type_param],
+            "parameters": [SESSION_TYPE_PARAM],
             "get": {"operationId": "getSessionType", "summary": "Get a session type (admin role)",
                     "responses": {"200": json_response("The session type", ref("SessionType")),
                                   **errors(400, 401, 404)}},
             "patch": {"operationId": "updateSessionType", "summary": "Change a session type (admin role)",
-                      "requestBody": json_body(obj({k: v for k, v in SCHEMAS["SessionTypeCreate"]["properties"].items()
-                                                    if k not in ("session_type_id", "health_check")}, extra=False)),
+                      "requestBody": json_body(ref("SessionTypeUpdate")),
                       "responses": {"200": json_response("The session type", ref("SessionType")),
                                     **errors(400, 401, 404)}},
             "delete": {"operationId": "deleteSessionType", "summary": "Delete an unused session type (admin role)",
                        "responses": {"200": json_response("Deleted", ref("Deleted")), **errors(400, 401, 404, 409)}}},
+    }
+
+
+def _document_paths():
+    return {
         "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document", "security": [],
                                   "responses": {"200": json_response("OpenAPI 3.0 document", {"type": "object"})}}},
     }
+
+
+def _paths():
+    return {**_session_paths(), **_message_paths(), **_export_paths(), **_share_paths(), **_search_paths(),
+            **_admin_paths(), **_document_paths()}
 
 
 # Feature areas may keep their paths and schemas in a module of their own (app/api/openapi_<area>.py,
@@ -451,6 +473,10 @@ def _all_paths():
     return paths
 
 
+def _error_response(description):
+    return json_response(description, ref("Error"))
+
+
 @cache
 def document():
     return {
@@ -464,7 +490,7 @@ def document():
         "paths": _all_paths(),
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-            "schemas": {**SCHEMAS, **_area_parts("schemas")},
+            "schemas": {**_schemas(), **_area_parts("schemas")},
             "responses": {
                 "BadRequest": _error_response("Invalid request (validation_errors in details)"),
                 "Unauthorized": _error_response("Missing or invalid token"),

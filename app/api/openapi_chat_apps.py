@@ -1,6 +1,8 @@
 """OpenAPI paths and schemas of app/api/chat_apps.py (issue 11): the session-type catalogue, posted
-messages, message deletion. Edits to existing schemas (send's edited_message_id, content parts,
-search hits' place in the tree, sessions' accepts_files) are in openapi.py itself."""
+messages, message deletion. The posted message's body is generated from requests.MessagePost. Edits to
+existing schemas (content parts, search hits' place in the tree, sessions' accepts_files) are in
+openapi.py itself."""
+from app.api.jsonschema import object_schema
 from app.api.openapi import (
     MESSAGE_ID,
     SESSION_ID,
@@ -12,6 +14,7 @@ from app.api.openapi import (
     path_param,
     ref,
 )
+from app.schemas import requests
 
 SETTING = {"type": "boolean", "nullable": True,
                  "description": "true/false: every session of the type accepts file_ids or not; null: as its "
@@ -27,19 +30,7 @@ def schemas():
             extra=False),
         "SessionTypeCatalogue": obj({"session_types": {"type": "array", "items": ref("SessionTypeSummary")}},
                                     required=("session_types",), extra=False),
-        "MessagePostRequest": obj({
-            "role": {"type": "string", "enum": ["system", "user", "assistant"]},
-            "content": {"oneOf": [{"type": "string", "minLength": 1},
-                                  {"type": "array", "minItems": 1, "maxItems": 100, "items": ref("ContentPart")}],
-                        "description": "A string (one text part) or content parts in the contract's shapes."},
-            "parent_message_id": {**MESSAGE_ID, "nullable": True,
-                                  "description": "Default: the last message of the active path (none: a root)."},
-            "hidden_from_user": {"type": "boolean", "default": False,
-                                 "description": "Never listed to clients, still sent to backends (system prompts)."},
-            "hidden_from_backend": {"type": "boolean", "default": False,
-                                    "description": "Listed to clients, never sent to a backend (notes)."},
-            "metadata": {"type": "object"},
-        }, required=("role", "content"), extra=False),
+        "MessagePostRequest": object_schema(requests.MessagePost),
         "MessageDeleted": obj({
             "deleted": {"type": "boolean", "enum": [True]},
             "deleted_message_ids": {"type": "array", "items": MESSAGE_ID,

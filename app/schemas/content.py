@@ -4,9 +4,7 @@ One table serves both directions: client input is validated against it (posted m
 backend's parts and streamed chunks keep exactly these fields, nothing else, so stored and relayed
 content stays in the contract's shape (each part schema forbids other fields).
 """
-import re
-
-UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+from app import ids
 
 # type -> (the field holding the payload, {optional field: kind})
 PARTS = {
@@ -45,7 +43,7 @@ def part_errors(part):
     payload = part.get(field)
     if not isinstance(payload, str) or not payload:
         problems.append(f"{field} must be a non-empty string")
-    elif kind in MEDIA and not UUID.match(payload):
+    elif kind in MEDIA and ids.parse_uuid(payload) is None:
         problems.append(f"{field} must be a lowercase UUID")
     for name, check in optional.items():
         if name in part and not _valid_extra(check, part[name]):

@@ -1,4 +1,7 @@
-"""Marshmallow fields for the contract's id formats: they load GTS strings into UUIDs."""
+"""Marshmallow fields for the contract's id formats: they load GTS strings into UUIDs.
+
+Each says what it accepts as `json_schema` (read by app/api/jsonschema.py), from the patterns in app/ids.py.
+"""
 from marshmallow import ValidationError, fields
 
 from app import ids
@@ -19,14 +22,18 @@ class _GtsId(fields.Field):
 class SessionId(_GtsId):
     parser = staticmethod(ids.parse_session_id)
     kind = "session"
+    json_schema = {"type": "string", "pattern": ids.SESSION_ID_PATTERN}
 
 
 class MessageId(_GtsId):
     parser = staticmethod(ids.parse_message_id)
     kind = "message"
+    json_schema = {"type": "string", "pattern": ids.MESSAGE_ID_PATTERN}
 
 
 class SessionTypeId(fields.String):
+    json_schema = {"type": "string", "pattern": ids.SESSION_TYPE_ID_PATTERN}
+
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
         if not ids.is_session_type_id(value):
@@ -37,6 +44,7 @@ class SessionTypeId(fields.String):
 class PlainUuid(_GtsId):
     parser = staticmethod(ids.parse_uuid)
     kind = "file"
+    json_schema = {"type": "string", "format": "uuid", "pattern": ids.UUID_PATTERN}
 
 
 INT64_MAX = 2**63 - 1
@@ -66,6 +74,10 @@ class StrictInteger(fields.Integer):
 
 class Content(fields.Field):
     """Message content: a non-empty string (one text part) or 1..100 content parts of the contract."""
+    json_schema = {"oneOf": [{"type": "string", "minLength": 1},
+                             {"type": "array", "minItems": 1, "maxItems": 100,
+                              "items": {"$ref": "#/components/schemas/ContentPart"}}],
+                   "description": "A string (one text part) or content parts in the contract's shapes."}
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):

@@ -10,6 +10,7 @@ import jwt
 import requests
 
 from launch.embedded_postgres import free_port
+from support.request_shapes import shapes_of
 from support.waiting import wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -163,8 +164,16 @@ class Api:
         return Api(self.base, client_id, admin)
 
     def call(self, method, path, **kwargs):
+        """One request; its body, query and path ids are checked against the served OpenAPI document
+        (support/request_shapes.py), so a test fails when the document and the engine disagree."""
         kwargs.setdefault("timeout", 30)
-        return self.http.request(method, self.base + "/api/v1" + path, **kwargs)
+        response = self.http.request(method, self.base + "/api/v1" + path, **kwargs)
+        try:
+            shapes_of(self.base).check(method, path, kwargs.get("json"), kwargs.get("params"), response)
+        except BaseException:
+            response.close()
+            raise
+        return response
 
     def get(self, path, **kwargs):
         return self.call("GET", path, **kwargs)

@@ -38,3 +38,9 @@ def test_session_type_ids():
     assert ids.is_session_type_id("gts.hyperspot.chat_engine.session_types.bot.v1.2~")
     for bad in ("bot", ids.session_type_gts("Has Spaces"), "gts.hyperspot.chat_engine.session_types.bot.v1", None):
         assert not ids.is_session_type_id(bad)
+
+
+def test_a_trailing_newline_is_not_part_of_an_id():
+    assert ids.parse_session_id(ids.session_gts(UUID) + "\n") is None
+    assert ids.parse_uuid(str(UUID) + "\n") is None
+    assert not ids.is_session_type_id(ids.session_type_gts("bot") + "\n")
