@@ -70,22 +70,15 @@ def _resolve(host):
 def check_registration(url, cidrs):
     """Raises UrlNotAllowed. A name that does not resolve yet (a backend deployed after its registration)
     passes here; the call-time check still applies to it."""
-    networks = parse_networks(tuple(cidrs))
-    host = _host(url)
-    literal = _literal(host)
-    if literal is not None:
-        check_address(literal, networks)
-        return
-    try:
-        addresses = _resolve(host)
-    except OSError:
-        return
-    for address in addresses:
-        check_address(address, networks)
+    _check(url, cidrs, must_resolve=False)
 
 
 def check_call(url, cidrs):
     """Raises UrlNotAllowed unless every address the URL's host resolves to now is allowed."""
+    _check(url, cidrs, must_resolve=True)
+
+
+def _check(url, cidrs, must_resolve):
     networks = parse_networks(tuple(cidrs))
     host = _host(url)
     literal = _literal(host)
@@ -95,6 +88,8 @@ def check_call(url, cidrs):
     try:
         addresses = _resolve(host)
     except OSError as exc:
+        if not must_resolve:
+            return
         raise UrlNotAllowed(f"cannot resolve {host} ({type(exc).__name__})") from None
     for address in addresses:
         check_address(address, networks)

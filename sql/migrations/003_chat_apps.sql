@@ -37,3 +37,18 @@ ALTER TABLE messages ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
                                       || jsonb_path_query_array(content, '$[*].code')::text)
 ) STORED;
 CREATE INDEX messages_search ON messages USING gin (search_vector);
+
+-- A message's place in the tree, for search hits: the variant indexes from the root down to it, and
+-- whether every message on that chain is its group's active variant (then it is on the active path).
+CREATE FUNCTION message_place(message_id uuid, OUT variant_path integer[], OUT on_active_path boolean)
+LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE up AS (
+        SELECT m.parent_id, m.variant_index, m.is_active, 0 AS height FROM messages m WHERE m.id = message_id
+        UNION ALL
+        SELECT parent.parent_id, parent.variant_index, parent.is_active, up.height + 1
+          FROM up
+         CROSS JOIN LATERAL (SELECT m.parent_id, m.variant_index, m.is_active FROM messages m
+                              WHERE m.id = up.parent_id) parent
+    )
+    SELECT array_agg(up.variant_index ORDER BY up.height DESC), bool_and(up.is_active) FROM up
+$$;

@@ -20,21 +20,7 @@ SELECT page.*, place.variant_path, place.on_active_path,
                    'MaxFragments=2, MaxWords=20, MinWords=5, StartSel=<mark>, StopSel=</mark>') AS context
   FROM page
  CROSS JOIN query
--- Each hit's place in the tree: the variant indexes from the root down to it, and whether every
--- message on that chain is its group's active variant (then the hit is on the active path).
-CROSS JOIN LATERAL (
-    WITH RECURSIVE up AS (
-        SELECT m.parent_id, m.variant_index, m.is_active, 0 AS height FROM messages m WHERE m.id = page.id
-        UNION ALL
-        SELECT parent.parent_id, parent.variant_index, parent.is_active, up.height + 1
-          FROM up
-         CROSS JOIN LATERAL (SELECT m.parent_id, m.variant_index, m.is_active FROM messages m
-                              WHERE m.id = up.parent_id) parent
-    )
-    SELECT array_agg(up.variant_index ORDER BY up.height DESC) AS variant_path,
-           bool_and(up.is_active) AS on_active_path
-      FROM up
-) place
+CROSS JOIN LATERAL message_place(page.id) place
  ORDER BY rank DESC, created_at DESC, id DESC;
 
 -- name: search_sessions*
@@ -71,19 +57,5 @@ SELECT page.session_id, page.session_rank, page.latest, page.total, s.metadata,
   JOIN sessions s ON s.id = page.session_id
   JOIN ranked r ON r.session_id = page.session_id AND r.nth <= 3
  CROSS JOIN query
--- Each hit's place in the tree: the variant indexes from the root down to it, and whether every
--- message on that chain is its group's active variant (then the hit is on the active path).
-CROSS JOIN LATERAL (
-    WITH RECURSIVE up AS (
-        SELECT m.parent_id, m.variant_index, m.is_active, 0 AS height FROM messages m WHERE m.id = r.id
-        UNION ALL
-        SELECT parent.parent_id, parent.variant_index, parent.is_active, up.height + 1
-          FROM up
-         CROSS JOIN LATERAL (SELECT m.parent_id, m.variant_index, m.is_active FROM messages m
-                              WHERE m.id = up.parent_id) parent
-    )
-    SELECT array_agg(up.variant_index ORDER BY up.height DESC) AS variant_path,
-           bool_and(up.is_active) AS on_active_path
-      FROM up
-) place
+CROSS JOIN LATERAL message_place(r.id) place
  ORDER BY page.session_rank DESC, page.latest DESC, page.session_id DESC, r.rank DESC, r.created_at DESC;
