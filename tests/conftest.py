@@ -21,7 +21,7 @@ from support.backends import Backend  # noqa: E402
 from support.contract import Contract  # noqa: E402
 from support.engine import Api, EngineProcess, close_clients, expect  # noqa: E402
 
-TABLES = "session_types, sessions, messages, share_tokens, reactions, exports"
+TABLES = "session_types, sessions, messages, share_tokens, reactions, exports, idempotency_keys"
 CHECKS = checks()
 
 

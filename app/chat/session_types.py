@@ -6,16 +6,16 @@ from app import ids
 from app.db import queries as q
 from app.errors import conflict, invalid, not_found
 from app.webhooks import events
-from app.webhooks.client import Target
+from app.webhooks.client import STREAM_DEFAULTS, STREAM_SETTINGS, Target
 
 EDITABLE = ("name", "description", "webhook_url", "timeout_seconds", "summarization_enabled",
-            "summarization_url", "summarization_settings")
+            "summarization_url", "summarization_settings", *STREAM_SETTINGS)
 DEFAULTS = {"description": "", "timeout_seconds": 30, "summarization_enabled": False,
-            "summarization_url": None, "summarization_settings": {}}
+            "summarization_url": None, "summarization_settings": {}, **STREAM_DEFAULTS}
 
 
 def target(session_type):
-    return Target(session_type["id"], session_type["webhook_url"], session_type["timeout_seconds"])
+    return Target.of(session_type["id"], session_type["webhook_url"], {**DEFAULTS, **session_type})
 
 
 def _params(values):

@@ -1,6 +1,7 @@
 """Session lifecycle: create (asking the backend for capabilities), read, delete."""
 import uuid
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from app.chat import cursors, session_types
@@ -21,17 +22,32 @@ def _announce(webhooks, session_type, session_id, client_id):
     return capabilities
 
 
-def create_session(db, webhooks, caller, session_type_id, metadata=None):
+def create_session(db, webhooks, caller, session_type_id, metadata=None, idempotency=None):
+    """Returns (row, replayed): with an Idempotency-Key seen before, the earlier result (replayed=True)."""
     with db.transaction() as conn:
+        earlier = idempotency.earlier(conn) if idempotency is not None else None
         session_type = q.get_session_type(conn, id=session_type_id)
+    if earlier is not None:
+        return {"id": earlier["session_id"], "available_capabilities": earlier["response"]}, True
     if session_type is None:
         raise invalid("unknown session type", field="session_type_id", code="unknown_session_type")
     session_id = uuid.uuid4()
     capabilities = _announce(webhooks, session_type, session_id, caller.client_id)
-    with db.transaction() as conn:
-        return q.insert_session(conn, id=session_id, client_id=caller.client_id,
-                                session_type_id=session_type_id, capabilities=Jsonb(capabilities),
-                                metadata=Jsonb(metadata or {}))
+    try:
+        with db.transaction() as conn:
+            row = q.insert_session(conn, id=session_id, client_id=caller.client_id,
+                                   session_type_id=session_type_id, capabilities=Jsonb(capabilities),
+                                   metadata=Jsonb(metadata or {}))
+            if idempotency is not None:
+                idempotency.record(conn, session_id=session_id, response=capabilities)
+    except psycopg.errors.UniqueViolation:
+        if idempotency is None:
+            raise
+        # A concurrent duplicate committed first (its backend call and ours both ran): its result wins.
+        with db.transaction() as conn:
+            earlier = idempotency.earlier(conn)
+        return {"id": earlier["session_id"], "available_capabilities": earlier["response"]}, True
+    return row, False
 
 
 def get_session(db, caller, session_id):

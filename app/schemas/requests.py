@@ -21,10 +21,23 @@ class MessageSend(Schema):
     parent_message_id = MessageId(allow_none=True)
     file_ids = fields.List(PlainUuid(), validate=validate.Length(max=10))
     enabled_capabilities = fields.List(CAPABILITY_NAME, validate=validate.Length(max=100))
+    if_busy = fields.String(load_default="reject", validate=validate.OneOf(["reject", "interrupt", "parallel"]))
+    resumable = fields.Boolean(load_default=False)
 
 
 class CapabilitiesOnly(Schema):
     enabled_capabilities = fields.List(CAPABILITY_NAME, validate=validate.Length(max=100))
+
+
+class MessageRecreate(CapabilitiesOnly):
+    resumable = fields.Boolean(load_default=False)
+
+
+class StreamRejoinQuery(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    offset = StrictInteger(load_default=0, validate=validate.Range(min=0, max=10_000_000))
 
 
 class MessageListQuery(Schema):
@@ -39,6 +52,10 @@ class SessionTypeFields(Schema):
     description = fields.String(validate=validate.Length(max=2000))
     webhook_url = fields.String(validate=HTTP_URL)
     timeout_seconds = StrictInteger(validate=validate.Range(min=1, max=300))
+    max_reply_seconds = StrictInteger(validate=validate.Range(min=1, max=3600))
+    breaker_failure_threshold = StrictInteger(validate=validate.Range(min=1, max=1000))
+    breaker_open_seconds = StrictInteger(validate=validate.Range(min=1, max=3600))
+    breaker_half_open_probes = StrictInteger(validate=validate.Range(min=1, max=100))
     summarization_enabled = fields.Boolean()
     summarization_url = fields.String(validate=HTTP_URL, allow_none=True)
     summarization_settings = fields.Dict(keys=fields.String())

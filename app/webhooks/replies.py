@@ -5,6 +5,8 @@ Every way an answer can be wrong becomes a BackendError; a well-formed answer be
 """
 import json
 
+from urllib3.exceptions import ReadTimeoutError
+
 from app.webhooks.errors import BackendError
 
 # The field that holds a content part's payload, by part type (reference ContentPart schemas).
@@ -13,6 +15,17 @@ PART_FIELD = {"text": "text", "code": "code", "image": "image_id", "audio": "aud
 CONTENT_TYPES = set(PART_FIELD)
 MERGEABLE = {"text", "code"}
 READ_SIZE = 64 * 1024
+
+
+def merge_chunks(parts, chunk):
+    """Append one chunk to a list of content parts, merging text and code runs (in place)."""
+    kind, payload = chunk["type"], chunk["content"]
+    field = PART_FIELD[kind]
+    if kind in MERGEABLE and parts and parts[-1]["type"] == kind:
+        parts[-1][field] += payload
+    else:
+        parts.append({"type": kind, field: payload})
+    return parts
 
 
 def _chunk(data):
@@ -78,8 +91,8 @@ def read_events(response, max_bytes):
     while True:
         try:
             data = response.raw.read1(READ_SIZE)
-        except BackendError:
-            raise
+        except (BackendError, TimeoutError, ReadTimeoutError):
+            raise  # a silence longer than the read timeout: the caller reports BACKEND_TIMEOUT
         except Exception as exc:  # noqa: BLE001 - urllib3 ProtocolError, socket errors: the backend broke off
             raise BackendError(f"backend connection failed mid-answer ({type(exc).__name__})") from None
         if not data:

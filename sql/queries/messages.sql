@@ -132,3 +132,13 @@ UPDATE messages m
   FROM touched
  WHERE m.id = %(message_id)s AND m.session_id = touched.id
 RETURNING m.id;
+
+-- name: append_reply_chunks!
+-- Store a batch of a live reply's chunk events and wake other instances' listeners.
+WITH stored AS (
+    INSERT INTO reply_chunks (message_id, first_index, chunks)
+    VALUES (%(message_id)s, %(first_index)s, %(chunks)s)
+    ON CONFLICT DO NOTHING
+    RETURNING message_id
+)
+SELECT pg_notify('chat_engine_replies', %(payload)s) FROM stored;

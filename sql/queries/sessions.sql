@@ -19,7 +19,8 @@ RETURNING s.id, t.webhook_url, t.id AS session_type_id;
 -- Lock a caller's session row (serializing tree writes in it) and read its backend settings.
 SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadata,
        t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url,
-       t.summarization_settings
+       t.summarization_settings,
+       t.max_reply_seconds, t.breaker_failure_threshold, t.breaker_open_seconds, t.breaker_half_open_probes
   FROM sessions s
   JOIN session_types t ON t.id = s.session_type_id
  WHERE s.id = %(id)s AND s.client_id = %(client_id)s
@@ -30,6 +31,7 @@ SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadat
 SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadata,
        t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url,
        t.summarization_settings,
+       t.max_reply_seconds, t.breaker_failure_threshold, t.breaker_open_seconds, t.breaker_half_open_probes,
        m.role AS message_role, m.parent_id AS message_parent_id
   FROM messages m
   JOIN sessions s ON s.id = m.session_id
