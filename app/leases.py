@@ -64,4 +64,7 @@ class LeaseKeeper:
                 relay.stop(still_live[message_id])
 
     def sweep(self):
-        return live.sweep(self.db)
+        ended = live.sweep(self.db)
+        with self.db.transaction() as conn:
+            q.delete_expired_idempotency_keys(conn, limit=1000)
+        return ended

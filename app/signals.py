@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "chat_engine_replies"
 RESYNC = "resync"
+APPLICATION_NAME = "chat-engine-listener"  # how operators (and tests) find these connections
 
 
 class Signals:
@@ -78,7 +79,8 @@ class Signals:
         delay = 0.1
         while True:
             try:
-                with psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout) as conn:
+                with psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout,
+                                     application_name=APPLICATION_NAME) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.connected = True
                     self.connections += 1
