@@ -235,6 +235,7 @@ def test_stop_from_the_other_instance(two, backend, session_type):
     session_id = a.create_session(session_type)
     response, events = open_send(a, {"session_id": session_id, "content": "hi", "resumable": True})
     start, first = next(events), next(events)
+    assert first["chunk"]["content"] == "one "
     stopped = b.post(f"/messages/{start['message_id']}/stop")
     assert stopped.status_code == 200
     assert stopped.json()["stopped"] is True
