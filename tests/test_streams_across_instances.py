@@ -229,7 +229,7 @@ def test_a_disconnect_still_cancels_a_reply_that_is_not_resumable(two, backend, 
     assert stored(a, start["message_id"])["metadata"]["stop_reason"] == "cancelled"
 
 
-def test_stop_from_the_other_instance(two, backend, session_type):
+def test_stop_from_the_other_instance(two, backend, session_type, contract):
     a, b = two
     release = held_backend(backend)
     session_id = a.create_session(session_type)
@@ -238,6 +238,7 @@ def test_stop_from_the_other_instance(two, backend, session_type):
     assert first["chunk"]["content"] == "one "
     stopped = b.post(f"/messages/{start['message_id']}/stop")
     assert stopped.status_code == 200
+    contract.validate(stopped.json(), "StopResult")
     assert stopped.json()["stopped"] is True
     assert stopped.json()["message"]["metadata"]["stop_reason"] == "cancelled"
     assert list(events)[-1]["type"] == "error"

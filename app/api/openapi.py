@@ -67,15 +67,53 @@ SEARCH_PARAMS = [
 ]
 
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Client-chosen, scoped to the caller, kept at least 24 h. The same key with the same body "
+                   "returns the earlier result (header Idempotent-Replayed: true; a stream is replayed, or "
+                   "joined while it still streams) with no new message and no backend call; with another "
+                   "body it is 409 with validation_errors[0].code `idempotency_key_reused`."}
+REPLAYED = {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]},
+                                    "description": "Present when the answer repeats an earlier request "
+                                                   "with the same Idempotency-Key."}}
+BUSY_CONFLICT = {
+    "description": "`if_busy: reject` and a reply still streams in the session "
+                   "(validation_errors[0].code `reply_in_progress`, details.resource_id its uuid), or an "
+                   "Idempotency-Key reused with another body (`idempotency_key_reused`).",
+    "headers": {"X-In-Flight-Message-Id": {"schema": MESSAGE_ID,
+                                           "description": "The reply in flight (reply_in_progress): rejoin "
+                                                          "it with GET /messages/{id}/stream or stop it."}},
+    "content": {"application/json": {"schema": ref("Error")}}}
+
 STREAM = {
     "description": "NDJSON stream: `start`, then `chunk` events as the backend sends them, then "
                    "`complete` (after the reply is committed) or `error`. Headers X-User-Message-Id "
-                   "(send only) and X-Assistant-Message-Id carry the ids of the messages created.",
+                   "(send only) and X-Assistant-Message-Id carry the ids of the messages created. An "
+                   "incomplete reply is stored with metadata.stop_reason.",
     "headers": {"X-Assistant-Message-Id": {"schema": MESSAGE_ID},
-                "X-User-Message-Id": {"schema": MESSAGE_ID}},
+                "X-User-Message-Id": {"schema": MESSAGE_ID}, **REPLAYED},
     "content": {"application/x-ndjson": {"schema": {"oneOf": [
         ref("StreamingStartEvent"), ref("StreamingChunkEvent"), ref("StreamingCompleteEvent"),
         ref("StreamingErrorEvent")]}}},
+}
+
+RESUMABLE = {"type": "boolean", "default": False,
+             "description": "A client disconnect does not stop the reply: it runs to its end (timeouts still "
+                            "apply); rejoin it with GET /messages/{id}/stream, stop it with POST "
+                            "/messages/{id}/stop."}
+STREAM_SETTINGS = {
+    "max_reply_seconds": {"type": "integer", "minimum": 1, "maximum": 3600, "default": 1800,
+                          "description": "Caps a streamed reply's total duration (stop_reason max_duration); "
+                                         "timeout_seconds bounds only the first byte and silences."},
+    "breaker_failure_threshold": {"type": "integer", "minimum": 1, "maximum": 1000, "nullable": True,
+                                  "description": "Consecutive backend faults that open the breaker "
+                                                 "(null: BREAKER_FAIL_MAX, 5)."},
+    "breaker_open_seconds": {"type": "integer", "minimum": 1, "maximum": 3600, "nullable": True,
+                             "description": "How long an open breaker fails fast (null: BREAKER_RESET_SECONDS, 60)."},
+    "breaker_half_open_probes": {"type": "integer", "minimum": 1, "maximum": 100, "nullable": True,
+                                 "description": "Calls let through at once when half-open "
+                                                "(null: BREAKER_HALF_OPEN_MAX_CALLS, 3)."},
 }
 
 SCHEMAS = {
@@ -131,7 +169,11 @@ SCHEMAS = {
         "content": {"type": "array", "items": ref("ContentPart")},
         "file_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
         "variant_index": {"type": "integer", "minimum": 0}, "is_active": {"type": "boolean"},
-        "is_complete": {"type": "boolean"}, "metadata": {"type": "object"}, "created_at": TIME,
+        "is_complete": {"type": "boolean"},
+        "metadata": {"type": "object", "description": "An incomplete assistant reply carries `stop_reason`: "
+                     "cancelled, backend_error, backend_timeout, max_duration, shutdown, superseded or "
+                     "interrupted; assistant replies carry `session_type_id`."},
+        "created_at": TIME,
         "variant_info": ref("VariantInfo"), "reactions": ref("Reactions"),
         "my_reaction": {"type": "string", "enum": ["like", "dislike", None], "nullable": True},
     }, required=("message_id", "session_id", "parent_message_id", "role", "content", "variant_index",
@@ -150,9 +192,15 @@ SCHEMAS = {
         "parent_message_id": {**MESSAGE_ID, "nullable": True,
                               "description": "Branch: the new message becomes a new child of this one."},
         "enabled_capabilities": {"type": "array", "items": {"type": "string"}},
+        "if_busy": {"type": "string", "enum": ["reject", "interrupt", "parallel"], "default": "reject",
+                    "description": "When the session's active path ends in a reply still streaming: reject "
+                                   "(409 reply_in_progress), interrupt (that reply stops, stored with "
+                                   "stop_reason superseded; the new message continues below it), or "
+                                   "parallel (the new message is placed below the unfinished reply)."},
+        "resumable": RESUMABLE,
     }, required=("session_id", "content"), extra=False),
-    "MessageRecreateRequest": obj({"enabled_capabilities": {"type": "array", "items": {"type": "string"}}},
-                                  extra=False),
+    "MessageRecreateRequest": obj({"enabled_capabilities": {"type": "array", "items": {"type": "string"}},
+                                   "resumable": RESUMABLE}, extra=False),
     "StreamingStartEvent": obj({"type": {"type": "string", "enum": ["start"]}, "message_id": MESSAGE_ID},
                                required=("type", "message_id"), extra=False),
     "StreamingChunkEvent": obj({
@@ -229,7 +277,7 @@ SCHEMAS = {
         "session_type_id": SESSION_TYPE_ID, "name": {"type": "string"}, "description": {"type": "string"},
         "webhook_url": {"type": "string"}, "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 300},
         "summarization_enabled": {"type": "boolean"}, "summarization_url": {"type": "string", "nullable": True},
-        "summarization_settings": {"type": "object"}, "created_at": TIME, "updated_at": TIME,
+        "summarization_settings": {"type": "object"}, **STREAM_SETTINGS, "created_at": TIME, "updated_at": TIME,
     }, required=("session_type_id", "name", "webhook_url", "timeout_seconds")),
     "SessionTypeList": obj({"session_types": {"type": "array", "items": ref("SessionType")}},
                            required=("session_types",)),
@@ -240,6 +288,7 @@ SCHEMAS = {
         "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 300, "default": 30},
         "summarization_enabled": {"type": "boolean"}, "summarization_url": {"type": "string", "nullable": True},
         "summarization_settings": {"type": "object"},
+        **STREAM_SETTINGS,
         "health_check": {"type": "boolean", "description": "Probe the backend with session_type.health_check first."},
     }, required=("name", "webhook_url"), extra=False),
 }
@@ -256,9 +305,11 @@ def _paths():
     return {
         "/sessions": {
             "post": {"operationId": "createSession", "summary": "Create a session (the backend announces capabilities)",
+                     "parameters": [IDEMPOTENCY_KEY],
                      "requestBody": json_body(ref("SessionCreateRequest")),
-                     "responses": {"201": json_response("Created", ref("SessionCreateResponse")),
-                                   **errors(400, 401, 413, 503)}},
+                     "responses": {"201": {**json_response("Created", ref("SessionCreateResponse")),
+                                           "headers": REPLAYED},
+                                   **errors(400, 401, 413, 503), "409": BUSY_CONFLICT}},
             "get": {"operationId": "listSessions", "summary": "The caller's sessions, newest first",
                     "parameters": [query_param("limit", {"type": "integer", "minimum": 1, "maximum": 100,
                                                          "default": 20}),
@@ -344,12 +395,14 @@ def _paths():
             "responses": {"200": json_response("Messages", ref("MessageList")), **errors(400, 401, 404)}}},
         "/messages/send": {"post": {
             "operationId": "sendMessage", "summary": "Send a message; the reply streams back",
+            "parameters": [IDEMPOTENCY_KEY],
             "requestBody": json_body(ref("MessageSendRequest")),
-            "responses": {"200": STREAM, **errors(400, 401, 404, 413, 503)}}},
+            "responses": {"200": STREAM, **errors(400, 401, 404, 413, 503), "409": BUSY_CONFLICT}}},
         "/messages/{id}/recreate": {"post": {
             "operationId": "recreateMessage", "summary": "A new variant of an assistant message, streamed",
-            "parameters": [message_param], "requestBody": json_body(ref("MessageRecreateRequest"), required=False),
-            "responses": {"200": STREAM, **errors(400, 401, 404, 503)}}},
+            "parameters": [message_param, IDEMPOTENCY_KEY],
+            "requestBody": json_body(ref("MessageRecreateRequest"), required=False),
+            "responses": {"200": STREAM, **errors(400, 401, 404, 503), "409": BUSY_CONFLICT}}},
         "/messages/{id}": {"get": {
             "operationId": "getMessage", "summary": "One message with its variant info",
             "parameters": [message_param],
@@ -388,7 +441,7 @@ def _paths():
 
 # Feature areas may keep their paths and schemas in a module of their own (app/api/openapi_<area>.py,
 # each with paths() and schemas() returning dicts); list them here so the document stays one.
-AREA_MODULES = ()
+AREA_MODULES = ("openapi_streams",)
 
 
 def _area_parts(name):
