@@ -279,12 +279,14 @@ class Relay:
         self._finished = True
         _open_relays.discard(self)
         try:
-            if self._pump is not None:
-                self._pump.kill(block=True, timeout=1)
+            if self._pump is not None and not outcome.complete:
+                self._pump.kill(block=True, timeout=1)  # closes the backend connection
+            # A complete reply's pump is left to read the rest of the body, so its connection is reused.
             if not outcome.complete:
                 self._drain_queued_chunks()
             failure = getattr(self, "failure", None)
-            self.exchange.stream.finish(failure=failure, counts=outcome.counts_for_breaker)
+            self.exchange.stream.finish(failure=failure, counts=outcome.counts_for_breaker,
+                                        close=not outcome.complete)
             final = self._save(outcome, failure)
         finally:
             if self._subscription is not None:

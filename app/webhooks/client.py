@@ -223,9 +223,10 @@ class BackendStream:
             if not 200 <= self._response.status_code < 300:
                 raise BackendError.for_status(self._response.status_code)
             for kind, payload in read_events(self._response, self.client.config.max_reply_bytes):
-                if kind == "complete":
-                    drain(self._response)
                 yield kind, payload
+                if kind == "complete":
+                    # After the consumer has it: the reply is not delayed by a backend slow to end its body.
+                    drain(self._response)
         except BackendFailure:
             raise
         except Exception as exc:  # noqa: BLE001 - connection errors and read timeouts
@@ -238,13 +239,15 @@ class BackendStream:
         if response is not None:
             release(response)
 
-    def finish(self, failure=None, counts=True):
+    def finish(self, failure=None, counts=True, close=True):
         """Report the outcome to the breaker and metrics once. `counts=False` (a client's cancel, a
-        stop, the total cap, our own shutdown) says nothing about the backend's health."""
+        stop, the total cap, our own shutdown) says nothing about the backend's health. `close=False`:
+        the reader is still draining a completed body and gives the connection back itself."""
         if self._finished:
             return
         self._finished = True
-        self.close()
+        if close:
+            self.close()
         if not counts:
             self._breaker.release(self._probe)
             self.client._count(self.target, self.event, "cancelled" if failure is None else failure.error_code)
