@@ -124,7 +124,7 @@ class Relay:
         self.detached = False
         self.chunk_count = 0
         self.chunk_log = ChunkLog(parts.db, exchange.message_id, self.config.chunk_flush_seconds) \
-            if exchange.live else None
+            if exchange.live and self.config.chunk_log else None
         self._driver = None
         self._pump = None
         self._watcher = None
