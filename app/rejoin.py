@@ -6,7 +6,10 @@ it is a replay. The reply's end is stored in the same transaction as its last ch
 sees the end sees every chunk: concatenated, the chunks before and after a rejoin are the stored reply.
 Each read is a short transaction; no connection is held while waiting.
 """
+import uuid
+
 import gevent.event
+from flask import has_request_context
 
 from app import ids, outcomes
 from app.db import queries as q
@@ -36,7 +39,7 @@ class Rejoin:
         self.offset = offset
         self._headers = headers or {}
         self._on_close = on_close
-        self._trace_id = trace_id()
+        self._trace_id = trace_id() if has_request_context() else uuid.uuid4().hex
 
     def headers(self):
         return {"X-Assistant-Message-Id": self.public_id, **self._headers}
