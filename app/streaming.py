@@ -196,6 +196,11 @@ class Relay:
                 return outcomes.MAX_DURATION
             if kind == "chunk":
                 self._chunk(payload)
+                if self.buffered > self.config.stream_buffer_limit_bytes:  # at once, not behind queued chunks
+                    self._cut_slow_client()
+                    if not self.resumable:
+                        return outcomes.CANCELLED
+                    self._detach()  # a resumable reply runs on; its client may rejoin at its offset
             elif kind == "complete":
                 self.reply.metadata = payload
                 return outcomes.COMPLETE
@@ -204,11 +209,6 @@ class Relay:
                 return outcomes.backend_failure(payload)
             elif kind == "client_gone":
                 if not self.resumable:
-                    return outcomes.CANCELLED
-                self._detach()
-            elif kind == "slow_client":
-                if not self.resumable:
-                    self._cut_slow_client()
                     return outcomes.CANCELLED
                 self._detach()
             elif kind == "shutdown":
@@ -228,8 +228,6 @@ class Relay:
         line = ndjson_line({"type": "chunk", "message_id": self.exchange.public_message_id, "chunk": chunk})
         self.buffered += len(line)
         self.out.put(line)
-        if self.buffered > self.config.stream_buffer_limit_bytes:
-            self.events.put(("slow_client", None))
 
     def _detach(self):
         """The client of a resumable reply left: the reply runs on; the client may rejoin anywhere."""
@@ -253,7 +251,7 @@ class Relay:
             self.events.put(("failure", BackendError(f"relay failed ({type(exc).__name__})")))
 
     def _cut_slow_client(self):
-        """The client reads slower than the backend writes: cancel, as if it had gone away."""
+        """The client reads slower than the backend writes: drop it, as if it had gone away."""
         log.warning("client too slow: more than %d bytes buffered, cancelling stream",
                     self.config.stream_buffer_limit_bytes)
         if self.sock is not None:
