@@ -331,3 +331,16 @@ def test_the_listening_connection_comes_back_after_the_database_drops_it(start_e
     assert client.post(f"/messages/{start['message_id']}/stop").json()["stopped"] is True
     assert list(events)[-1]["type"] == "error"
     release.set()
+
+
+def test_a_retried_recreate_replays_on_the_other_instance(two, backend, session_type):
+    a, b = two
+    session_id = a.create_session(session_type)
+    original = a.send(session_id, "hi").message_id
+    headers = {"Idempotency-Key": "recreate-1"}
+    first = a.call("POST", f"/messages/{original}/recreate", json={}, headers=headers)
+    again = b.call("POST", f"/messages/{original}/recreate", json={}, headers=headers)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert read_ndjson_text(again.text)[0] == read_ndjson_text(first.text)[0]
+    assert len(backend.events("message.recreate")) == 1
+    assert len(a.get(f"/messages/{original}/variants").json()["variants"]) == 2
