@@ -14,10 +14,12 @@ from flask import has_request_context
 from app import ids, outcomes
 from app.db import queries as q
 from app.errors import trace_id
-from app.streaming import error_line, ndjson_line
+from app.streaming import ClientWatcher, error_line, ndjson_line
 from app.webhooks.replies import PART_FIELD
 
-RECHECK_SECONDS = 1.0  # a lost notice delays a rejoiner by at most this
+# Without a notice, re-read anyway: often while this worker's listener is down (notices are lost then),
+# rarely while it is up (a reconnect wakes every waiter, so a lost notice is the exception).
+RECHECK_SECONDS = {True: 10.0, False: 1.0}
 
 
 def parts_as_chunks(parts):
@@ -31,7 +33,7 @@ def parts_as_chunks(parts):
 
 
 class Rejoin:
-    def __init__(self, db, signals, message_id, offset=0, headers=None, on_close=None):
+    def __init__(self, db, signals, message_id, offset=0, headers=None, on_close=None, sock=None):
         self.db = db
         self.signals = signals
         self.message_id = message_id
@@ -39,10 +41,16 @@ class Rejoin:
         self.offset = offset
         self._headers = headers or {}
         self._on_close = on_close
+        self._sock = sock  # the client's socket: a rejoiner that leaves is noticed while nothing is written
         self._trace_id = trace_id() if has_request_context() else uuid.uuid4().hex
 
     def headers(self):
         return {"X-Assistant-Message-Id": self.public_id, **self._headers}
+
+    def attach(self, sock, on_close):
+        """For a Rejoin made before its response: the client's socket, and what to do at the end."""
+        self._sock = sock
+        self._on_close = on_close
 
     def close(self):
         on_close, self._on_close = self._on_close, None
@@ -54,9 +62,11 @@ class Rejoin:
         woken = gevent.event.Event()
         subscription = self.signals.subscribe(self.message_id, lambda kind: woken.set()) \
             if self.signals is not None else None
+        gone = []
+        watcher = ClientWatcher(self._sock, lambda: (gone.append(True), woken.set()))
         sent = self.offset
         try:
-            while True:
+            while not gone:
                 woken.clear()
                 with self.db.transaction() as conn:
                     state = q.reply_state(conn, message_id=self.message_id, offset=sent)
@@ -70,8 +80,9 @@ class Rejoin:
                 if not state["live"]:
                     yield self._final(state)
                     return
-                woken.wait(timeout=RECHECK_SECONDS)
+                woken.wait(timeout=RECHECK_SECONDS[bool(self.signals and self.signals.connected)])
         finally:
+            watcher.stop()
             if subscription is not None:
                 self.signals.unsubscribe(subscription)
             self.close()

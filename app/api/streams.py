@@ -21,7 +21,7 @@ def stream_response(start_exchange, resumable=False):
         _release(parts)
         raise
     if isinstance(started, Rejoin):
-        started._on_close = lambda: _release(parts)
+        started.attach(request.environ.get("gunicorn.socket"), lambda: _release(parts))
         return _respond(started, started.headers())
     return _respond(Relay(started, parts, request.environ, resumable=resumable), started.headers())
 
@@ -32,7 +32,8 @@ def rejoin_response(message_id, offset, headers=None):
     if not parts.slots.try_acquire():
         raise unavailable("too many concurrent streams on this instance", retry_after=1, limit_type="concurrent")
     parts.metrics.stream_opened()
-    rejoin = Rejoin(parts.db, parts.signals, message_id, offset, headers, on_close=lambda: _release(parts))
+    rejoin = Rejoin(parts.db, parts.signals, message_id, offset, headers, on_close=lambda: _release(parts),
+                    sock=request.environ.get("gunicorn.socket"))
     return _respond(rejoin, rejoin.headers())
 
 
