@@ -120,7 +120,8 @@ class Relay:
         self.reply = Reply()
         self.events = gevent.queue.Queue()   # pump, watcher, signals, shutdown -> driver
         self.out = gevent.queue.Queue()      # driver -> the client's response generator
-        self.buffered = 0
+        self.buffered = 0  # bytes handed to the client's response generator, not yet written
+        self.queued = 0    # chunk bytes read from the backend, not yet taken by the driver
         self.detached = False
         self.chunk_count = 0
         self.chunk_log = ChunkLog(parts.db, exchange.message_id, self.config.chunk_flush_seconds) \
@@ -180,7 +181,8 @@ class Relay:
             self.leases.hold(self)
         if self.signals is not None and self.exchange.live:
             self._subscription = self.signals.subscribe(self.message_id, self._on_signal)
-        self._pump = gevent.spawn(self._run_pump, stream)
+        self._backend_events = stream.events()
+        self._pump = gevent.spawn(self._run_pump)
         outcome = outcomes.CANCELLED
         try:
             outcome = self._consume(stream)
@@ -195,12 +197,15 @@ class Relay:
             except gevent.queue.Empty:
                 return outcomes.MAX_DURATION
             if kind == "chunk":
+                self.queued -= len(payload["content"])
                 self._chunk(payload)
-                if self.buffered > self.config.stream_buffer_limit_bytes:  # at once, not behind queued chunks
-                    self._cut_slow_client()
-                    if not self.resumable:
-                        return outcomes.CANCELLED
-                    self._detach()  # a resumable reply runs on; its client may rejoin at its offset
+            elif kind == "overflow":
+                # More than the buffer limit waits for the client (queued here or unsent to it).
+                self._cut_slow_client()
+                if not self.resumable:
+                    return outcomes.CANCELLED
+                self._detach()  # a resumable reply runs on; its client may rejoin at its offset
+                self._pump = gevent.spawn(self._run_pump, resume=True)
             elif kind == "complete":
                 self.reply.metadata = payload
                 return outcomes.COMPLETE
@@ -239,11 +244,17 @@ class Relay:
         if kind.startswith("stop:"):
             self.stop(kind[len("stop:"):])
 
-    def _run_pump(self, stream):
-        self.metrics.routing(time.monotonic() - self._received_at)
+    def _run_pump(self, resume=False):
+        if not resume:
+            self.metrics.routing(time.monotonic() - self._received_at)
         try:
-            for kind, payload in stream.events():
+            for kind, payload in self._backend_events:  # one iterator: a resumed pump reads on
+                if kind == "chunk":
+                    self.queued += len(payload["content"])
                 self.events.put((kind, payload))
+                if not self.detached and self.queued + self.buffered > self.config.stream_buffer_limit_bytes:
+                    self.events.put(("overflow", None))
+                    return  # stop reading the backend: memory stays bounded by the limit
         except BackendFailure as failure:
             self.events.put(("failure", failure))
         except Exception as exc:  # never let a pump error go unreported
@@ -278,7 +289,8 @@ class Relay:
         _open_relays.discard(self)
         try:
             if self._pump is not None and not outcome.complete:
-                self._pump.kill(block=True, timeout=1)  # closes the backend connection
+                self._pump.kill(block=True, timeout=1)
+                self._backend_events.close()  # closes the backend connection, even after an overflow
             # A complete reply's pump is left to read the rest of the body, so its connection is reused.
             if not outcome.complete:
                 self._drain_queued_chunks()

@@ -344,3 +344,22 @@ def test_a_retried_recreate_replays_on_the_other_instance(two, backend, session_
     assert read_ndjson_text(again.text)[0] == read_ndjson_text(first.text)[0]
     assert len(backend.events("message.recreate")) == 1
     assert len(a.get(f"/messages/{original}/variants").json()["variants"]) == 2
+
+
+def test_a_slow_client_of_a_resumable_reply_is_dropped_and_the_reply_runs_on(start_engine, api, backend,
+                                                                            make_session_type):
+    server = start_engine(STREAM_BUFFER_LIMIT_BYTES=65536)
+    client = Api(server.url, api.client_id)
+    piece = "z" * 65536
+    backend.on("message.new", lambda e, env: stream_answer(
+        iter([*(ndjson(chunk(piece)) for _ in range(40)), ndjson(complete())])))
+    session_id = client.create_session(make_session_type(backend))
+    response = client.open_stream("/messages/send", {"session_id": session_id, "content": "flood", "resumable": True})
+    response.raw.read1(100)  # then stop reading, connection still open
+    message_id = response.headers["X-Assistant-Message-Id"]
+    wait_until(lambda: client.get(f"/messages/{message_id}").json()["is_complete"], timeout=30,
+               message="the reply stored complete although its client stalled")
+    replay = read_ndjson_text(client.get(f"/messages/{message_id}/stream").text)
+    assert "".join(e["chunk"]["content"] for e in replay if e["type"] == "chunk") == piece * 40
+    assert backend.events("message.aborted") == []
+    response.close()
