@@ -200,12 +200,13 @@ class Relay:
                 self.queued -= len(payload["content"])
                 self._chunk(payload)
             elif kind == "overflow":
-                # More than the buffer limit waits for the client (queued here or unsent to it).
-                self._cut_slow_client()
-                if not self.resumable:
-                    return outcomes.CANCELLED
-                self._detach()  # a resumable reply runs on; its client may rejoin at its offset
-                self._pump = gevent.spawn(self._run_pump, resume=True)
+                # The pump stopped reading: more than the buffer limit waited for the client.
+                if self.queued + self.buffered > self.config.stream_buffer_limit_bytes:
+                    self._cut_slow_client()
+                    if not self.resumable:
+                        return outcomes.CANCELLED
+                    self._detach()  # a resumable reply runs on; its client may rejoin at its offset
+                self._pump = gevent.spawn(self._run_pump, resume=True)  # the client caught up meanwhile
             elif kind == "complete":
                 self.reply.metadata = payload
                 return outcomes.COMPLETE
@@ -290,7 +291,10 @@ class Relay:
         try:
             if self._pump is not None and not outcome.complete:
                 self._pump.kill(block=True, timeout=1)
-                self._backend_events.close()  # closes the backend connection, even after an overflow
+                try:
+                    self._backend_events.close()  # closes the backend connection, even after an overflow
+                except ValueError:  # still running in a pump that would not die: its own finally closes it
+                    pass
             # A complete reply's pump is left to read the rest of the body, so its connection is reused.
             if not outcome.complete:
                 self._drain_queued_chunks()
