@@ -1,10 +1,13 @@
 """app/chat/live.py and the if_busy / Idempotency-Key paths of app/chat/exchanges.py, in one
 rolled-back transaction (no relay runs: a reply stays live until a test ends it)."""
+import json
+
 import pytest
 from psycopg.types.json import Jsonb
 
 from app import outcomes
 from app.chat import exchanges, idempotency, live, messages
+from app.chunk_log import ChunkLog
 from app.db import queries as q
 from app.errors import ApiError
 from app.metrics import get_metrics
@@ -101,3 +104,27 @@ def test_an_idempotency_key_replays_and_refuses_another_body(database, impatient
                              options=exchanges.Options(idempotency=claim("q2")))
     assert caught.value.details["validation_errors"][0]["code"] == "idempotency_key_reused"
     assert len(messages.list_messages(database, caller, session_id)) == 2
+
+
+def chunk(text):
+    return {"type": "text", "content": text}
+
+
+def test_batches_are_stored_in_order_and_the_unstored_rest_is_handed_over(conn, database, webhooks, caller,
+                                                                         make_session):
+    exchange = exchanges.start_send(database, webhooks, caller, make_session(), "q")
+    log = ChunkLog(database, exchange.message_id, interval=60)
+    log.add(chunk("a"))
+    log.add(chunk("b"))
+    log._flush()
+    log.add(chunk("c"))
+    assert log.close() == (2, [chunk("c")])
+    rows = conn.execute("SELECT first_index, chunks FROM reply_chunks WHERE message_id = %s",
+                        (exchange.message_id,)).fetchall()
+    assert rows == [{"first_index": 0, "chunks": [chunk("a"), chunk("b")]}]
+    log.add(chunk("d"))
+    log._flush()  # closed: nothing more is written
+    exchange.save([{"type": "text", "text": "abc"}], {}, outcomes.COMPLETE, (2, [chunk("c")]))
+    replay = [json.loads(line) for line in Rejoin(database, None, exchange.message_id, offset=1).lines()]
+    assert [e["type"] for e in replay] == ["start", "chunk", "chunk", "complete"]
+    assert [e["chunk"]["content"] for e in replay[1:3]] == ["b", "c"]  # after the first one: no gap, no repeat
