@@ -175,13 +175,10 @@ def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, 
             replay = options.idempotency.check(conn, session_id=session_id)
             if replay is not None:
                 return replay
-        if recipient is None and options.if_busy != "parallel":
-            busy = q.busy_reply_of_session(conn, session_id=session_id)
-            if busy is not None:
-                raise _Busy(busy["message_id"], busy["lapsed"])
-        chosen = capabilities.select(session["available_capabilities"], enabled)
-        capabilities.check_files(session["available_capabilities"], file_ids)
-        stream = admission.admit(_target(session), "message.new")
+        branching = recipient is None and parent_id is not None
+        # Read after the lock (a fresh snapshot sees a send that just committed), sent along with the path.
+        busy = q.busy_reply_of_session.later(conn, session_id=session_id) \
+            if recipient is None and options.if_busy != "parallel" else (lambda: None)
         if recipient is not None:
             path = q.recipient_path(conn, session_id=session_id, recipient=recipient)
             parent_id = path[-1]["id"] if path else None
@@ -190,8 +187,14 @@ def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, 
             parent_id = path[-1]["id"] if path else None
         else:
             path = q.ancestor_path(conn, session_id=session_id, message_id=parent_id)
-            if not path or path[-1]["is_hidden_from_user"]:
-                raise message_not_found(parent_id)
+        in_flight = busy()
+        if in_flight is not None:
+            raise _Busy(in_flight["message_id"], in_flight["lapsed"])
+        if branching and (not path or path[-1]["is_hidden_from_user"]):
+            raise message_not_found(parent_id)
+        chosen = capabilities.select(session["available_capabilities"], enabled)
+        capabilities.check_files(session["available_capabilities"], file_ids)
+        stream = admission.admit(_target(session), "message.new")
         q.insert_user_turn(conn, session_id=session_id, parent_id=parent_id,
                            user_message_id=user_id, assistant_message_id=assistant_id,
                            content=Jsonb([{"type": "text", "text": content}]), file_ids=list(file_ids),
