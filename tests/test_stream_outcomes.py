@@ -62,7 +62,7 @@ def test_the_total_cap_ends_the_reply_as_max_duration_and_does_not_trip_the_brea
     session_id = api.create_session(session_type)
     started = time.monotonic()
     result = api.send(session_id, "hi")
-    assert 0.9 < time.monotonic() - started < 2
+    assert 0.9 < time.monotonic() - started < 3
     contract.validate_stream(result.events)
     assert result.events[-1]["error_code"] == "BACKEND_TIMEOUT"
     assert result.events[-1]["details"]["timeout_ms"] == 1000

@@ -78,7 +78,9 @@ def test_interrupt_stops_the_reply_on_the_other_instance_and_continues_below_it(
     assert rest[-1]["type"] == "error"  # A's client learns its reply was superseded
     aborted = backend.wait_for("message.aborted")[0]
     assert aborted["message_id"] == start["message_id"]
-    assert backend.events("message.aborted")[0]["_received_at"] - sent_at < 2
+    # Through NOTIFY; without it the reply would be ended by B after STOP_WAIT_SECONDS and A would
+    # send no message.aborted at all. (Loose bound: the machine running the tests is shared.)
+    assert backend.events("message.aborted")[0]["_received_at"] - sent_at < 3
     interrupted = stored(a, start["message_id"])
     assert interrupted["is_complete"] is False and interrupted["metadata"]["stop_reason"] == "superseded"
     assert interrupted["content"] == [{"type": "text", "text": first_chunk["chunk"]["content"]}]
