@@ -45,7 +45,7 @@ def test_slow_client_is_cut_when_its_buffer_passes_the_limit(start_engine, backe
     aborted = backend.wait_for("message.aborted", timeout=30)[0]
     response.close()
     assistant = Api(engine.url, "slow-reader").get(f"/messages/{aborted['message_id']}").json()
-    assert assistant["is_complete"] is False
+    assert assistant["is_complete"] is False and assistant["metadata"]["stop_reason"] == "cancelled"
     assert 0 < len(assistant["content"][0]["text"]) < 600 * 65536
 
 
@@ -151,3 +151,4 @@ def test_sigterm_past_the_grace_period_saves_partial_and_tells_client(start_engi
     survivor = Api(start_engine().url, "shutdown")
     assistant = survivor.get(f"/messages/{start['message_id']}").json()
     assert assistant["content"] == [{"type": "text", "text": "kept"}] and assistant["is_complete"] is False
+    assert assistant["metadata"]["stop_reason"] == "shutdown"
