@@ -365,3 +365,36 @@ def test_a_slow_client_of_a_resumable_reply_is_dropped_and_the_reply_runs_on(sta
     assert "".join(e["chunk"]["content"] for e in replay if e["type"] == "chunk") == piece * 40
     assert backend.events("message.aborted") == []
     response.close()
+
+
+def test_a_stop_aimed_at_a_frozen_instance_is_carried_out_by_the_asking_one(start_engine, api, backend,
+                                                                            session_type, db):
+    """A's worker is frozen (SIGSTOP): B waits STOP_WAIT_SECONDS, ends the reply itself and tells the
+    backend. When A thaws, its relay finds the reply ended and stores nothing over it."""
+    import os
+    import signal
+
+    frozen = start_engine(WEB_CONCURRENCY=1, LEASE_SECONDS=30, CHUNK_FLUSH_SECONDS=0.05)
+    b = Api(start_engine(STOP_WAIT_SECONDS=1).url, api.client_id)
+    release = held_backend(backend)
+    session_id = api.create_session(session_type)
+    response, events = open_send(Api(frozen.url, api.client_id), {"session_id": session_id, "content": "hi"})
+    start = next(events)
+    next(events)
+    stored_chunks = "SELECT count(*) AS n FROM reply_chunks WHERE message_id = %s"
+    wait_until(lambda: db.execute(stored_chunks, (start["message_id"].split("~")[1],)).fetchone()["n"],
+               timeout=5, message="the first chunk stored")
+    (worker,) = frozen.worker_pids()
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        stopped = b.post(f"/messages/{start['message_id']}/stop").json()
+        assert stopped["stopped"] is True
+        assert stopped["message"]["metadata"]["stop_reason"] == "cancelled"
+        assert stopped["message"]["content"] == [{"type": "text", "text": "one "}]
+        aborted = backend.wait_for("message.aborted")[0]
+        assert aborted["message_id"] == start["message_id"]
+    finally:
+        os.kill(worker, signal.SIGCONT)
+    release.set()
+    list(events)
+    assert b.get(f"/messages/{start['message_id']}").json()["content"] == [{"type": "text", "text": "one "}]

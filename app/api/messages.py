@@ -48,7 +48,8 @@ def rejoin_reply(id):
 def stop_reply(id):
     message_id = message_id_from_path(id)
     parts = engine()
-    stopped = live.stop(parts.db, parts.signals, g.caller, message_id, parts.config.stop_wait_seconds)
+    stopped = live.stop(parts.db, parts.signals, parts.webhooks, g.caller, message_id,
+                        parts.config.stop_wait_seconds)
     row = messages.get_message(parts.db, g.caller, message_id)
     return {"stopped": stopped, "message": responses.message(row, reactions.summaries(parts.db, g.caller, [row["id"]]))}
 

@@ -121,7 +121,8 @@ def _make_way(db, webhooks, busy, options):
         live.end_abandoned(db, busy.message_id, "interrupted", lapsed_only=True)
         return
     if options.if_busy == "interrupt":
-        live.stop_and_wait(db, options.signals, busy.message_id, "superseded", webhooks.config.stop_wait_seconds)
+        live.stop_and_wait(db, options.signals, webhooks, busy.message_id, "superseded",
+                           webhooks.config.stop_wait_seconds)
         return
     public_id = ids.message_gts(busy.message_id)
     raise conflict("a reply is still streaming in this session; rejoin it (GET /messages/{id}/stream), stop it, "

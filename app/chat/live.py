@@ -12,6 +12,8 @@ from psycopg.types.json import Jsonb
 
 from app.db import queries as q
 from app.errors import message_not_found
+from app.webhooks import events
+from app.webhooks.client import Target
 from app.webhooks.replies import merge_chunks
 
 log = logging.getLogger(__name__)
@@ -45,14 +47,15 @@ def wait_ended(db, signals, message_id, seconds):
 
 def end_abandoned(db, message_id, reason, lapsed_only):
     """End a reply here: its content rebuilt from its stored chunks, incomplete, with `reason`.
-    Returns False when it was not live any more (its instance, or another, ended it)."""
+    Returns the content stored, or None when it was not live any more (its instance, or another,
+    ended it)."""
     with db.transaction() as conn:
         row = q.live_reply(conn, message_id=message_id)
         if row is None:
-            return False
+            return None
         q.lock_session_row(conn, id=row["session_id"])  # the session row first, as every tree write
         if q.claim_live_reply(conn, message_id=message_id, lapsed_only=lapsed_only) is None:
-            return False
+            return None
         parts = []
         for batch in q.all_reply_chunks(conn, message_id=message_id):
             for chunk in batch["chunks"]:
@@ -60,25 +63,31 @@ def end_abandoned(db, message_id, reason, lapsed_only):
         q.end_abandoned_reply(conn, message_id=message_id, content=Jsonb(parts),
                               metadata=Jsonb({"stop_reason": reason}))
     log.info("reply %s ended here as %s", message_id, reason)
-    return True
+    return parts
 
 
-def stop_and_wait(db, signals, message_id, reason, seconds):
-    """Stop a reply wherever it streams; if its instance does not end it in time, end it here.
-    Returns False when there was nothing to stop."""
+def stop_and_wait(db, signals, webhooks, message_id, reason, seconds):
+    """Stop a reply wherever it streams; if its instance does not end it in time, end it here (and
+    tell its backend, as that instance would have). Returns False when there was nothing to stop."""
     if not request_stop(db, message_id, reason):
         return False
     if not wait_ended(db, signals, message_id, seconds):
-        end_abandoned(db, message_id, reason, lapsed_only=False)
+        parts = end_abandoned(db, message_id, reason, lapsed_only=False)
+        if parts is not None and webhooks is not None:
+            with db.transaction() as conn:
+                backend = q.reply_backend(conn, message_id=message_id)
+            if backend is not None:
+                webhooks.notify(Target(backend["session_type_id"], backend["webhook_url"]),
+                                events.message_aborted(backend["session_id"], message_id, parts))
     return True
 
 
-def stop(db, signals, caller, message_id, seconds):
+def stop(db, signals, webhooks, caller, message_id, seconds):
     """POST /messages/{id}/stop: the caller's reply stops (stored incomplete, `cancelled`)."""
     with db.transaction() as conn:
         if q.get_owned_message(conn, message_id=message_id, client_id=caller.client_id) is None:
             raise message_not_found(message_id)
-    return stop_and_wait(db, signals, message_id, "cancelled", seconds)
+    return stop_and_wait(db, signals, webhooks, message_id, "cancelled", seconds)
 
 
 def sweep(db, limit=20):
@@ -88,7 +97,7 @@ def sweep(db, limit=20):
     ended = 0
     for row in lapsed:
         try:
-            ended += end_abandoned(db, row["message_id"], "interrupted", lapsed_only=True)
+            ended += end_abandoned(db, row["message_id"], "interrupted", lapsed_only=True) is not None
         except Exception as exc:  # noqa: BLE001 - the next sweep retries
             log.warning("could not end lapsed reply %s: %s", row["message_id"], exc)
     return ended

@@ -98,3 +98,11 @@ SELECT m.id, m.is_complete, m.metadata, m.content, (l.message_id IS NOT NULL) AS
   FROM messages m
   LEFT JOIN live_replies l ON l.message_id = m.id
  WHERE m.id = %(message_id)s;
+
+-- name: reply_backend^
+-- The backend a reply came from (for message.aborted when another instance ends it).
+SELECT s.id AS session_id, s.session_type_id, t.webhook_url
+  FROM messages m
+  JOIN sessions s ON s.id = m.session_id
+  JOIN session_types t ON t.id = s.session_type_id
+ WHERE m.id = %(message_id)s;
