@@ -315,6 +315,7 @@ class Relay:
 
     def _save(self, outcome, failure):
         tail = self.chunk_log.close() if self.chunk_log is not None else None
+        self.metrics.reply_ended(outcome.stop_reason)
         try:
             self.exchange.save(self.reply.parts, self.reply.metadata, outcome, tail)
         except Exception:  # the database may be down; the client gets a clean error

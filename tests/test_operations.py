@@ -100,6 +100,7 @@ def test_metrics_expose_the_named_series(engine, api, session_type):
                    "chat_engine_active_streams",
                    f'chat_engine_webhook_calls_total{{event="message.new",outcome="ok",session_type="{session_type}"}}',
                    f'chat_engine_breaker_state{{session_type="{session_type}"}}',
+                   'chat_engine_replies_ended_total{reason="complete"}',
                    "chat_engine_db_pool_size", "chat_engine_db_pool_waiting"):
         assert series in text, series
 

@@ -12,6 +12,7 @@ from psycopg.types.json import Jsonb
 
 from app.db import queries as q
 from app.errors import message_not_found
+from app.metrics import get_metrics
 from app.webhooks import events
 from app.webhooks.client import Target
 from app.webhooks.replies import merge_chunks
@@ -63,6 +64,7 @@ def end_abandoned(db, message_id, reason, lapsed_only):
         q.end_abandoned_reply(conn, message_id=message_id, content=Jsonb(parts),
                               metadata=Jsonb({"stop_reason": reason}))
     log.info("reply %s ended here as %s", message_id, reason)
+    get_metrics().reply_ended(reason)
     return parts
 
 
