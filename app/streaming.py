@@ -123,7 +123,6 @@ class Relay:
         self.buffered = 0  # bytes handed to the client's response generator, not yet written
         self.queued = 0    # chunk bytes read from the backend, not yet taken by the driver
         self.detached = False
-        self.chunk_count = 0
         self.chunk_log = ChunkLog(parts.db, exchange.message_id, self.config.chunk_flush_seconds) \
             if exchange.live and self.config.chunk_log else None
         self._driver = None
@@ -226,7 +225,6 @@ class Relay:
         if not self.reply.parts:
             self.metrics.first_chunk(time.monotonic() - self._received_at)
         self.reply.add(chunk)
-        self.chunk_count += 1
         if self.chunk_log is not None:
             self.chunk_log.add(chunk)
         if self.detached:
