@@ -3,7 +3,8 @@
 Chunks are written at most every CHUNK_FLUSH_SECONDS, in one short transaction per batch that also
 wakes the listeners of other instances (NOTIFY "<id>:chunks"). A reply shorter than that interval
 costs no extra round trip: its chunks travel with the transaction that stores the finished reply
-(`close()` hands them over). No connection is held between batches.
+(`close()` hands them over). No connection is held between batches. With no interval (CHUNK_LOG=end)
+every chunk waits for the end.
 """
 import logging
 
@@ -29,7 +30,7 @@ class ChunkLog:
 
     def add(self, chunk):
         self.pending.append(chunk)
-        if self._scheduled is None and not self.closed:
+        if self._scheduled is None and not self.closed and self.interval is not None:
             self._scheduled = gevent.spawn_later(self.interval, self._flush)
 
     def _flush(self):

@@ -63,7 +63,8 @@ class Config:
     # Resumable replies, leases and idempotency (issue 12).
     lease_seconds: float = field(default_factory=lambda: _float("LEASE_SECONDS", 20))
     chunk_flush_seconds: float = field(default_factory=lambda: _float("CHUNK_FLUSH_SECONDS", 0.25))
-    chunk_log: bool = field(default_factory=lambda: _str("CHUNK_LOG", "on").lower() not in ("off", "0", "false"))
+    # on: batches while streaming; end: only with the reply's end; off: never (see README).
+    chunk_log: str = field(default_factory=lambda: _str("CHUNK_LOG", "on").lower())
     stop_wait_seconds: float = field(default_factory=lambda: _float("STOP_WAIT_SECONDS", 2))
     idempotency_ttl_seconds: int = field(default_factory=lambda: _int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600))
 

@@ -123,8 +123,10 @@ class Relay:
         self.buffered = 0  # bytes handed to the client's response generator, not yet written
         self.queued = 0    # chunk bytes read from the backend, not yet taken by the driver
         self.detached = False
-        self.chunk_log = ChunkLog(parts.db, exchange.message_id, self.config.chunk_flush_seconds) \
-            if exchange.live and self.config.chunk_log else None
+        mode = self.config.chunk_log
+        self.chunk_log = ChunkLog(parts.db, exchange.message_id,
+                                  self.config.chunk_flush_seconds if mode == "on" else None) \
+            if exchange.live and mode in ("on", "end") else None
         self._driver = None
         self._pump = None
         self._watcher = None

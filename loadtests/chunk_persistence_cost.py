@@ -4,10 +4,11 @@
     python -m loadtests.chunk_persistence_cost --duration 10 --warmup 3
 
 The same load as loadtests/exchange_cost.py (wrk, `POST /messages/send` over random sessions, the
-counting demo backend: 6 chunks 20 ms apart, one engine instance) against three engine variants, one
+counting demo backend: 6 chunks 20 ms apart, one engine instance) against four engine variants, one
 after the other, each on a fresh cluster:
 
 - `CHUNK_LOG=off`: no chunk log (the reference);
+- `CHUNK_LOG=end`: the chunks stored only with the reply's end, in the statement that stores it;
 - default: batches every CHUNK_FLUSH_SECONDS (0.25 s); a reply this short stores its chunks with its
   end, in the transaction that stores the reply anyway;
 - `CHUNK_FLUSH_SECONDS=0.01`: a batch for almost every chunk (the worst case: a slow, long reply).
@@ -29,6 +30,7 @@ from loadtests.cluster import ROOT, Cluster
 from loadtests.exchange_cost import add_arguments, create_sessions, ensure_wrk, measure, postmaster_pid, write_script
 
 VARIANTS = [("chunk log off (reference)", {"CHUNK_LOG": "off"}),
+            ("stored with the end only", {"CHUNK_LOG": "end"}),
             ("batched, default 0.25 s", {}),
             ("a batch per chunk (0.01 s)", {"CHUNK_FLUSH_SECONDS": "0.01"})]
 SECTION_START, SECTION_END = "<!-- chunk-persistence-cost:start -->", "<!-- chunk-persistence-cost:end -->"
@@ -85,7 +87,7 @@ def section(result):
              f"Measured {result['when']} by `python -m loadtests.chunk_persistence_cost --duration "
              f"{result['params']['duration']}`: the exchange-cost load (wrk, {result['params']['connections']} "
              "connections, 6-chunk replies 20 ms apart, one engine instance with "
-             f"{result['params']['workers']} workers) against three variants in turn, each on a fresh cluster. "
+             f"{result['params']['workers']} workers) against each variant in turn, each on a fresh cluster. "
              f"Shared {result['cores']}-core machine (load average {result['load_average_before'][0]:.1f} at the "
              "start): read the ratios to the reference, measured in the same run.", "",
              "| variant | exchanges/s | engine CPU ms/exchange | PostgreSQL CPU ms/exchange | all roles | "

@@ -398,3 +398,20 @@ def test_a_stop_aimed_at_a_frozen_instance_is_carried_out_by_the_asking_one(star
     release.set()
     list(events)
     assert b.get(f"/messages/{start['message_id']}").json()["content"] == [{"type": "text", "text": "one "}]
+
+
+def test_chunks_stored_only_with_the_end_still_rejoin_exactly(start_engine, api, backend, session_type, db):
+    server = start_engine(CHUNK_LOG="end")
+    client = Api(server.url, api.client_id)
+    release = held_backend(backend)
+    session_id = client.create_session(session_type)
+    response, events = open_send(client, {"session_id": session_id, "content": "hi", "resumable": True})
+    start = next(events)
+    next(events)
+    joined = read_ndjson(client.get(f"/messages/{start['message_id']}/stream?offset=1", stream=True))
+    assert next(joined)["type"] == "start"
+    release.set()
+    rest = list(joined)
+    assert [e["chunk"]["content"] for e in rest if e["type"] == "chunk"] == ["two ", "three "]
+    assert rest[-1]["type"] == "complete"
+    assert db.execute("SELECT count(*) AS n FROM reply_chunks").fetchone()["n"] == 1  # one batch: the end
