@@ -92,3 +92,8 @@ def post_worker_init(worker):
         stop_worker(signum, frame)
 
     signal.signal(signal.SIGTERM, on_sigterm)
+
+    # Lease renewal, the sweep of lapsed replies and the LISTEN connection run in every worker.
+    engine = getattr(worker.wsgi, "extensions", {}).get("chat_engine")
+    if engine is not None:
+        engine.start_background()

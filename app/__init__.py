@@ -12,7 +12,9 @@ from flask import Flask, g, request
 from app import api, auth, cli, cors, errors, input_guard, logs, secret_keys, url_policy
 from app.config import Config
 from app.db import Database
+from app.leases import LeaseKeeper
 from app.metrics import get_metrics
+from app.signals import Signals
 from app.streaming import RECEIVED_AT, StreamSlots
 from app.webhooks.client import WebhookClient
 
@@ -28,6 +30,15 @@ class Engine:
     webhooks: WebhookClient
     slots: StreamSlots
     metrics: object
+    signals: Signals = None      # LISTEN/NOTIFY wake-ups across instances (one connection per worker)
+    leases: LeaseKeeper = None   # renews this worker's leases, sweeps lapsed ones
+
+    def start_background(self):
+        """Called in each gunicorn worker after fork (gunicorn.conf.py), never by the CLI or tests in-process."""
+        if self.signals is not None:
+            self.signals.start()
+        if self.leases is not None:
+            self.leases.start()
 
 
 def check_gevent_wait():
@@ -58,8 +69,10 @@ def create_app(config=None):
     if db is not None:
         db.open()
         atexit.register(db.close)  # CLI runs end without a server shutdown to close it
-    app.extensions["chat_engine"] = Engine(config, db, WebhookClient(config, metrics),
-                                           StreamSlots(config.max_streams_per_worker), metrics)
+    app.extensions["chat_engine"] = Engine(
+        config, db, WebhookClient(config, metrics), StreamSlots(config.max_streams_per_worker), metrics,
+        signals=Signals(config.database_url, config.db_connect_timeout_seconds) if db is not None else None,
+        leases=LeaseKeeper(db, config) if db is not None else None)
 
     errors.register(app)
     api.register(app)

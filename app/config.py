@@ -59,8 +59,8 @@ class Config:
     fire_and_forget_max_pending: int = field(default_factory=lambda: _int("FIRE_AND_FORGET_MAX_PENDING", 1000))
 
     breaker_fail_max: int = field(default_factory=lambda: _int("BREAKER_FAIL_MAX", 5))
-    breaker_reset_seconds: float = field(default_factory=lambda: _float("BREAKER_RESET_SECONDS", 30))
-    breaker_half_open_max_calls: int = field(default_factory=lambda: _int("BREAKER_HALF_OPEN_MAX_CALLS", 1))
+    breaker_reset_seconds: float = field(default_factory=lambda: _float("BREAKER_RESET_SECONDS", 60))
+    breaker_half_open_max_calls: int = field(default_factory=lambda: _int("BREAKER_HALF_OPEN_MAX_CALLS", 3))
 
     max_streams_per_worker: int = field(default_factory=lambda: _int("MAX_STREAMS_PER_WORKER", 1000))
     max_streams_per_client: int = field(default_factory=lambda: _int("MAX_STREAMS_PER_CLIENT", 20))
@@ -69,6 +69,13 @@ class Config:
 
     search_statement_timeout_ms: int = field(default_factory=lambda: _int("SEARCH_STATEMENT_TIMEOUT_MS", 5000))
     export_statement_timeout_ms: int = field(default_factory=lambda: _int("EXPORT_STATEMENT_TIMEOUT_MS", 15000))
+    # Resumable replies, leases and idempotency (issue 12).
+    lease_seconds: float = field(default_factory=lambda: _float("LEASE_SECONDS", 20))
+    chunk_flush_seconds: float = field(default_factory=lambda: _float("CHUNK_FLUSH_SECONDS", 0.25))
+    # on: batches while streaming; end: only with the reply's end; off: never (see README).
+    chunk_log: str = field(default_factory=lambda: _str("CHUNK_LOG", "on").lower())
+    stop_wait_seconds: float = field(default_factory=lambda: _float("STOP_WAIT_SECONDS", 2))
+    idempotency_ttl_seconds: int = field(default_factory=lambda: _int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600))
 
     export_ttl_seconds: int = field(default_factory=lambda: _int("EXPORT_TTL_SECONDS", 24 * 3600))
     signing_key: str = field(default_factory=lambda: _str("SIGNING_KEY"))

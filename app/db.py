@@ -37,7 +37,15 @@ class Query:
         self.shape = shape
 
     def __call__(self, conn, /, **params):
+        return self._result(conn.execute(self.sql, params))
+
+    def later(self, conn, /, **params):
+        """Send now, read the result when the returned function is called: in pipeline mode the query
+        travels with the next one whose result is read, saving its own round trip."""
         cursor = conn.execute(self.sql, params)
+        return lambda: self._result(cursor)
+
+    def _result(self, cursor):
         if self.shape == "!":
             return None
         if self.shape == "*":

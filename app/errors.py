@@ -47,8 +47,15 @@ def auth_required(message="authentication required"):
     return ApiError(401, "AUTH_REQUIRED", message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def conflict(message):
-    return ApiError(409, "INVALID_REQUEST", message)
+def conflict(message, reason=None, field="body", resource_id=None, headers=None):
+    """409. The contract's ErrorDetails allows no extra fields, so a machine-readable reason travels as
+    validation_errors[0].code and the object in question as resource_id (a plain UUID)."""
+    details = {}
+    if reason:
+        details["validation_errors"] = [{"field": field, "message": message, "code": reason}]
+    if resource_id:
+        details["resource_id"] = str(resource_id)
+    return ApiError(409, "INVALID_REQUEST", message, details, headers)
 
 
 def not_configured(message):

@@ -35,6 +35,8 @@ class Metrics:
         self.breaker_state = Gauge("chat_engine_breaker_state",
                                    "Circuit breaker per session type: 0 closed, 1 half-open, 2 open",
                                    ["session_type"], multiprocess_mode="livemax")
+        self.replies_ended = Counter("chat_engine_replies_ended_total",
+                                     "Streamed replies by how they ended (stop_reason, or complete)", ["reason"])
         self.pool_size = Gauge("chat_engine_db_pool_size", "Connections held by the pool",
                                multiprocess_mode="livesum")
         self.pool_available = Gauge("chat_engine_db_pool_available", "Idle connections in the pool",
@@ -59,6 +61,9 @@ class Metrics:
 
     def webhook_call(self, session_type, event, outcome):
         self.webhook_calls.labels(session_type, event, outcome).inc()
+
+    def reply_ended(self, stop_reason):
+        self.replies_ended.labels(stop_reason or "complete").inc()
 
     def breaker(self, session_type, state):
         self.breaker_state.labels(session_type).set(BREAKER_LEVEL.get(state, 0))

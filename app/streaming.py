@@ -1,11 +1,16 @@
 """Relay a backend's stream to the client as NDJSON, with no database connection held meanwhile.
 
-Two helper greenlets feed one queue that the response generator consumes:
-  - the pump reads the backend (app.webhooks) and queues parsed events;
+One driver greenlet owns the exchange from the first byte sent to the backend to the stored reply:
+  - the pump reads the backend (app.webhooks) and queues parsed events for the driver;
   - the watcher waits on the client's socket and queues `client_gone` when it closes, so a vanished
-    client is noticed even while the backend is silent (gunicorn alone notices only on a write).
-The consumer enforces the event's total deadline, writes each chunk at once, and at the end saves the
-reply through the exchange (complete, failed, or cancelled with `is_complete=false`).
+    client is noticed even while the backend is silent (gunicorn alone notices only on a write);
+  - stops asked for from any instance (POST /stop, a superseding send) arrive through app.signals;
+  - chunks go to the client's line queue and to the chunk log (batched persistence, app.chunk_log),
+    so a client can rejoin the reply from any instance (app.rejoin).
+The response generator only forwards the driver's lines. A client that leaves a `resumable` reply
+detaches: the driver runs on to the end (timeouts still apply). The driver enforces the total cap
+(`max_reply_seconds`); the silence bound is the backend read timeout (app.webhooks.client).
+At the end the driver stores the reply through the exchange with its outcome (app.outcomes).
 """
 import json
 import logging
@@ -17,24 +22,27 @@ import gevent
 import gevent.queue
 import gevent.socket
 
+from app import outcomes
+from app.chunk_log import ChunkLog
 from app.errors import error_body, trace_id
-from app.webhooks.errors import BackendError, BackendFailure, BackendTimeout
+from app.webhooks.errors import BackendError, BackendFailure
 from app.webhooks.replies import merge_chunk
 
 log = logging.getLogger(__name__)
 
 NDJSON = "application/x-ndjson"
 RECEIVED_AT = "chat_engine.received_at"  # environ key, set when the request arrives
+_END = None  # the line queue's end marker
 
 
-_open_relays = weakref.WeakSet()  # this worker's streams in flight (per-instance state, ADR-0010)
+_open_relays = weakref.WeakSet()  # this worker's replies in flight (per-instance state, ADR-0010)
 
 
 def end_streams_for_shutdown():
     """Called when the worker's stream grace period after SIGTERM runs out: every open stream saves
-    what it has (incomplete) and tells its client to retry."""
+    what it has (incomplete, `shutdown`) and tells its client to retry."""
     for relay in list(_open_relays):
-        relay.queue.put(("shutdown", None))
+        relay.events.put(("shutdown", None))
 
 
 def ndjson_line(event):
@@ -70,11 +78,11 @@ class Reply:
 
 
 class ClientWatcher:
-    """Queues ("client_gone", None) when the client's socket reaches EOF or fails."""
+    """Calls `on_gone()` when the client's socket reaches EOF or fails."""
 
-    def __init__(self, sock, queue):
+    def __init__(self, sock, on_gone):
         self._sock = sock
-        self._queue = queue
+        self._on_gone = on_gone
         self._greenlet = gevent.spawn(self._watch) if sock is not None else None
 
     def _watch(self):
@@ -84,7 +92,7 @@ class ClientWatcher:
         except OSError:
             data = b""
         if not data:
-            self._queue.put(("client_gone", None))
+            self._on_gone()
         # Otherwise the client pipelined another request: stop watching; a failed write still tells.
 
     def stop(self):
@@ -92,100 +100,173 @@ class ClientWatcher:
             self._greenlet.kill(block=False)
 
 
+def error_line(message_id, error_code, message, details=None, trace=None):
+    return ndjson_line({"type": "error", "message_id": message_id,
+                        **error_body(error_code, message, details, trace=trace)})
+
+
 class Relay:
     """One streamed exchange. Iterate `lines()`; the response's close hook calls `close()`."""
 
-    def __init__(self, exchange, config, slots, environ, metrics):
+    def __init__(self, exchange, parts, environ, resumable=False, slots=None):
         self.exchange = exchange
-        self.config = config
-        self.slots = slots
+        self.config = parts.config
+        # What the stream holds (its worker and client slots, the open-streams gauge), released at the end.
+        self.slots = slots if slots is not None else parts.slots
+        self.metrics = parts.metrics
+        self.signals = getattr(parts, "signals", None)
+        self.leases = getattr(parts, "leases", None)
+        self.resumable = resumable
         self.sock = environ.get("gunicorn.socket")
-        self.metrics = metrics
         self.reply = Reply()
-        self.queue = gevent.queue.Queue()
-        self.buffered = 0
-        self.failure = None
-        self.cancelled = False
-        self.shutting_down = False
-        self.done = False
+        self.events = gevent.queue.Queue()   # pump, watcher, signals, shutdown -> driver
+        self.out = gevent.queue.Queue()      # driver -> the client's response generator
+        self.buffered = 0  # bytes handed to the client's response generator, not yet written
+        self.queued = 0    # chunk bytes read from the backend, not yet taken by the driver
+        self.detached = False
+        mode = self.config.chunk_log
+        self.chunk_log = ChunkLog(parts.db, exchange.message_id,
+                                  self.config.chunk_flush_seconds if mode == "on" else None) \
+            if exchange.live and mode in ("on", "end") else None
+        self._driver = None
         self._pump = None
         self._watcher = None
+        self._subscription = None
+        self._finished = False
         self._trace_id = trace_id()
         self._received_at = environ.get(RECEIVED_AT, time.monotonic())
+
+    @property
+    def message_id(self):
+        return self.exchange.message_id
 
     # -- the generator handed to the WSGI server --------------------------------------------------
 
     def lines(self):
+        yield ndjson_line(self.exchange.start_event())
+        self._driver = gevent.spawn(self._drive)
+        self._watcher = ClientWatcher(self.sock, self.client_gone)
         try:
-            yield ndjson_line(self.exchange.start_event())
-            yield from self._relay()
-        except GeneratorExit:
-            self.cancelled = True
-            self.close()
-            raise
+            while True:
+                line = self.out.get()
+                if line is _END:
+                    return
+                yield line
+                self.buffered -= len(line)
         except BaseException:
-            # GreenletExit / gevent.Timeout while shutting down: keep what was received.
-            self.cancelled = True
-            self.close()
+            # GeneratorExit (a failed write), GreenletExit / gevent.Timeout while shutting down.
+            self.client_gone()
             raise
-        final = self.close()
-        if final is not None:
-            yield final
+        finally:
+            self._watcher.stop()
 
-    def _relay(self):
+    def client_gone(self):
+        self.events.put(("client_gone", None))
+
+    def stop(self, reason):
+        """A stop asked for elsewhere ('cancelled', 'superseded', 'interrupted'); any greenlet may call."""
+        self.events.put(("stop", reason))
+
+    def close(self):
+        """The response's close hook: a response closed before it was ever iterated still ends its
+        exchange (as cancelled) and gives its stream slot back."""
+        if self._driver is None and not self._finished:
+            self._finish(outcomes.CANCELLED)
+
+    # -- the driver -------------------------------------------------------------------------------
+
+    def _drive(self):
         stream = self.exchange.stream
         stream.start_clock()
         _open_relays.add(self)
-        self._pump = gevent.spawn(self._run_pump, stream)
-        self._watcher = ClientWatcher(self.sock, self.queue)
+        if self.leases is not None and self.exchange.live:
+            self.leases.hold(self)
+        if self.signals is not None and self.exchange.live:
+            self._subscription = self.signals.subscribe(self.message_id, self._on_signal)
+        self._backend_events = stream.events()
+        self._pump = gevent.spawn(self._run_pump)
+        outcome = outcomes.CANCELLED
+        try:
+            outcome = self._consume(stream)
+        finally:
+            self._finish(outcome)
+
+    def _consume(self, stream):
         while True:
             remaining = stream.deadline - time.monotonic()
             try:
-                kind, payload = self.queue.get(timeout=max(remaining, 0))
+                kind, payload = self.events.get(timeout=max(remaining, 0))
             except gevent.queue.Empty:
-                self.failure = BackendTimeout(stream.timeout)
-                return
+                return outcomes.MAX_DURATION
             if kind == "chunk":
-                if not self.reply.parts:
-                    self.metrics.first_chunk(time.monotonic() - self._received_at)
-                self.reply.add(payload)
-                yield ndjson_line({"type": "chunk", "message_id": self.exchange.public_message_id,
-                                   "chunk": payload})
-                self.buffered -= len(payload["content"])
+                self.queued -= len(payload["content"])
+                self._chunk(payload)
+            elif kind == "overflow":
+                # The pump stopped reading: more than the buffer limit waited for the client.
+                if self.queued + self.buffered > self.config.stream_buffer_limit_bytes:
+                    self._cut_slow_client()
+                    if not self.resumable:
+                        return outcomes.CANCELLED
+                    self._detach()  # a resumable reply runs on; its client may rejoin at its offset
+                self._pump = gevent.spawn(self._run_pump, resume=True)  # the client caught up meanwhile
             elif kind == "complete":
                 self.reply.metadata = payload
-                return
+                return outcomes.COMPLETE
             elif kind == "failure":
                 self.failure = payload
-                return
+                return outcomes.backend_failure(payload)
             elif kind == "client_gone":
-                self.cancelled = True
-                return
+                if not self.resumable:
+                    return outcomes.CANCELLED
+                self._detach()
             elif kind == "shutdown":
-                self.shutting_down = True
-                return
+                return outcomes.SHUTDOWN
+            elif kind == "stop":
+                return outcomes.BY_REQUEST.get(payload, outcomes.CANCELLED)
 
-    def _run_pump(self, stream):
-        self.metrics.routing(time.monotonic() - self._received_at)
+    def _chunk(self, chunk):
+        if not self.reply.parts:
+            self.metrics.first_chunk(time.monotonic() - self._received_at)
+        self.reply.add(chunk)
+        if self.chunk_log is not None:
+            self.chunk_log.add(chunk)
+        if self.detached:
+            return
+        line = ndjson_line({"type": "chunk", "message_id": self.exchange.public_message_id, "chunk": chunk})
+        self.buffered += len(line)
+        self.out.put(line)
+
+    def _detach(self):
+        """The client of a resumable reply left: the reply runs on; the client may rejoin anywhere."""
+        if not self.detached:
+            self.detached = True
+            self.out.put(_END)
+
+    def _on_signal(self, kind):
+        if kind.startswith("stop:"):
+            self.stop(kind[len("stop:"):])
+
+    def _run_pump(self, resume=False):
+        if not resume:
+            self.metrics.routing(time.monotonic() - self._received_at)
         try:
-            for kind, payload in stream.events():
+            for kind, payload in self._backend_events:  # one iterator: a resumed pump reads on
                 if kind == "chunk":
-                    self.buffered += len(payload["content"])
-                    if self.buffered > self.config.stream_buffer_limit_bytes:
-                        self._cut_slow_client()
-                        return
-                self.queue.put((kind, payload))
+                    self.queued += len(payload["content"])
+                self.events.put((kind, payload))
+                if not self.detached and self.queued + self.buffered > self.config.stream_buffer_limit_bytes:
+                    self.events.put(("overflow", None))
+                    return  # stop reading the backend: memory stays bounded by the limit
         except BackendFailure as failure:
-            self.queue.put(("failure", failure))
+            self.events.put(("failure", failure))
         except Exception as exc:  # never let a pump error go unreported
             log.exception("relay pump failed")
-            self.queue.put(("failure", BackendError(f"relay failed ({type(exc).__name__})")))
+            self.events.put(("failure", BackendError(f"relay failed ({type(exc).__name__})")))
 
     def _cut_slow_client(self):
-        """The client reads slower than the backend writes: cancel, as if it had gone away."""
+        """The client reads slower than the backend writes: drop it, as if it had gone away."""
         log.warning("client too slow: more than %d bytes buffered, cancelling stream",
                     self.config.stream_buffer_limit_bytes)
-        self.queue.put(("client_gone", None))
         if self.sock is not None:
             try:
                 self.sock.shutdown(socket.SHUT_RDWR)  # unblocks a write stuck on the full socket
@@ -195,56 +276,64 @@ class Relay:
     # -- the end of an exchange, whichever way it ends ----------------------------------------------
 
     def _drain_queued_chunks(self):
-        while not self.queue.empty():
-            kind, payload = self.queue.get_nowait()
+        while not self.events.empty():
+            kind, payload = self.events.get_nowait()
             if kind == "chunk":
                 self.reply.add(payload)
+                if self.chunk_log is not None:
+                    self.chunk_log.add(payload)
 
-    def close(self):
-        """Stop the helpers, save the reply, report to the breaker. Idempotent. Returns the final line."""
-        if self.done:
-            return None
-        self.done = True
+    def _finish(self, outcome):
+        """Stop the helpers, store the reply, report to the breaker, write the last line. Once."""
+        if self._finished:
+            return
+        self._finished = True
         _open_relays.discard(self)
         try:
-            if self._pump is not None:
+            if self._pump is not None and not outcome.complete:
                 self._pump.kill(block=True, timeout=1)
-            if self._watcher is not None:
-                self._watcher.stop()
-            if self._pump is None and not self.cancelled and self.failure is None:
-                self.cancelled = True  # closed before the stream ever started
-            if self.cancelled or self.shutting_down:
+                try:
+                    self._backend_events.close()  # closes the backend connection, even after an overflow
+                except ValueError:  # still running in a pump that would not die: its own finally closes it
+                    pass
+            # A complete reply's pump is left to read the rest of the body, so its connection is reused.
+            if not outcome.complete:
                 self._drain_queued_chunks()
-            # Neither a client leaving nor our own shutdown says anything about the backend's health.
-            self.exchange.stream.finish(failure=self.failure, cancelled=self.cancelled or self.shutting_down)
-            return self._save()
+            failure = getattr(self, "failure", None)
+            self.exchange.stream.finish(failure=failure, counts=outcome.counts_for_breaker,
+                                        close=not outcome.complete)
+            final = self._save(outcome, failure)
         finally:
+            if self._subscription is not None:
+                self.signals.unsubscribe(self._subscription)
+            if self.leases is not None:
+                self.leases.release(self)
             self.slots.release()
-            self.metrics.stream_closed()
+        if final is not None and not self.detached:
+            self.out.put(final)
+        self.out.put(_END)
 
-    def _error_line(self, error_code, message, details=None):
-        return ndjson_line({"type": "error", "message_id": self.exchange.public_message_id,
-                            **error_body(error_code, message, details, trace=self._trace_id)})
-
-    def _save(self):
-        complete = self.failure is None and not self.cancelled and not self.shutting_down
+    def _save(self, outcome, failure):
+        tail = self.chunk_log.close() if self.chunk_log is not None else None
+        self.metrics.reply_ended(outcome.stop_reason)
         try:
-            self.exchange.save(self.reply.parts, self.reply.metadata, complete)
+            self.exchange.save(self.reply.parts, self.reply.metadata, outcome, tail)
         except Exception:  # the database may be down; the client gets a clean error
             log.exception("could not store the reply", extra={"trace_id": self._trace_id})
-            if self.cancelled:
-                return None
             return self._error_line("INTERNAL_ERROR", "the reply could not be stored")
-        if self.cancelled or self.shutting_down:
+        if outcome.tells_backend:
             self.exchange.aborted(self.reply.parts)
-        if self.cancelled:
-            return None
-        if self.shutting_down:
-            return self._error_line("INTERNAL_ERROR", "this instance is shutting down; the partial reply is "
-                                    "saved, retry to continue", {"retry_after_seconds": 1})
-        if self.failure is not None:
+        if outcome.complete:
+            return ndjson_line({"type": "complete", "message_id": self.exchange.public_message_id,
+                                "metadata": self.reply.metadata})
+        if failure is not None and outcome.error_code == failure.error_code:
             log.warning("%s to %s failed: %s", self.exchange.stream.event, self.exchange.target.session_type_id,
-                        self.failure, extra={"trace_id": self._trace_id})
-            return self._error_line(self.failure.error_code, str(self.failure), self.failure.details())
-        return ndjson_line({"type": "complete", "message_id": self.exchange.public_message_id,
-                            "metadata": self.reply.metadata})
+                        failure, extra={"trace_id": self._trace_id})
+            return self._error_line(failure.error_code, str(failure), failure.details())
+        details = {"retry_after_seconds": 1} if outcome is outcomes.SHUTDOWN else None
+        if outcome is outcomes.MAX_DURATION:
+            details = {"timeout_ms": int(self.exchange.stream.max_seconds * 1000)}
+        return self._error_line(outcome.error_code, outcome.message, details)
+
+    def _error_line(self, error_code, message, details=None):
+        return error_line(self.exchange.public_message_id, error_code, message, details, self._trace_id)

@@ -56,7 +56,7 @@ local function word() return words[math.random(#words)] end
 function request()
   local target = targets[math.random(#targets)]
   local body = '{"session_id":"' .. target[1] .. '","content":"' .. word() .. ' ' .. word() .. ' ' .. word() ..
-               ' ' .. word() .. '"}'
+               ' ' .. word() .. '","if_busy":"parallel"}'
   return wrk.format("POST", "/api/v1/messages/send",
                     {["Content-Type"] = "application/json", ["Authorization"] = target[2]}, body)
 end

@@ -145,8 +145,11 @@ class ChatUser(FastHttpUser):
     def send(self):
         if not self.session_id:
             return
+        # if_busy=interrupt: a user whose stream broke (its instance was killed) sends again at once; the
+        # reply left streaming is ended (superseded) instead of a 409 until its lease lapses.
         result = self._stream("/api/v1/messages/send", {"session_id": self.session_id,
-                                                        "content": " ".join(random.sample(WORDS, 4))},
+                                                        "content": " ".join(random.sample(WORDS, 4)),
+                                                        "if_busy": "interrupt"},
                               "POST /messages/send")
         if result:
             response, self.last_reply = result
@@ -165,7 +168,8 @@ class ChatUser(FastHttpUser):
         if self.first_user_message:
             result = self._stream("/api/v1/messages/send", {
                 "session_id": self.session_id, "content": "a different direction",
-                "parent_message_id": self.first_user_message}, "POST /messages/send (branch)")
+                "parent_message_id": self.first_user_message, "if_busy": "interrupt"},
+                "POST /messages/send (branch)")
             if result:
                 self.last_reply = result[1]
 

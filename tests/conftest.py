@@ -21,7 +21,7 @@ from support.backends import Backend  # noqa: E402
 from support.contract import Contract  # noqa: E402
 from support.engine import Api, EngineProcess, close_clients, expect  # noqa: E402
 
-TABLES = "session_types, sessions, messages, share_tokens, reactions, exports"
+TABLES = "session_types, sessions, messages, share_tokens, reactions, exports, idempotency_keys"
 CHECKS = checks()
 
 
@@ -64,9 +64,11 @@ def tree_invariants(request):
     if conn is None:
         return
     violations = CHECKS.tree_violations(conn)
+    reply_violations = CHECKS.reply_violations(conn)
     conn.execute(f"TRUNCATE {TABLES} CASCADE")
     assert violations == {"orphans": 0, "cross_session_parents": 0, "groups_without_one_active": 0,
                           "groups_with_bad_indexes": 0}, violations
+    assert not any(reply_violations.values()), reply_violations
 
 
 @pytest.fixture(scope="session")

@@ -45,7 +45,7 @@ def test_slow_client_is_cut_when_its_buffer_passes_the_limit(start_engine, backe
     aborted = backend.wait_for("message.aborted", timeout=30)[0]
     response.close()
     assistant = Api(engine.url, "slow-reader").get(f"/messages/{aborted['message_id']}").json()
-    assert assistant["is_complete"] is False
+    assert assistant["is_complete"] is False and assistant["metadata"]["stop_reason"] == "cancelled"
     assert 0 < len(assistant["content"][0]["text"]) < 600 * 65536
 
 
@@ -100,6 +100,7 @@ def test_metrics_expose_the_named_series(engine, api, session_type):
                    "chat_engine_active_streams",
                    f'chat_engine_webhook_calls_total{{event="message.new",outcome="ok",session_type="{session_type}"}}',
                    f'chat_engine_breaker_state{{session_type="{session_type}"}}',
+                   'chat_engine_replies_ended_total{reason="complete"}',
                    "chat_engine_db_pool_size", "chat_engine_db_pool_waiting"):
         assert series in text, series
 
@@ -151,3 +152,4 @@ def test_sigterm_past_the_grace_period_saves_partial_and_tells_client(start_engi
     survivor = Api(start_engine().url, "shutdown")
     assistant = survivor.get(f"/messages/{start['message_id']}").json()
     assert assistant["content"] == [{"type": "text", "text": "kept"}] and assistant["is_complete"] is False
+    assert assistant["metadata"]["stop_reason"] == "shutdown"

@@ -37,7 +37,8 @@ def test_twenty_concurrent_recreates_through_two_instances(start_engine, api, se
 
 def test_sigkill_mid_stream_leaves_user_message_committed_and_no_half_rows(start_engine, api, backend,
                                                                             session_type, db):
-    doomed = start_engine(WEB_CONCURRENCY=1)
+    doomed = start_engine(WEB_CONCURRENCY=1, LEASE_SECONDS=2)
+    survivor = Api(start_engine(LEASE_SECONDS=2).url, api.client_id)
     doomed_api = Api(doomed.url, api.client_id)
     never = gate()
     backend.on("message.new", lambda e, env: words_answer(["first", " second"], gate=never, after=1))
@@ -55,11 +56,14 @@ def test_sigkill_mid_stream_leaves_user_message_committed_and_no_half_rows(start
         {"role": "user", "content": [{"type": "text", "text": "doomed question"}], "is_complete": True},
         {"role": "assistant", "content": [], "is_complete": False}]
 
-    # Another instance serves the session at once, showing the reply as incomplete.
-    path = api.path(session_id)
+    # Another instance serves the session at once, showing the reply as incomplete, still leased...
+    path = survivor.path(session_id)
     assert path[-1]["message_id"] == start["message_id"] and path[-1]["is_complete"] is False
     backend.handlers.clear()
-    assert api.send(session_id, "are you there?").types[-1] == "complete"
+    # ...and once the lease lapses, the sweep of a live instance ends it as interrupted, no restart needed.
+    wait_until(lambda: survivor.path(session_id)[-1]["metadata"].get("stop_reason") == "interrupted",
+               timeout=10, message="the dead instance's reply marked interrupted")
+    assert survivor.send(session_id, "are you there?").types[-1] == "complete"
 
 
 def test_sigterm_lets_an_inflight_stream_finish(start_engine, api, backend, session_type):

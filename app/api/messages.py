@@ -2,9 +2,10 @@
 from flask import Blueprint, g
 
 from app import ids
+from app.api import idempotent
 from app.api.common import engine, load_body, load_query, message_id_from_path, session_id_from_path
-from app.api.streams import stream_response
-from app.chat import exchanges, messages, reactions
+from app.api.streams import rejoin_response, stream_response
+from app.chat import exchanges, live, messages, reactions
 from app.schemas import requests as schemas, responses
 
 bp = Blueprint("messages", __name__)
@@ -14,19 +15,44 @@ bp = Blueprint("messages", __name__)
 def send_message():
     body = load_body(schemas.MessageSend())
     parts = engine()
+    options = exchanges.Options(resumable=body["resumable"], if_busy=body["if_busy"], signals=parts.signals,
+                                idempotency=idempotent.claim(parts, g.caller, "send", body))
     return stream_response(lambda: exchanges.start_send(
         parts.db, parts.webhooks, g.caller, body["session_id"], body["content"],
         parent_id=body.get("parent_message_id"), file_ids=body.get("file_ids") or (),
-        enabled=body.get("enabled_capabilities"), edited_id=body.get("edited_message_id")))
+        enabled=body.get("enabled_capabilities"), edited_id=body.get("edited_message_id"), options=options),
+        resumable=body["resumable"])
 
 
 @bp.post("/messages/<id>/recreate")
 def recreate_message(id):
     message_id = message_id_from_path(id)
-    body = load_body(schemas.CapabilitiesOnly(), required=False)
+    body = load_body(schemas.MessageRecreate(), required=False)
     parts = engine()
+    options = exchanges.Options(resumable=body.get("resumable", False), signals=parts.signals,
+                                idempotency=idempotent.claim(parts, g.caller, f"recreate {message_id}",
+                                                                     body))
     return stream_response(lambda: exchanges.start_recreate(
-        parts.db, parts.webhooks, g.caller, message_id, enabled=body.get("enabled_capabilities")))
+        parts.db, parts.webhooks, g.caller, message_id, enabled=body.get("enabled_capabilities"),
+        options=options), resumable=body.get("resumable", False))
+
+
+@bp.get("/messages/<id>/stream")
+def rejoin_reply(id):
+    message_id = message_id_from_path(id)
+    query = load_query(schemas.StreamRejoinQuery())
+    messages.get_reply(engine().db, g.caller, message_id)  # 404 unless it is the caller's reply
+    return rejoin_response(message_id, query["offset"])
+
+
+@bp.post("/messages/<id>/stop")
+def stop_reply(id):
+    message_id = message_id_from_path(id)
+    parts = engine()
+    stopped = live.stop(parts.db, parts.signals, parts.webhooks, g.caller, message_id,
+                        parts.config.stop_wait_seconds)
+    row = messages.get_message(parts.db, g.caller, message_id)
+    return {"stopped": stopped, "message": responses.message(row, reactions.summaries(parts.db, g.caller, [row["id"]]))}
 
 
 @bp.get("/sessions/<id>/messages")

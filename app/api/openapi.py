@@ -86,12 +86,46 @@ SESSION_TYPE_PARAM = path_param("id", SESSION_TYPE_ID, "Session type id")
 SHARE_TOKEN_PARAM = path_param("token", {"type": "string"}, "Share token")
 NEXT_CURSOR = {"type": "string", "nullable": True, "description": "Opaque; null on the last page"}
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Client-chosen, scoped to the caller, kept at least 24 h. The same key with the same body "
+                   "returns the earlier result (header Idempotent-Replayed: true; a stream is replayed, or "
+                   "joined while it still streams) with no new message and no backend call; with another "
+                   "body it is 409 with validation_errors[0].code `idempotency_key_reused`."}
+REPLAYED = {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]},
+                                    "description": "Present when the answer repeats an earlier request "
+                                                   "with the same Idempotency-Key."}}
+BUSY_CONFLICT = {
+    "description": "`if_busy: reject` and a reply still streams in the session "
+                   "(validation_errors[0].code `reply_in_progress`, details.resource_id its uuid), or an "
+                   "Idempotency-Key reused with another body (`idempotency_key_reused`).",
+    "headers": {"X-In-Flight-Message-Id": {"schema": MESSAGE_ID,
+                                           "description": "The reply in flight (reply_in_progress): rejoin "
+                                                          "it with GET /messages/{id}/stream or stop it."}},
+    "content": {"application/json": {"schema": ref("Error")}}}
+# Session type settings of issue 12, as responses show them (requests are generated from the schemas).
+STREAM_SETTINGS = {
+    "max_reply_seconds": {"type": "integer", "minimum": 1, "maximum": 3600, "default": 1800,
+                          "description": "Caps a streamed reply's total duration (stop_reason max_duration); "
+                                         "timeout_seconds bounds only the first byte and silences."},
+    "breaker_failure_threshold": {"type": "integer", "minimum": 1, "maximum": 1000, "nullable": True,
+                                  "description": "Consecutive backend faults that open the breaker "
+                                                 "(null: BREAKER_FAIL_MAX, 5)."},
+    "breaker_open_seconds": {"type": "integer", "minimum": 1, "maximum": 3600, "nullable": True,
+                             "description": "How long an open breaker fails fast (null: BREAKER_RESET_SECONDS, 60)."},
+    "breaker_half_open_probes": {"type": "integer", "minimum": 1, "maximum": 100, "nullable": True,
+                                 "description": "Calls let through at once when half-open "
+                                                "(null: BREAKER_HALF_OPEN_MAX_CALLS, 3)."},
+}
+
 STREAM = {
     "description": "NDJSON stream: `start`, then `chunk` events as the backend sends them, then "
                    "`complete` (after the reply is committed) or `error`. Headers X-User-Message-Id "
-                   "(send only) and X-Assistant-Message-Id carry the ids of the messages created.",
+                   "(send only) and X-Assistant-Message-Id carry the ids of the messages created. An "
+                   "incomplete reply is stored with metadata.stop_reason.",
     "headers": {"X-Assistant-Message-Id": {"schema": MESSAGE_ID},
-                "X-User-Message-Id": {"schema": MESSAGE_ID}},
+                "X-User-Message-Id": {"schema": MESSAGE_ID}, **REPLAYED},
     "content": {"application/x-ndjson": {"schema": {"oneOf": [
         ref("StreamingStartEvent"), ref("StreamingChunkEvent"), ref("StreamingCompleteEvent"),
         ref("StreamingErrorEvent")]}}},
@@ -173,7 +207,11 @@ def _message_schemas():
             "role": {"type": "string", "enum": ["user", "assistant", "system"]},
             "content": array(ref("ContentPart")), "file_ids": array(UUID),
             "variant_index": {"type": "integer", "minimum": 0}, "is_active": {"type": "boolean"},
-            "is_complete": {"type": "boolean"}, "metadata": {"type": "object"}, "created_at": TIME,
+            "is_complete": {"type": "boolean"},
+            "metadata": {"type": "object", "description": "An incomplete assistant reply carries `stop_reason`: "
+                         "cancelled, backend_error, backend_timeout, max_duration, shutdown, superseded or "
+                         "interrupted; assistant replies carry `session_type_id`."},
+            "created_at": TIME,
             "hidden_from_user": {"type": "boolean", "description": "Only ever true in the answer to a post."},
             "hidden_from_backend": {"type": "boolean", "description": "Never sent to a backend (a note)."},
             "variant_info": ref("VariantInfo"), "reactions": ref("Reactions"),
@@ -188,7 +226,8 @@ def _message_schemas():
         "MessageVariants": obj({"variants": array(ref("MessageVariant")), "current_index": {"type": "integer"}},
                                required=("variants", "current_index")),
         "MessageSendRequest": object_schema(requests.MessageSend),
-        "MessageRecreateRequest": object_schema(requests.CapabilitiesOnly),
+        "MessageRecreateRequest": object_schema(requests.MessageRecreate),
+        "SummarizeRequest": object_schema(requests.CapabilitiesOnly),
         "ReactionRequest": object_schema(requests.Reaction),
         "ReactionResponse": obj({"message_id": MESSAGE_ID, "reaction_type": REACTION_TYPE,
                                  "applied": {"type": "boolean", "description": "false when nothing changed"}},
@@ -265,7 +304,7 @@ def _admin_schemas():
             "session_type_id": SESSION_TYPE_ID, "name": {"type": "string"}, "description": {"type": "string"},
             "webhook_url": {"type": "string"}, "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 300},
             "summarization_enabled": {"type": "boolean"}, "summarization_url": {"type": "string", "nullable": True},
-            "summarization_settings": {"type": "object"}, "created_at": TIME, "updated_at": TIME,
+            "summarization_settings": {"type": "object"}, **STREAM_SETTINGS, "created_at": TIME, "updated_at": TIME,
             "accepts_files": {"type": "boolean", "nullable": True,
                               "description": "true/false decides for every session; null: the backend declares it "
                                              "(capability id `file_attachments`)."},
@@ -287,9 +326,11 @@ def _session_paths():
     return {
         "/sessions": {
             "post": {"operationId": "createSession", "summary": "Create a session (the backend announces capabilities)",
+                     "parameters": [IDEMPOTENCY_KEY],
                      "requestBody": json_body(ref("SessionCreateRequest")),
-                     "responses": {"201": json_response("Created", ref("SessionCreateResponse")),
-                                   **errors(400, 401, 413, 503)}},
+                     "responses": {"201": {**json_response("Created", ref("SessionCreateResponse")),
+                                           "headers": REPLAYED},
+                                   **errors(400, 401, 413, 503), "409": BUSY_CONFLICT}},
             "get": {"operationId": "listSessions", "summary": "The caller's sessions, newest first",
                     "parameters": query_parameters(requests.SessionListQuery),
                     "responses": {"200": json_response("Sessions", ref("SessionList")), **errors(400, 401)}}},
@@ -313,7 +354,7 @@ def _session_paths():
         "/sessions/{id}/summarize": {"post": {
             "operationId": "summarizeSession",
             "summary": "Stream a summary (stored in metadata.summary); 400 unless the type enables it",
-            "parameters": [SESSION_PARAM], "requestBody": json_body(ref("MessageRecreateRequest"), required=False),
+            "parameters": [SESSION_PARAM], "requestBody": json_body(ref("SummarizeRequest"), required=False),
             "responses": {"200": STREAM, **errors(400, 401, 404, 429, 503)}}},
     }
 
@@ -327,12 +368,14 @@ def _message_paths():
             "responses": {"200": json_response("Messages", ref("MessageList")), **errors(400, 401, 404)}}},
         "/messages/send": {"post": {
             "operationId": "sendMessage", "summary": "Send a message; the reply streams back",
+            "parameters": [IDEMPOTENCY_KEY],
             "requestBody": json_body(ref("MessageSendRequest")),
-            "responses": {"200": STREAM, **errors(400, 401, 404, 413, 429, 503)}}},
+            "responses": {"200": STREAM, **errors(400, 401, 404, 413, 429, 503), "409": BUSY_CONFLICT}}},
         "/messages/{id}/recreate": {"post": {
             "operationId": "recreateMessage", "summary": "A new variant of an assistant message, streamed",
-            "parameters": [MESSAGE_PARAM], "requestBody": json_body(ref("MessageRecreateRequest"), required=False),
-            "responses": {"200": STREAM, **errors(400, 401, 404, 429, 503)}}},
+            "parameters": [MESSAGE_PARAM, IDEMPOTENCY_KEY],
+            "requestBody": json_body(ref("MessageRecreateRequest"), required=False),
+            "responses": {"200": STREAM, **errors(400, 401, 404, 429, 503), "409": BUSY_CONFLICT}}},
         "/messages/{id}": {"get": {
             "operationId": "getMessage", "summary": "One message with its variant info",
             "parameters": [MESSAGE_PARAM],
@@ -454,7 +497,7 @@ def _paths():
 
 # Feature areas may keep their paths and schemas in a module of their own (app/api/openapi_<area>.py,
 # each with paths() and schemas() returning dicts); list them here so the document stays one.
-AREA_MODULES = ("openapi_chat_apps", "openapi_webhook_security")
+AREA_MODULES = ("openapi_chat_apps", "openapi_webhook_security", "openapi_streams")
 
 
 def _area_parts(name):

@@ -2,9 +2,11 @@
 from flask import Blueprint, g
 
 from app import ids
+from app.api import idempotent
 from app.api.common import engine, load_body, load_query, path_id, session_id_from_path
 from app.api.streams import stream_response
 from app.chat import exchanges, exports, search, sessions, shares
+from app.chat.idempotency import REPLAYED_HEADER
 from app.errors import invalid
 from app.schemas import requests as schemas, responses
 
@@ -17,9 +19,12 @@ def create_session():
     if "client_id" in body and body["client_id"] != g.caller.client_id:
         raise invalid("client_id does not match the authenticated client", field="client_id", code="mismatch")
     parts = engine()
-    row = sessions.create_session(parts.db, parts.webhooks, g.caller, body["session_type_id"], body.get("metadata"))
-    return {"session_id": ids.session_gts(row["id"]), "available_capabilities": row["available_capabilities"],
-            "accepts_files": row["accepts_files"]}, 201
+    row, replayed = sessions.create_session(parts.db, parts.webhooks, g.caller, body["session_type_id"],
+                                            body.get("metadata"),
+                                            idempotency=idempotent.claim(parts, g.caller, "create", body))
+    headers = {REPLAYED_HEADER: "true"} if replayed else {}
+    return ({"session_id": ids.session_gts(row["id"]), "available_capabilities": row["available_capabilities"],
+             "accepts_files": row["accepts_files"]}, 201, headers)
 
 
 @bp.get("/sessions")

@@ -1,8 +1,10 @@
-"""Turning an Exchange into a streaming NDJSON response, within the per-client and per-worker stream caps."""
+"""Streaming NDJSON responses within the per-client and per-worker stream caps: a new exchange (relayed
+from the backend) or a rejoin of a reply that already exists (app/rejoin.py)."""
 from flask import Response, current_app, g, request
 
 from app.api.common import engine
 from app.errors import unavailable
+from app.rejoin import Rejoin
 from app.stream_slots import ClientStreamSlots, StreamTicket, too_many_streams
 from app.streaming import NDJSON, Relay
 
@@ -11,7 +13,7 @@ def _client_slots(config):
     return current_app.extensions.setdefault("client_stream_slots", ClientStreamSlots(config.max_streams_per_client))
 
 
-def _take_slots(parts):
+def _open_stream(parts):
     """A ticket for one worker slot and one of the caller's; the client's cap is checked first so that
     one client at its cap is told 429 (its own limit), not 503 (the instance's)."""
     client_slots = _client_slots(parts.config)
@@ -21,22 +23,52 @@ def _take_slots(parts):
     if not parts.slots.try_acquire():
         client_slots.release(client_id)
         raise unavailable("too many concurrent streams on this instance", retry_after=1, limit_type="concurrent")
-    return StreamTicket(parts.slots, client_slots, client_id)
-
-
-def stream_response(start_exchange):
-    """`start_exchange()` runs transaction 1 and returns an Exchange; the relay does the rest."""
-    parts = engine()
-    ticket = _take_slots(parts)
     parts.metrics.stream_opened()
+    return _ClosingTicket(StreamTicket(parts.slots, client_slots, client_id), parts.metrics)
+
+
+class _ClosingTicket:
+    """The stream's slots and its place in the open-streams gauge, given back together, once."""
+
+    def __init__(self, ticket, metrics):
+        self._ticket = ticket
+        self._metrics = metrics
+        self._open = True
+
+    def release(self):
+        if self._open:
+            self._open = False
+            self._ticket.release()
+            self._metrics.stream_closed()
+
+
+def stream_response(start_exchange, resumable=False):
+    """`start_exchange()` runs transaction 1 and returns an Exchange (the relay does the rest), or a
+    Rejoin (an idempotent retry of an earlier request)."""
+    parts = engine()
+    ticket = _open_stream(parts)
     try:
-        exchange = start_exchange()
+        started = start_exchange()
     except BaseException:  # 4xx, breaker open (503, errors.py), database down: nothing was streamed
         ticket.release()
-        parts.metrics.stream_closed()
         raise
-    relay = Relay(exchange, parts.config, ticket, request.environ, parts.metrics)
-    response = Response(relay.lines(), mimetype=NDJSON, headers={
-        **exchange.headers(), "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-    response.call_on_close(relay.close)
+    if isinstance(started, Rejoin):
+        started.attach(request.environ.get("gunicorn.socket"), ticket.release)
+        return _respond(started, started.headers())
+    return _respond(Relay(started, parts, request.environ, resumable=resumable, slots=ticket), started.headers())
+
+
+def rejoin_response(message_id, offset, headers=None):
+    """GET /messages/{id}/stream: the stored chunks after `offset`, then the live ones, then the end."""
+    parts = engine()
+    ticket = _open_stream(parts)
+    rejoin = Rejoin(parts.db, parts.signals, message_id, offset, headers, on_close=ticket.release,
+                    sock=request.environ.get("gunicorn.socket"))
+    return _respond(rejoin, rejoin.headers())
+
+
+def _respond(streamer, headers):
+    response = Response(streamer.lines(), mimetype=NDJSON, headers={
+        **headers, "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    response.call_on_close(streamer.close)
     return response

@@ -7,12 +7,13 @@ history) and returns an Exchange; the relay calls the backend with no connection
 import uuid
 from dataclasses import dataclass
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from app import ids
-from app.chat import capabilities, shares
+from app.chat import capabilities, live, shares
 from app.db import queries as q
-from app.errors import invalid, message_not_found, session_not_found
+from app.errors import conflict, invalid, message_not_found, session_not_found
 from app.webhooks import events
 from app.webhooks.client import Target
 
@@ -26,6 +27,7 @@ class Exchange:
     target: Target
     stream: object
     user_message_id: uuid.UUID = None
+    live: bool = False  # a live_replies row stands for it: leased, stoppable and rejoinable anywhere
 
     @property
     def public_message_id(self):
@@ -40,10 +42,21 @@ class Exchange:
             headers["X-User-Message-Id"] = ids.message_gts(self.user_message_id)
         return headers
 
-    def save(self, parts, metadata, complete):
+    def save(self, parts, metadata, outcome, tail=None):
+        """Transaction 2. `tail`: (index of the first chunk not yet stored, those chunks)."""
+        metadata = dict(metadata or {})
+        if outcome.stop_reason:
+            metadata["stop_reason"] = outcome.stop_reason
         with self.db.transaction() as conn:
-            q.finish_assistant_message(conn, message_id=self.message_id, session_id=self.session_id,
-                                       content=Jsonb(parts), is_complete=complete, metadata=Jsonb(metadata or {}))
+            if not self.live:
+                q.finish_assistant_message(conn, message_id=self.message_id, session_id=self.session_id,
+                                           content=Jsonb(parts), is_complete=outcome.complete,
+                                           metadata=Jsonb(metadata))
+                return
+            first_index, chunks = tail or (0, [])
+            q.finish_live_reply(conn, message_id=self.message_id, session_id=self.session_id,
+                                content=Jsonb(parts), is_complete=outcome.complete, metadata=Jsonb(metadata),
+                                first_index=first_index, chunks=Jsonb(chunks))
 
     def aborted(self, parts):
         self.webhooks.notify(self.target, events.message_aborted(self.session_id, self.message_id, parts))
@@ -52,9 +65,9 @@ class Exchange:
 class SummaryExchange(Exchange):
     """A summary streams like a reply but is stored in the session's metadata under "summary"."""
 
-    def save(self, parts, metadata, complete):
+    def save(self, parts, metadata, outcome, tail=None):
         text = "".join(p.get("text", "") for p in parts if p.get("type") == "text")
-        summary = {"summary_id": self.public_message_id, "text": text, "is_complete": complete,
+        summary = {"summary_id": self.public_message_id, "text": text, "is_complete": outcome.complete,
                    "session_type_id": self.target.session_type_id.split("#")[0],
                    "created_at": events.now_iso(), "metadata": metadata or {}}
         with self.db.transaction() as conn:
@@ -62,8 +75,7 @@ class SummaryExchange(Exchange):
 
 
 def _target(session):
-    return Target(session["session_type_id"], session["webhook_url"], session["timeout_seconds"],
-                  secret=session["webhook_secret"])
+    return Target.of(session["session_type_id"], session["webhook_url"], session)
 
 
 class _Admission:
@@ -83,38 +95,93 @@ class _Admission:
 
     def __exit__(self, exc_type, exc, traceback):
         if exc_type is not None and self.stream is not None:
-            self.stream.finish(cancelled=True)
+            self.stream.finish(counts=False)
         return False
 
 
+@dataclass
+class Options:
+    """How a send or recreate behaves beyond its content (issue 12)."""
+    resumable: bool = False       # a client disconnect does not stop the reply
+    if_busy: str = "reject"       # the session's reply still streams: reject, interrupt or parallel
+    signals: object = None        # app.signals.Signals: wakes waits for a reply's end
+    idempotency: object = None    # app.chat.idempotency.Claim, written with the new messages
+
+
+class _Busy(Exception):
+    def __init__(self, message_id, lapsed):
+        super().__init__("a reply is still streaming")
+        self.message_id = message_id
+        self.lapsed = lapsed
+
+
+def _make_way(db, webhooks, busy, options):
+    """The session's active path ends in a reply still streaming: apply the if_busy policy."""
+    if busy.lapsed:  # its instance died: end it now instead of waiting for the sweep
+        live.end_abandoned(db, busy.message_id, "interrupted", lapsed_only=True)
+        return
+    if options.if_busy == "interrupt":
+        live.stop_and_wait(db, options.signals, webhooks, busy.message_id, "superseded",
+                           webhooks.config.stop_wait_seconds)
+        return
+    public_id = ids.message_gts(busy.message_id)
+    raise conflict("a reply is still streaming in this session; rejoin it (GET /messages/{id}/stream), stop it, "
+                   "or send with if_busy=interrupt", reason="reply_in_progress", field="if_busy",
+                   resource_id=busy.message_id, headers={"X-In-Flight-Message-Id": public_id})
+
+
+def _with_busy_policy(db, webhooks, options, start):
+    for _ in range(3):
+        try:
+            return start()
+        except _Busy as busy:
+            _make_way(db, webhooks, busy, options)
+        except psycopg.errors.UniqueViolation:
+            if options.idempotency is None:
+                raise
+            # A concurrent duplicate (same Idempotency-Key) committed first: the retry finds its result.
+    return start()
+
+
 def start_send(db, webhooks, caller, session_id, content, parent_id=None, file_ids=(), enabled=None,
-               edited_id=None):
+               edited_id=None, options=None):
     """A user turn below the active leaf, below `parent_id` (a branch), or, with `edited_id`, as the
     next variant of that user message (an edit: same parent, so the first message can be edited too)."""
-    return _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient=None, edited_id=edited_id,
-                       lock=lambda conn: q.lock_session_for_exchange(conn, id=session_id,
-                                                                     client_id=caller.client_id),
-                       missing=lambda: session_not_found(session_id))
+    options = options or Options()
+    return _with_busy_policy(db, webhooks, options, lambda: _start_turn(
+        db, webhooks, content, parent_id, file_ids, enabled, recipient=None, edited_id=edited_id,
+        lock=lambda conn: q.lock_session_for_exchange(conn, id=session_id, client_id=caller.client_id),
+        missing=lambda: session_not_found(session_id), options=options))
 
 
-def start_shared_send(db, webhooks, caller, token, content, file_ids=(), enabled=None):
+def start_shared_send(db, webhooks, caller, token, content, file_ids=(), enabled=None, options=None):
     """A share recipient's message: it continues the recipient's own branch, which starts below the
     owner's last message; the owner's active path and flags are never touched."""
     return _start_turn(db, webhooks, content, None, file_ids, enabled, recipient=caller.client_id, edited_id=None,
                        lock=lambda conn: q.lock_session_by_share(conn, token_hash=shares.hash_token(token)),
-                       missing=shares.share_gone)
+                       missing=shares.share_gone, options=options or Options(if_busy="parallel"))
 
 
-def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, edited_id, lock, missing):
+def _go_live(conn, webhooks, session_id, assistant_id, options):
+    q.insert_live_reply(conn, message_id=assistant_id, session_id=session_id, resumable=options.resumable,
+                        lease_seconds=webhooks.config.lease_seconds)
+
+
+def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, edited_id, lock, missing, options):
     user_id, assistant_id = uuid.uuid4(), uuid.uuid4()
     with _Admission(webhooks) as admission, db.transaction() as conn:
         session = lock(conn)
         if session is None:
             raise missing()
         session_id = session["id"]
-        chosen = capabilities.select(session["available_capabilities"], enabled)
-        capabilities.check_files(session["accepts_files"], file_ids)
-        stream = admission.admit(_target(session), "message.new")
+        if options.idempotency is not None:
+            replay = options.idempotency.check(conn, session_id=session_id)
+            if replay is not None:
+                return replay
+        branching = recipient is None and parent_id is not None
+        # Read after the lock (a fresh snapshot sees a send that just committed), sent along with the path.
+        busy = q.busy_reply_of_session.later(conn, session_id=session_id) \
+            if recipient is None and options.if_busy != "parallel" else (lambda: None)
         if recipient is not None:
             path = q.recipient_path(conn, session_id=session_id, recipient=recipient)
             parent_id = path[-1]["id"] if path else None
@@ -125,8 +192,14 @@ def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, 
             parent_id = path[-1]["id"] if path else None
         else:
             path = q.ancestor_path(conn, session_id=session_id, message_id=parent_id)
-            if not path or path[-1]["is_hidden_from_user"]:
-                raise message_not_found(parent_id)
+        in_flight = busy()
+        if in_flight is not None:
+            raise _Busy(in_flight["message_id"], in_flight["lapsed"])
+        if branching and (not path or path[-1]["is_hidden_from_user"]):
+            raise message_not_found(parent_id)
+        chosen = capabilities.select(session["available_capabilities"], enabled)
+        capabilities.check_files(session["accepts_files"], file_ids)
+        stream = admission.admit(_target(session), "message.new")
         q.insert_user_turn(conn, session_id=session_id, parent_id=parent_id,
                            user_message_id=user_id, assistant_message_id=assistant_id,
                            content=Jsonb([{"type": "text", "text": content}]), file_ids=list(file_ids),
@@ -135,9 +208,14 @@ def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, 
         if recipient is None and not all(row["is_active"] for row in path):
             # Branching from a message off the active path: its whole chain becomes active.
             q.activate_path(conn, session_id=session_id, message_id=parent_id)
+        _go_live(conn, webhooks, session_id, assistant_id, options)
+        if options.idempotency is not None:
+            options.idempotency.record(conn, session_id=session_id, message_id=assistant_id,
+                                       user_message_id=user_id)
     stream.payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content,
                                         file_ids, events.history(path))
-    return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, user_message_id=user_id)
+    return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, user_message_id=user_id,
+                    live=True)
 
 
 def _edit_point(conn, session_id, edited_id):
@@ -150,12 +228,22 @@ def _edit_point(conn, session_id, edited_id):
     return path[:-1], path[-1]["parent_id"]
 
 
-def start_recreate(db, webhooks, caller, message_id, enabled=None):
+def start_recreate(db, webhooks, caller, message_id, enabled=None, options=None):
+    options = options or Options(if_busy="parallel")
+    return _with_busy_policy(db, webhooks, options, lambda: _start_recreate(
+        db, webhooks, caller, message_id, enabled, options))
+
+
+def _start_recreate(db, webhooks, caller, message_id, enabled, options):
     assistant_id = uuid.uuid4()
     with _Admission(webhooks) as admission, db.transaction() as conn:
         session = q.lock_session_of_message(conn, message_id=message_id, client_id=caller.client_id)
         if session is None:
             raise message_not_found(message_id)
+        if options.idempotency is not None:
+            replay = options.idempotency.check(conn, session_id=session["id"])
+            if replay is not None:
+                return replay
         if session["message_role"] != "assistant":
             raise invalid("only assistant messages can be recreated", field="id", code="not_assistant")
         chosen = capabilities.select(session["available_capabilities"], enabled)
@@ -167,8 +255,11 @@ def start_recreate(db, webhooks, caller, message_id, enabled=None):
                                    assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}))
         if not all(row["is_active"] for row in path):
             q.activate_path(conn, session_id=session["id"], message_id=assistant_id)
+        _go_live(conn, webhooks, session["id"], assistant_id, options)
+        if options.idempotency is not None:
+            options.idempotency.record(conn, session_id=session["id"], message_id=assistant_id)
     stream.payload = events.message_recreate(session["id"], assistant_id, chosen, events.history(path))
-    return Exchange(db, webhooks, session["id"], assistant_id, _target(session), stream)
+    return Exchange(db, webhooks, session["id"], assistant_id, _target(session), stream, live=True)
 
 
 def start_summary(db, webhooks, caller, session_id, enabled=None):
@@ -187,8 +278,8 @@ def start_summary(db, webhooks, caller, session_id, enabled=None):
         target = _target(session)
         if session["summarization_url"]:
             # Its own breaker: the summarizer failing must not block the chat backend.
-            target = Target(session["session_type_id"] + "#summarization", session["summarization_url"],
-                            session["timeout_seconds"], secret=session["webhook_secret"])
+            target = Target.of(session["session_type_id"] + "#summarization", session["summarization_url"],
+                               session)
         stream = admission.admit(target, "session.summary")
     stream.payload = events.session_summary(session_id, chosen, events.history(path),
                                             session["summarization_settings"])

@@ -1,7 +1,7 @@
 """Reading and navigating the message tree (ADR-0001, 0014-0017)."""
 from app.chat import cursors
 from app.db import queries as q
-from app.errors import message_not_found, session_not_found
+from app.errors import invalid, message_not_found, session_not_found
 
 
 def _visible(rows):
@@ -80,3 +80,12 @@ def activate(db, caller, message_id):
         q.activate_path(conn, session_id=row["session_id"], message_id=message_id)
         row = q.get_owned_message(conn, message_id=message_id, client_id=caller.client_id)
         return with_variant_counts(conn, row["session_id"], [row])[0]
+
+
+def get_reply(db, caller, message_id):
+    """One of the caller's assistant messages (something that streamed), else 404 / 400."""
+    with db.transaction() as conn:
+        row = owned_visible_message(conn, caller, message_id)
+    if row["role"] != "assistant":
+        raise invalid("only assistant messages stream", field="id", code="not_assistant")
+    return row

@@ -6,17 +6,16 @@ from app import ids, url_policy
 from app.db import queries as q
 from app.errors import conflict, invalid, not_found
 from app.webhooks import events, signing
-from app.webhooks.client import Target
+from app.webhooks.client import STREAM_DEFAULTS, STREAM_SETTINGS, Target
 
 EDITABLE = ("name", "description", "webhook_url", "timeout_seconds", "summarization_enabled",
-            "summarization_url", "summarization_settings", "accepts_files")
+            "summarization_url", "summarization_settings", "accepts_files", *STREAM_SETTINGS)
 DEFAULTS = {"description": "", "timeout_seconds": 30, "summarization_enabled": False,
-            "summarization_url": None, "summarization_settings": {}, "accepts_files": None}
+            "summarization_url": None, "summarization_settings": {}, "accepts_files": None, **STREAM_DEFAULTS}
 
 
 def target(session_type):
-    return Target(session_type["id"], session_type["webhook_url"], session_type["timeout_seconds"],
-                  secret=session_type.get("webhook_secret"))
+    return Target.of(session_type["id"], session_type["webhook_url"], {**DEFAULTS, **session_type})
 
 
 def check_urls(values, allowed_networks):

@@ -1,6 +1,7 @@
 """Session lifecycle: create (asking the backend for capabilities), read, delete."""
 import uuid
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from app.chat import cursors, session_types
@@ -22,18 +23,38 @@ def _announce(webhooks, session_type, session_id, client_id):
     return capabilities
 
 
-def create_session(db, webhooks, caller, session_type_id, metadata=None):
+def create_session(db, webhooks, caller, session_type_id, metadata=None, idempotency=None):
+    """Returns (row, replayed): with an Idempotency-Key seen before, the earlier result (replayed=True)."""
     check_metadata(metadata or {})
     with db.transaction() as conn:
+        earlier = idempotency.earlier(conn) if idempotency is not None else None
+        if earlier is not None:
+            return _replayed(conn, earlier), True
         session_type = q.get_session_type(conn, id=session_type_id)
     if session_type is None:
         raise invalid("unknown session type", field="session_type_id", code="unknown_session_type")
     session_id = uuid.uuid4()
     capabilities = _announce(webhooks, session_type, session_id, caller.client_id)
-    with db.transaction() as conn:
-        return q.insert_session(conn, id=session_id, client_id=caller.client_id,
-                                session_type_id=session_type_id, capabilities=Jsonb(capabilities),
-                                metadata=Jsonb(metadata or {}))
+    try:
+        with db.transaction() as conn:
+            row = q.insert_session(conn, id=session_id, client_id=caller.client_id,
+                                   session_type_id=session_type_id, capabilities=Jsonb(capabilities),
+                                   metadata=Jsonb(metadata or {}))
+            if idempotency is not None:
+                idempotency.record(conn, session_id=session_id, response=capabilities)
+    except psycopg.errors.UniqueViolation:
+        if idempotency is None:
+            raise
+        # A concurrent duplicate committed first (its backend call and ours both ran): its result wins.
+        with db.transaction() as conn:
+            return _replayed(conn, idempotency.earlier(conn)), True
+    return row, False
+
+
+def _replayed(conn, earlier):
+    """The earlier creation's answer; whether the session accepts files is read now, as any read does."""
+    return {"id": earlier["session_id"], "available_capabilities": earlier["response"],
+            "accepts_files": q.session_accepts_files(conn, id=earlier["session_id"])}
 
 
 def get_session(db, caller, session_id):

@@ -21,6 +21,13 @@ class SessionCreate(Schema):
                            metadata={"description": "Initial session metadata (title, tags, ...)."})
 
 
+RESUMABLE = ("A client disconnect does not stop the reply: it runs to its end (timeouts still apply); rejoin it "
+             "with GET /messages/{id}/stream, stop it with POST /messages/{id}/stop.")
+IF_BUSY = ("When the session's active path ends in a reply still streaming: reject (409 reply_in_progress), "
+           "interrupt (that reply stops, stored with stop_reason superseded; the new message continues below "
+           "it), or parallel (the new message is placed below the unfinished reply).")
+
+
 class MessageSend(Schema):
     session_id = SessionId(required=True)
     content = fields.String(required=True, validate=validate.Length(min=1))
@@ -32,6 +39,9 @@ class MessageSend(Schema):
                        "parent_message_id."})
     file_ids = fields.List(PlainUuid(), validate=validate.Length(max=10))
     enabled_capabilities = fields.List(CAPABILITY_NAME, validate=validate.Length(max=100))
+    if_busy = fields.String(load_default="reject", validate=validate.OneOf(["reject", "interrupt", "parallel"]),
+                            metadata={"description": IF_BUSY})
+    resumable = fields.Boolean(load_default=False, metadata={"description": RESUMABLE})
 
     @validates_schema
     def branch_or_edit(self, data, **kwargs):
@@ -56,6 +66,17 @@ class CapabilitiesOnly(Schema):
     enabled_capabilities = fields.List(CAPABILITY_NAME, validate=validate.Length(max=100))
 
 
+class MessageRecreate(CapabilitiesOnly):
+    resumable = fields.Boolean(load_default=False, metadata={"description": RESUMABLE})
+
+
+class StreamRejoinQuery(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    offset = StrictInteger(load_default=0, validate=validate.Range(min=0, max=10_000_000))
+
+
 class PageQuery(Schema):
     """A bounded page of messages (GET /sessions/{id}/messages, the share views)."""
     class Meta:
@@ -77,6 +98,10 @@ class SessionTypeFields(Schema):
     description = fields.String(validate=validate.Length(max=2000))
     webhook_url = fields.String(validate=HTTP_URL)
     timeout_seconds = StrictInteger(validate=validate.Range(min=1, max=300))
+    max_reply_seconds = StrictInteger(validate=validate.Range(min=1, max=3600))
+    breaker_failure_threshold = StrictInteger(validate=validate.Range(min=1, max=1000))
+    breaker_open_seconds = StrictInteger(validate=validate.Range(min=1, max=3600))
+    breaker_half_open_probes = StrictInteger(validate=validate.Range(min=1, max=100))
     summarization_enabled = fields.Boolean()
     summarization_url = fields.String(validate=HTTP_URL, allow_none=True)
     summarization_settings = fields.Dict(keys=fields.String())

@@ -1,5 +1,6 @@
 """Stored rows -> the contract's response shapes (GTS ids, content parts, variant info)."""
 from app import ids
+from app.webhooks.client import STREAM_SETTINGS
 
 
 def _time(value):
@@ -59,6 +60,7 @@ def session_type(row):
             "summarization_enabled": row["summarization_enabled"],
             "summarization_url": row["summarization_url"],
             "summarization_settings": row["summarization_settings"], "accepts_files": row["accepts_files"],
+            **{name: row[name] for name in STREAM_SETTINGS},
             "created_at": _time(row["created_at"]), "updated_at": _time(row["updated_at"])}
 
 

@@ -6,7 +6,9 @@ pybreaker runs the guarded function while holding a lock, so guarding a long or 
   2. makes the call without any lock held,
   3. replays the outcome through `breaker.call` with a function that returns or raises at once, so
      pybreaker's own counting and state transitions decide, holding its lock for microseconds.
-A client that disconnects is neither a success nor a failure: its outcome is never replayed.
+Only backend faults count (connect errors, 5xx, malformed streams, no first byte or too long a
+silence): a client's cancel, a reply's total-duration cap and a backend's 4xx answer to one client's
+input are never replayed as failures, so one client cannot open the breaker for everyone.
 """
 import threading
 from datetime import UTC, datetime, timedelta
@@ -90,20 +92,30 @@ class Breaker:
 
 
 class BreakerRegistry:
+    """Breakers by session type, built from each type's own settings (failure threshold, open seconds,
+    half-open probes); a type whose settings change gets a fresh breaker on its next call."""
+
     def __init__(self, config, on_change=None):
         self._config = config
         self._on_change = on_change
         self._breakers = {}
         self._lock = threading.Lock()
 
-    def get(self, session_type_id):
-        breaker = self._breakers.get(session_type_id)
-        if breaker is None:
+    def get(self, target):
+        """`target`: a webhooks.client.Target, or a session type id (the instance's default settings)."""
+        name = getattr(target, "session_type_id", target)
+        defaults = (self._config.breaker_fail_max, self._config.breaker_reset_seconds,
+                    self._config.breaker_half_open_max_calls)
+        chosen = getattr(target, "breaker_settings", (None, None, None))
+        settings = tuple(default if value is None else value for value, default in zip(chosen, defaults, strict=True))
+        entry = self._breakers.get(name)
+        if entry is None or entry[0] != settings:
             with self._lock:
-                breaker = self._breakers.setdefault(session_type_id, Breaker(
-                    session_type_id, self._config.breaker_fail_max, self._config.breaker_reset_seconds,
-                    self._config.breaker_half_open_max_calls, self._on_change))
-        return breaker
+                entry = self._breakers.get(name)
+                if entry is None or entry[0] != settings:
+                    entry = (settings, Breaker(name, *settings, self._on_change))
+                    self._breakers[name] = entry
+        return entry[1]
 
     def states(self):
-        return {name: breaker.state for name, breaker in list(self._breakers.items())}
+        return {name: entry[1].state for name, entry in list(self._breakers.items())}

@@ -1,8 +1,9 @@
 """HTTP calls to webhook backends: JSON calls with retries, streams, and fire-and-forget notices.
 
 JSON calls and streams pass the session type's breaker (see breakers.py); fire-and-forget notices do not.
-Timeouts are total per call (a gevent.Timeout around the whole exchange), not just requests' silence
-between bytes. A stream's deadline is enforced by its consumer (app/streaming.py).
+JSON calls have a total timeout (a gevent.Timeout around the whole exchange). Streams are bounded by
+silence (first byte, between bytes) and by a total cap, see BackendStream. Connections are pooled and
+reused (keep-alive): a body read to its end gives its connection back, see `release`.
 """
 import json
 import logging
@@ -13,12 +14,13 @@ import gevent
 import gevent.pool
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 
 from app import url_policy
 from app.webhooks import policy, signing
 from app.webhooks.breakers import BreakerRegistry
 from app.webhooks.errors import BackendError, BackendFailure, BackendTimeout, BreakerOpen
-from app.webhooks.replies import read_events
+from app.webhooks.replies import READ_SIZE, read_events
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +29,35 @@ STREAM_ACCEPT = "application/x-ndjson, application/json"
 MAX_JSON_BYTES = 1024 * 1024
 
 
-class Target:
-    """Where and how long: a session type's webhook, and the secret its requests are signed with."""
+# Per session type: the total cap on one reply, and its breaker. A breaker setting left None falls
+# back to the instance's default (config: BREAKER_*, the contract's 60 s open and 3 probes).
+STREAM_DEFAULTS = {"max_reply_seconds": 1800, "breaker_failure_threshold": None, "breaker_open_seconds": None,
+                   "breaker_half_open_probes": None}
+STREAM_SETTINGS = tuple(STREAM_DEFAULTS)
 
-    def __init__(self, session_type_id, url, timeout_seconds=None, secret=None):
+
+class Target:
+    """Where and how long: a session type's webhook, its timeouts, its breaker settings and the secret
+    its requests are signed with."""
+
+    def __init__(self, session_type_id, url, timeout_seconds=None, secret=None, **settings):
         self.session_type_id = session_type_id
         self.url = url
         self.timeout_seconds = timeout_seconds
         self.secret = secret
+        for name, default in STREAM_DEFAULTS.items():
+            value = settings.get(name)
+            setattr(self, name, default if value is None else value)
+
+    @classmethod
+    def of(cls, session_type_id, url, row):
+        """From a row that carries the session type's columns (a session joined with its type)."""
+        return cls(session_type_id, url, row.get("timeout_seconds"), secret=row.get("webhook_secret"),
+                   **{name: row.get(name) for name in STREAM_SETTINGS})
+
+    @property
+    def breaker_settings(self):
+        return (self.breaker_failure_threshold, self.breaker_open_seconds, self.breaker_half_open_probes)
 
 
 class WebhookClient:
@@ -73,14 +96,14 @@ class WebhookClient:
     def _failure_from(exc, timeout):
         if isinstance(exc, BackendFailure):
             return exc
-        if isinstance(exc, (requests.Timeout, gevent.Timeout)):
+        if isinstance(exc, (requests.Timeout, gevent.Timeout, TimeoutError, ReadTimeoutError)):
             return BackendTimeout(timeout)
         return BackendError(f"backend unreachable ({type(exc).__name__})")
 
     # -- JSON events (session.created, health_check) -------------------------------------------
 
     def _json_attempt(self, target, event, payload, timeout):
-        breaker = self.breakers.get(target.session_type_id)
+        breaker = self.breakers.get(target)
         probe = breaker.admit()
         failure = None
         try:
@@ -88,10 +111,10 @@ class WebhookClient:
                 response = self._post(target, payload, timeout, JSON_ACCEPT, stream=True)
                 try:
                     if not 200 <= response.status_code < 300:
-                        raise BackendError(f"backend answered HTTP {response.status_code}")
+                        raise BackendError.for_status(response.status_code)
                     body = response.raw.read(MAX_JSON_BYTES + 1, decode_content=True)
                 finally:
-                    response.close()
+                    release(response)
             if len(body) > MAX_JSON_BYTES:
                 raise BackendError("backend answer exceeds the size limit")
             try:
@@ -128,10 +151,9 @@ class WebhookClient:
 
     def stream(self, target, event):
         """Admit a streaming event through the breaker (raises BreakerOpen). Set `.payload`, then iterate."""
-        timeout = policy.timeout_for(event, target.timeout_seconds)
-        breaker = self.breakers.get(target.session_type_id)
+        breaker = self.breakers.get(target)
         probe = breaker.admit()
-        return BackendStream(self, target, event, timeout, breaker, probe)
+        return BackendStream(self, target, event, breaker, probe)
 
     # -- fire-and-forget events ------------------------------------------------------------------
 
@@ -158,15 +180,46 @@ class WebhookClient:
         self._count(target, event, outcome)
 
 
-class BackendStream:
-    """One streaming call. `events()` yields parsed events; `finish()` reports the outcome exactly once."""
+def release(response):
+    """Give the connection back to the pool when its body was read to the end (keep-alive: the next
+    call skips a TCP handshake); close it when not, since unread bytes would poison the next call."""
+    raw = response.raw
+    if getattr(raw, "_fp", None) is None or raw._fp.isclosed():
+        raw.release_conn()
+    else:
+        response.close()
 
-    def __init__(self, client, target, event, timeout, breaker, probe):
+
+def drain(response, limit=64 * 1024, seconds=0.5):
+    """After `complete`, read the rest of the body (the chunked terminator), briefly, so the connection
+    can be reused. A backend that keeps writing, or keeps the body open, just loses its keep-alive."""
+    read = 0
+    try:
+        with gevent.Timeout(seconds):
+            while read <= limit:
+                data = response.raw.read1(READ_SIZE)
+                if not data:
+                    return
+                read += len(data)
+    except (gevent.Timeout, Exception):  # noqa: BLE001 - draining is best effort
+        pass
+
+
+class BackendStream:
+    """One streaming call. `events()` yields parsed events; `finish()` reports the outcome exactly once.
+
+    Timeouts (SPEC §6): the session type's `timeout_seconds` bounds the wait for the first byte and the
+    silence between bytes (requests' read timeout is exactly that); `max_reply_seconds` caps the
+    total and is enforced by the consumer (app/streaming.py) through `deadline`.
+    """
+
+    def __init__(self, client, target, event, breaker, probe):
         self.client = client
         self.target = target
         self.event = event
         self.payload = None
-        self.timeout = timeout
+        self.timeout = policy.timeout_for(event, target.timeout_seconds)
+        self.max_seconds = float(target.max_reply_seconds)
         self.deadline = None
         self._breaker = breaker
         self._probe = probe
@@ -174,15 +227,19 @@ class BackendStream:
         self._finished = False
 
     def start_clock(self):
-        """The event's total timeout runs from the moment the request leaves."""
-        self.deadline = time.monotonic() + self.timeout
+        """The total cap runs from the moment the request leaves."""
+        self.deadline = time.monotonic() + self.max_seconds
 
     def events(self):
         try:
             self._response = self.client._post(self.target, self.payload, self.timeout, STREAM_ACCEPT, stream=True)
             if not 200 <= self._response.status_code < 300:
-                raise BackendError(f"backend answered HTTP {self._response.status_code}")
-            yield from read_events(self._response, self.client.config.max_reply_bytes)
+                raise BackendError.for_status(self._response.status_code)
+            for kind, payload in read_events(self._response, self.client.config.max_reply_bytes):
+                yield kind, payload
+                if kind == "complete":
+                    # After the consumer has it: the reply is not delayed by a backend slow to end its body.
+                    drain(self._response)
         except BackendFailure:
             raise
         except Exception as exc:  # noqa: BLE001 - connection errors and read timeouts
@@ -191,18 +248,22 @@ class BackendStream:
             self.close()
 
     def close(self):
-        if self._response is not None:
-            self._response.close()
+        response, self._response = self._response, None
+        if response is not None:
+            release(response)
 
-    def finish(self, failure=None, cancelled=False):
-        """Report the outcome to the breaker and metrics. A client's cancellation reports nothing."""
+    def finish(self, failure=None, counts=True, close=True):
+        """Report the outcome to the breaker and metrics once. `counts=False` (a client's cancel, a
+        stop, the total cap, our own shutdown) says nothing about the backend's health. `close=False`:
+        the reader is still draining a completed body and gives the connection back itself."""
         if self._finished:
             return
         self._finished = True
-        self.close()
-        if cancelled:
+        if close:
+            self.close()
+        if not counts:
             self._breaker.release(self._probe)
-            self.client._count(self.target, self.event, "cancelled")
+            self.client._count(self.target, self.event, "cancelled" if failure is None else failure.error_code)
             return
         self._breaker.record(self._probe, failure if failure and failure.counts_against_breaker else None)
         self.client._count(self.target, self.event, "ok" if failure is None else failure.error_code)

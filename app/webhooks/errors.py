@@ -12,6 +12,14 @@ class BackendFailure(Exception):
 class BackendError(BackendFailure):
     """The backend answered wrongly, or not at all (refused, reset, 5xx, malformed, too large)."""
 
+    @classmethod
+    def for_status(cls, status):
+        error = cls(f"backend answered HTTP {status}")
+        # A 4xx is the backend refusing one request (one client's input), not the backend being down;
+        # 408 and 429 are the backend out of time or capacity, which is its health.
+        error.counts_against_breaker = not (400 <= status < 500) or status in (408, 429)
+        return error
+
 
 class BackendTimeout(BackendFailure):
     error_code = "BACKEND_TIMEOUT"

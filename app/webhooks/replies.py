@@ -7,6 +7,8 @@ fields its part type defines in the contract (a code part's `language`, a media 
 """
 import json
 
+from urllib3.exceptions import ReadTimeoutError
+
 from app.schemas.content import PAYLOAD_FIELD, extras
 from app.webhooks.errors import BackendError
 
@@ -100,8 +102,8 @@ def read_events(response, max_bytes):
     while True:
         try:
             data = response.raw.read1(READ_SIZE)
-        except BackendError:
-            raise
+        except (BackendError, TimeoutError, ReadTimeoutError):
+            raise  # a silence longer than the read timeout: the caller reports BACKEND_TIMEOUT
         except Exception as exc:  # noqa: BLE001 - urllib3 ProtocolError, socket errors: the backend broke off
             raise BackendError(f"backend connection failed mid-answer ({type(exc).__name__})") from None
         if not data:

@@ -29,3 +29,13 @@ SELECT count(*) AS n FROM messages WHERE id = ANY(%(ids)s::uuid[]) AND is_comple
 SELECT (SELECT count(*) FROM sessions) AS sessions,
        (SELECT count(*) FROM messages) AS messages,
        (SELECT count(*) FROM messages WHERE NOT is_complete) AS incomplete;
+
+-- name: reply_violations^
+-- Live replies and stop reasons that disagree; all zero at any moment (a reply's end is one transaction).
+SELECT
+    (SELECT count(*) FROM live_replies l JOIN messages m ON m.id = l.message_id
+      WHERE m.is_complete OR m.metadata ? 'stop_reason') AS live_but_ended,
+    (SELECT count(*) FROM messages m
+      WHERE m.is_complete AND m.metadata ? 'stop_reason') AS complete_with_stop_reason,
+    (SELECT count(*) FROM live_replies l JOIN messages m ON m.id = l.message_id
+      WHERE m.role <> 'assistant' OR m.session_id <> l.session_id) AS live_rows_misplaced;

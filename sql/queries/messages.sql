@@ -153,3 +153,13 @@ WITH RECURSIVE path AS (
      WHERE path.depth + 1 < %(limit)s
 )
 SELECT * FROM path ORDER BY depth;
+
+-- name: append_reply_chunks!
+-- Store a batch of a live reply's chunk events and wake other instances' listeners.
+WITH stored AS (
+    INSERT INTO reply_chunks (message_id, first_index, chunks)
+    VALUES (%(message_id)s, %(first_index)s, %(chunks)s)
+    ON CONFLICT DO NOTHING
+    RETURNING message_id
+)
+SELECT pg_notify('chat_engine_replies', %(payload)s) FROM stored;

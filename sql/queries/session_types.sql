@@ -1,9 +1,13 @@
 -- name: insert_session_type^
 -- Register a backend; fails on a duplicate id.
 INSERT INTO session_types (id, name, description, webhook_url, timeout_seconds,
-                           summarization_enabled, summarization_url, summarization_settings, accepts_files, webhook_secret)
+                           summarization_enabled, summarization_url, summarization_settings, accepts_files,
+                           webhook_secret, max_reply_seconds, breaker_failure_threshold, breaker_open_seconds,
+                           breaker_half_open_probes)
 VALUES (%(id)s, %(name)s, %(description)s, %(webhook_url)s, %(timeout_seconds)s,
-        %(summarization_enabled)s, %(summarization_url)s, %(summarization_settings)s, %(accepts_files)s, %(webhook_secret)s)
+        %(summarization_enabled)s, %(summarization_url)s, %(summarization_settings)s, %(accepts_files)s,
+        %(webhook_secret)s, %(max_reply_seconds)s, %(breaker_failure_threshold)s, %(breaker_open_seconds)s,
+        %(breaker_half_open_probes)s)
 RETURNING *;
 
 -- name: list_session_types*
@@ -20,7 +24,10 @@ UPDATE session_types
    SET name = %(name)s, description = %(description)s, webhook_url = %(webhook_url)s,
        timeout_seconds = %(timeout_seconds)s, summarization_enabled = %(summarization_enabled)s,
        summarization_url = %(summarization_url)s, summarization_settings = %(summarization_settings)s,
-       accepts_files = %(accepts_files)s, updated_at = now()
+       accepts_files = %(accepts_files)s,
+       max_reply_seconds = %(max_reply_seconds)s, breaker_failure_threshold = %(breaker_failure_threshold)s,
+       breaker_open_seconds = %(breaker_open_seconds)s, breaker_half_open_probes = %(breaker_half_open_probes)s,
+       updated_at = now()
  WHERE id = %(id)s
 RETURNING *;
 

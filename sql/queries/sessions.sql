@@ -8,6 +8,10 @@ RETURNING *, session_accepts_files(session_type_id, available_capabilities) AS a
 -- A session, only if the caller owns it (with whether it accepts files, migration 003).
 SELECT *, session_accepts_files(session_type_id, available_capabilities) AS accepts_files FROM sessions WHERE id = %(id)s AND client_id = %(client_id)s;
 
+-- name: session_accepts_files$
+-- Whether a session takes file_ids (migration 003); None when the session is gone.
+SELECT session_accepts_files(session_type_id, available_capabilities) FROM sessions WHERE id = %(id)s;
+
 -- name: delete_session^
 -- Delete a caller's session and (by cascade) everything under it; returns its backend's address.
 DELETE FROM sessions s
@@ -20,7 +24,8 @@ RETURNING s.id, t.webhook_url, t.webhook_secret, t.id AS session_type_id;
 SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadata,
        t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url,
        t.summarization_settings, session_accepts_files(s.session_type_id, s.available_capabilities) AS accepts_files,
-       t.webhook_secret
+       t.webhook_secret,
+       t.max_reply_seconds, t.breaker_failure_threshold, t.breaker_open_seconds, t.breaker_half_open_probes
   FROM sessions s
   JOIN session_types t ON t.id = s.session_type_id
  WHERE s.id = %(id)s AND s.client_id = %(client_id)s
@@ -32,6 +37,7 @@ SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadat
        t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url,
        t.summarization_settings, session_accepts_files(s.session_type_id, s.available_capabilities) AS accepts_files,
        t.webhook_secret,
+       t.max_reply_seconds, t.breaker_failure_threshold, t.breaker_open_seconds, t.breaker_half_open_probes,
        m.role AS message_role, m.parent_id AS message_parent_id
   FROM messages m
   JOIN sessions s ON s.id = m.session_id

@@ -29,7 +29,8 @@ SELECT s.*, st.id AS share_id
 SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadata,
        t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url,
        t.summarization_settings, session_accepts_files(s.session_type_id, s.available_capabilities) AS accepts_files,
-       t.webhook_secret
+       t.webhook_secret,
+       t.max_reply_seconds, t.breaker_failure_threshold, t.breaker_open_seconds, t.breaker_half_open_probes
   FROM share_tokens st
   JOIN sessions s ON s.id = st.session_id
   JOIN session_types t ON t.id = s.session_type_id

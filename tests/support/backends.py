@@ -57,6 +57,7 @@ def words_answer(words, gate=None, after=1):
 class _Handler(WSGIHandler):
     def __init__(self, sock, address, server, rfile=None):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        server.accepted_connections += 1  # one handler per accepted TCP connection (keep-alive reuses it)
         super().__init__(sock, address, server, rfile)
 
     def get_environ(self):
@@ -72,11 +73,16 @@ class Backend:
         self.handlers = {}
         self.closed_connections = []  # (event name, time) when the engine hung up on a stream
         self.server = WSGIServer(("127.0.0.1", 0), self._app, handler_class=_Handler, log=None, error_log=None)
+        self.server.accepted_connections = 0
         self.server.start()
         self.url = f"http://127.0.0.1:{self.server.server_port}/"
 
     def stop(self):
         self.server.stop(timeout=1)
+
+    @property
+    def accepted_connections(self):
+        return self.server.accepted_connections
 
     def on(self, event, handler):
         self.handlers[event] = handler

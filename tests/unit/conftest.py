@@ -45,6 +45,7 @@ def conn(unit_connection):
     with unit_connection.transaction(force_rollback=True):
         yield unit_connection
         violations = CHECKS.tree_violations(unit_connection)
+        violations.update(CHECKS.reply_violations(unit_connection))
     assert not any(violations.values()), violations
 
 

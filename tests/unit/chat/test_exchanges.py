@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from app import outcomes
 from app.auth import Caller
 from app.chat import exchanges, messages
 from app.errors import ApiError
@@ -14,7 +15,7 @@ from app.webhooks.errors import BreakerOpen
 
 def reply(exchange, text):
     """What the relay does after a backend answered `text`."""
-    exchange.save([{"type": "text", "text": text}], {"usage": {}}, True)
+    exchange.save([{"type": "text", "text": text}], {"usage": {}}, outcomes.COMPLETE)
     exchange.stream.finish()
     return exchange
 

@@ -58,3 +58,17 @@ def test_the_registry_keeps_one_breaker_per_session_type():
     registry = BreakerRegistry(make_config())
     assert registry.get("a") is registry.get("a") and registry.get("a") is not registry.get("b")
     assert registry.states() == {"a": "closed", "b": "closed"}
+
+
+def test_a_session_type_s_own_settings_make_its_breaker_and_a_change_replaces_it():
+    from app.webhooks.client import Target
+
+    registry = BreakerRegistry(make_config())
+    tuned = Target("t", "http://127.0.0.1:9/", breaker_failure_threshold=1, breaker_open_seconds=5)
+    breaker = registry.get(tuned)
+    breaker.record(breaker.admit(), BackendError("down"))
+    assert breaker.state == "open"  # one fault is enough for this type
+    assert registry.get(tuned) is breaker
+    retuned = Target("t", "http://127.0.0.1:9/", breaker_failure_threshold=3)
+    assert registry.get(retuned) is not breaker and registry.get(retuned).state == "closed"
+    assert registry.get(Target("u", "http://127.0.0.1:9/")) is registry.get("u")  # defaults: the instance's

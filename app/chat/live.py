@@ -1,0 +1,105 @@
+"""Replies in flight, seen from any instance: stop one, wait for its end, end one whose instance
+cannot (a lapsed lease: `interrupted`; a stop not carried out in time), and the sweep.
+
+Whoever deletes a reply's live_replies row stores its end; everyone else leaves it alone, so a reply
+is ended exactly once however many instances race for it.
+"""
+import logging
+import time
+
+import gevent.event
+from psycopg.types.json import Jsonb
+
+from app.db import queries as q
+from app.errors import message_not_found
+from app.metrics import get_metrics
+from app.webhooks import events
+from app.webhooks.client import Target
+from app.webhooks.replies import merge_chunk
+
+log = logging.getLogger(__name__)
+
+
+def request_stop(db, message_id, reason):
+    """Ask the streaming instance to stop the reply; False when it is not streaming."""
+    with db.transaction() as conn:
+        return q.request_stop(conn, message_id=message_id, reason=reason) is not None
+
+
+def wait_ended(db, signals, message_id, seconds):
+    """Wait until the reply is no longer live (woken by its `end` notice; rechecked meanwhile)."""
+    woken = gevent.event.Event()
+    subscription = signals.subscribe(message_id, lambda kind: woken.set()) if signals is not None else None
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            woken.clear()
+            with db.transaction() as conn:
+                if q.live_reply(conn, message_id=message_id) is None:
+                    return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            woken.wait(timeout=min(remaining, 0.25 if subscription is None else 1.0))
+    finally:
+        if subscription is not None:
+            signals.unsubscribe(subscription)
+
+
+def end_abandoned(db, message_id, reason, lapsed_only):
+    """End a reply here: its content rebuilt from its stored chunks, incomplete, with `reason`.
+    Returns the content stored, or None when it was not live any more (its instance, or another,
+    ended it)."""
+    with db.transaction() as conn:
+        row = q.live_reply(conn, message_id=message_id)
+        if row is None:
+            return None
+        q.lock_session_row(conn, id=row["session_id"])  # the session row first, as every tree write
+        if q.claim_live_reply(conn, message_id=message_id, lapsed_only=lapsed_only) is None:
+            return None
+        parts = []
+        for batch in q.all_reply_chunks(conn, message_id=message_id):
+            for chunk in batch["chunks"]:
+                merge_chunk(parts, chunk)
+        q.end_abandoned_reply(conn, message_id=message_id, content=Jsonb(parts),
+                              metadata=Jsonb({"stop_reason": reason}))
+    log.info("reply %s ended here as %s", message_id, reason)
+    get_metrics().reply_ended(reason)
+    return parts
+
+
+def stop_and_wait(db, signals, webhooks, message_id, reason, seconds):
+    """Stop a reply wherever it streams; if its instance does not end it in time, end it here (and
+    tell its backend, as that instance would have). Returns False when there was nothing to stop."""
+    if not request_stop(db, message_id, reason):
+        return False
+    if not wait_ended(db, signals, message_id, seconds):
+        parts = end_abandoned(db, message_id, reason, lapsed_only=False)
+        if parts is not None and webhooks is not None:
+            with db.transaction() as conn:
+                backend = q.reply_backend(conn, message_id=message_id)
+            if backend is not None:
+                webhooks.notify(Target(backend["session_type_id"], backend["webhook_url"]),
+                                events.message_aborted(backend["session_id"], message_id, parts))
+    return True
+
+
+def stop(db, signals, webhooks, caller, message_id, seconds):
+    """POST /messages/{id}/stop: the caller's reply stops (stored incomplete, `cancelled`)."""
+    with db.transaction() as conn:
+        if q.get_owned_message(conn, message_id=message_id, client_id=caller.client_id) is None:
+            raise message_not_found(message_id)
+    return stop_and_wait(db, signals, webhooks, message_id, "cancelled", seconds)
+
+
+def sweep(db, limit=20):
+    """End replies whose lease lapsed (their instance died) as `interrupted`. Any instance runs it."""
+    with db.transaction() as conn:
+        lapsed = q.lapsed_replies(conn, limit=limit)
+    ended = 0
+    for row in lapsed:
+        try:
+            ended += end_abandoned(db, row["message_id"], "interrupted", lapsed_only=True) is not None
+        except Exception as exc:  # noqa: BLE001 - the next sweep retries
+            log.warning("could not end lapsed reply %s: %s", row["message_id"], exc)
+    return ended

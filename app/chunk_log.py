@@ -1,0 +1,60 @@
+"""Batched persistence of a reply's chunk events, so any instance can replay or continue it.
+
+Chunks are written at most every CHUNK_FLUSH_SECONDS, in one short transaction per batch that also
+wakes the listeners of other instances (NOTIFY "<id>:chunks"). A reply shorter than that interval
+costs no extra round trip: its chunks travel with the transaction that stores the finished reply
+(`close()` hands them over). No connection is held between batches. With no interval (CHUNK_LOG=end)
+every chunk waits for the end.
+"""
+import logging
+
+import gevent
+import gevent.lock
+from psycopg.types.json import Jsonb
+
+from app.db import queries as q
+
+log = logging.getLogger(__name__)
+
+
+class ChunkLog:
+    def __init__(self, db, message_id, interval):
+        self.db = db
+        self.message_id = message_id
+        self.interval = interval
+        self.pending = []
+        self.flushed = 0  # chunks already stored: the index of the first pending one
+        self.closed = False
+        self._scheduled = None
+        self._writing = gevent.lock.Semaphore()
+
+    def add(self, chunk):
+        self.pending.append(chunk)
+        if self._scheduled is None and not self.closed and self.interval is not None:
+            self._scheduled = gevent.spawn_later(self.interval, self._flush)
+
+    def _flush(self):
+        self._scheduled = None  # from here on close() waits for this flush instead of killing it
+        with self._writing:
+            if self.closed or not self.pending:
+                return
+            batch = list(self.pending)
+            try:
+                with self.db.transaction() as conn:
+                    q.append_reply_chunks(conn, message_id=self.message_id, first_index=self.flushed,
+                                          chunks=Jsonb(batch), payload=f"{self.message_id}:chunks")
+            except Exception as exc:  # noqa: BLE001 - the batch stays pending; the final save stores it
+                log.warning("could not store chunks of %s: %s", self.message_id, exc)
+                return
+            del self.pending[:len(batch)]
+            self.flushed += len(batch)
+        if self.pending and not self.closed:
+            self._scheduled = gevent.spawn_later(self.interval, self._flush)
+
+    def close(self):
+        """No more flushes; waits for one in progress. Returns (first index, chunks not yet stored)."""
+        self.closed = True
+        if self._scheduled is not None:
+            self._scheduled.kill(block=False)  # not started yet: never killed mid-write
+        with self._writing:
+            return self.flushed, list(self.pending)

@@ -1,0 +1,99 @@
+"""Cross-instance wake-ups through PostgreSQL alone: LISTEN/NOTIFY (ADR-0010, issue 12 §5).
+
+One listening connection per worker, outside the pool and shared by every stream of the worker, so
+open streams hold no connection. Payloads on channel `chat_engine_replies` are "<message uuid>:<kind>":
+`chunks` (a batch was stored), `end` (the reply ended), `stop:<reason>` (stop it, wherever it streams).
+A notice is only a hint: waiters always re-read the database, and re-read it after the listener
+reconnects (a database restart loses notices), so a lost notice delays, never loses, anything.
+"""
+import itertools
+import logging
+import uuid
+
+import gevent
+import psycopg
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "chat_engine_replies"
+RESYNC = "resync"
+APPLICATION_NAME = "chat-engine-listener"  # how operators (and tests) find these connections
+
+
+class Signals:
+    def __init__(self, database_url, connect_timeout=3, health_seconds=5):
+        self._url = database_url
+        self._connect_timeout = connect_timeout
+        self._health_seconds = health_seconds
+        self._subscribers = {}  # message uuid -> {token: callback}
+        self._tokens = itertools.count()
+        self._greenlet = None
+        self.connected = False
+        self.connections = 0  # how many times the listener (re)connected
+
+    def start(self):
+        if self._greenlet is None and self._url:
+            self._greenlet = gevent.spawn(self._run)
+
+    def stop(self):
+        if self._greenlet is not None:
+            self._greenlet.kill(block=False)
+            self._greenlet = None
+
+    def subscribe(self, message_id, callback):
+        """`callback(kind)` runs in the listener's greenlet: it must not block."""
+        self.start()
+        token = (uuid.UUID(str(message_id)), next(self._tokens))
+        self._subscribers.setdefault(token[0], {})[token] = callback
+        return token
+
+    def unsubscribe(self, token):
+        callbacks = self._subscribers.get(token[0])
+        if callbacks is not None:
+            callbacks.pop(token, None)
+            if not callbacks:
+                self._subscribers.pop(token[0], None)
+
+    def _dispatch(self, payload):
+        message_id, _, kind = payload.partition(":")
+        try:
+            key = uuid.UUID(message_id)
+        except ValueError:
+            return
+        for callback in list(self._subscribers.get(key, {}).values()):
+            self._call(callback, kind)
+
+    def _wake_all(self):
+        for callbacks in list(self._subscribers.values()):
+            for callback in list(callbacks.values()):
+                self._call(callback, RESYNC)
+
+    @staticmethod
+    def _call(callback, kind):
+        try:
+            callback(kind)
+        except Exception:  # one subscriber's bug must not stop the listener
+            log.exception("signal subscriber failed")
+
+    def _run(self):
+        delay = 0.1
+        while True:
+            try:
+                with psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout,
+                                     application_name=APPLICATION_NAME) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self.connected = True
+                    self.connections += 1
+                    delay = 0.1
+                    self._wake_all()  # notices sent while we were away are lost: everyone re-reads
+                    while True:
+                        for notice in conn.notifies(timeout=self._health_seconds):
+                            self._dispatch(notice.payload)
+                        conn.execute("SELECT 1")  # a dead server is noticed here, not never
+            except Exception as exc:  # noqa: BLE001 - reconnect whatever broke
+                if self.connected:
+                    log.warning("signal listener lost its connection: %s", exc)
+                self.connected = False
+                self._wake_all()
+                gevent.sleep(delay)
+                delay = min(delay * 2, 5)

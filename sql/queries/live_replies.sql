@@ -1,0 +1,108 @@
+-- name: insert_live_reply!
+-- Mark a reply as streaming, leased to the instance that streams it for the next lease period.
+INSERT INTO live_replies (message_id, session_id, resumable, lease_expires_at)
+VALUES (%(message_id)s, %(session_id)s, %(resumable)s, now() + make_interval(secs => %(lease_seconds)s));
+
+-- name: finish_live_reply!
+-- Store a reply's end if its live row is still ours to claim: session first (lock order), then the claim, the last chunks and the message; wakes rejoiners.
+WITH touched AS (
+    UPDATE sessions SET updated_at = clock_timestamp()
+     WHERE id = %(session_id)s
+    RETURNING id
+), claimed AS (
+    DELETE FROM live_replies l
+     USING touched
+     WHERE l.message_id = %(message_id)s AND l.session_id = touched.id
+    RETURNING l.message_id
+), tail AS (
+    INSERT INTO reply_chunks (message_id, first_index, chunks)
+    SELECT message_id, %(first_index)s, %(chunks)s FROM claimed
+     WHERE jsonb_array_length(%(chunks)s) > 0
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+UPDATE messages m
+   SET content = %(content)s, is_complete = %(is_complete)s,
+       metadata = m.metadata || %(metadata)s, updated_at = clock_timestamp()
+  FROM claimed
+ WHERE m.id = claimed.message_id
+RETURNING m.id, (SELECT count(*) FROM tail) AS tail_batches,
+          pg_notify('chat_engine_replies', m.id::text || ':end') AS notified;
+
+-- name: lock_session_row^
+-- Lock one session row (tree writes in it serialize on this lock, on every instance).
+SELECT id FROM sessions WHERE id = %(id)s FOR NO KEY UPDATE;
+
+-- name: claim_live_reply^
+-- Take over a live reply to end it here (a lapsed lease, or a stop its instance did not carry out in time).
+DELETE FROM live_replies
+ WHERE message_id = %(message_id)s AND (NOT %(lapsed_only)s OR lease_expires_at < now())
+RETURNING message_id, session_id;
+
+-- name: all_reply_chunks*
+-- Every stored chunk batch of a reply, in order.
+SELECT first_index, chunks FROM reply_chunks WHERE message_id = %(message_id)s ORDER BY first_index;
+
+-- name: end_abandoned_reply!
+-- Store the end of a reply that its own instance did not store (content rebuilt from its chunks).
+UPDATE messages
+   SET content = %(content)s, is_complete = false, metadata = metadata || %(metadata)s,
+       updated_at = clock_timestamp()
+ WHERE id = %(message_id)s
+RETURNING id, pg_notify('chat_engine_replies', id::text || ':end') AS notified;
+
+-- name: renew_leases*
+-- Extend this instance's leases; returns the rows still live, with any stop asked for meanwhile.
+UPDATE live_replies SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
+ WHERE message_id = ANY(%(message_ids)s::uuid[])
+RETURNING message_id, stop_requested;
+
+-- name: lapsed_replies*
+-- Live replies whose instance stopped renewing their lease (it died): to be ended as interrupted.
+SELECT message_id, session_id FROM live_replies
+ WHERE lease_expires_at < now()
+ ORDER BY lease_expires_at
+ LIMIT %(limit)s;
+
+-- name: request_stop^
+-- Ask the instance streaming a reply to stop it (it hears at once through NOTIFY, or at its next lease renewal).
+UPDATE live_replies SET stop_requested = coalesce(stop_requested, %(reason)s)
+ WHERE message_id = %(message_id)s
+RETURNING message_id, stop_requested,
+          pg_notify('chat_engine_replies', message_id::text || ':stop:' || coalesce(stop_requested, %(reason)s))
+              AS notified;
+
+-- name: live_reply^
+-- A reply's live row, if it is still streaming, and whether its lease has lapsed.
+SELECT message_id, session_id, resumable, lease_expires_at < now() AS lapsed
+  FROM live_replies WHERE message_id = %(message_id)s;
+
+-- name: busy_reply_of_session^
+-- The owner's reply still streaming in a session (on the active path), if any.
+SELECT l.message_id, l.lease_expires_at < now() AS lapsed
+  FROM live_replies l
+  JOIN messages m ON m.id = l.message_id
+ WHERE l.session_id = %(session_id)s AND m.is_active AND m.recipient_client_id IS NULL
+ ORDER BY l.started_at DESC
+ LIMIT 1;
+
+-- name: reply_state^
+-- What a rejoining client needs: the reply's stored state, whether it still streams, and its chunk batches after an offset.
+SELECT m.id, m.is_complete, m.metadata, m.content, (l.message_id IS NOT NULL) AS live,
+       EXISTS (SELECT 1 FROM reply_chunks c WHERE c.message_id = m.id) AS has_chunks,
+       coalesce((SELECT jsonb_agg(jsonb_build_object('first_index', c.first_index, 'chunks', c.chunks)
+                                  ORDER BY c.first_index)
+                   FROM reply_chunks c
+                  WHERE c.message_id = m.id
+                    AND c.first_index + jsonb_array_length(c.chunks) > %(offset)s), '[]') AS batches
+  FROM messages m
+  LEFT JOIN live_replies l ON l.message_id = m.id
+ WHERE m.id = %(message_id)s;
+
+-- name: reply_backend^
+-- The backend a reply came from (for message.aborted when another instance ends it).
+SELECT s.id AS session_id, s.session_type_id, t.webhook_url
+  FROM messages m
+  JOIN sessions s ON s.id = m.session_id
+  JOIN session_types t ON t.id = s.session_type_id
+ WHERE m.id = %(message_id)s;

@@ -1,0 +1,130 @@
+"""app/chat/live.py and the if_busy / Idempotency-Key paths of app/chat/exchanges.py, in one
+rolled-back transaction (no relay runs: a reply stays live until a test ends it)."""
+import json
+
+import pytest
+from psycopg.types.json import Jsonb
+
+from app import outcomes
+from app.chat import exchanges, idempotency, live, messages
+from app.chunk_log import ChunkLog
+from app.db import queries as q
+from app.errors import ApiError
+from app.metrics import get_metrics
+from app.rejoin import Rejoin
+from app.webhooks.client import WebhookClient
+from support.inprocess import make_config
+
+
+@pytest.fixture
+def impatient():
+    """A webhook client whose stops wait only briefly for the (absent) streaming instance."""
+    return WebhookClient(make_config(stop_wait_seconds=0.05), get_metrics())
+
+
+def chunks_stored(conn, message_id, *texts):
+    q.append_reply_chunks(conn, message_id=message_id, first_index=0,
+                          chunks=Jsonb([{"type": "text", "content": t} for t in texts]), payload="x")
+
+
+def test_a_second_send_while_a_reply_is_live_is_409_with_the_reply_named(database, impatient, caller,
+                                                                          make_session):
+    session_id = make_session()
+    first = exchanges.start_send(database, impatient, caller, session_id, "q1")
+    with pytest.raises(ApiError) as caught:
+        exchanges.start_send(database, impatient, caller, session_id, "q2")
+    assert caught.value.status == 409
+    assert caught.value.details["validation_errors"][0]["code"] == "reply_in_progress"
+    assert caught.value.details["resource_id"] == str(first.message_id)
+    assert caught.value.headers["X-In-Flight-Message-Id"].endswith(str(first.message_id))
+
+
+def test_interrupt_ends_the_live_reply_as_superseded_and_continues_below_it(conn, database, impatient, caller,
+                                                                            make_session):
+    session_id = make_session()
+    first = exchanges.start_send(database, impatient, caller, session_id, "q1")
+    chunks_stored(conn, first.message_id, "par", "tial")
+    second = exchanges.start_send(database, impatient, caller, session_id, "q2",
+                                  options=exchanges.Options(if_busy="interrupt"))
+    superseded = messages.get_message(database, caller, first.message_id)
+    assert superseded["metadata"]["stop_reason"] == "superseded" and superseded["is_complete"] is False
+    assert superseded["content"] == [{"type": "text", "text": "partial"}]
+    assert second.stream.payload["history"][-1]["content"] == [{"type": "text", "text": "partial"}]
+    # The relay of the first reply, if it still ran somewhere, stores nothing over it.
+    first.save([{"type": "text", "text": "late"}], {}, outcomes.COMPLETE)
+    assert messages.get_message(database, caller, first.message_id)["content"] == superseded["content"]
+
+
+def test_the_sweep_ends_lapsed_replies_once_as_interrupted(conn, database, impatient, caller, make_session):
+    session_id = make_session()
+    first = exchanges.start_send(database, impatient, caller, session_id, "q1")
+    chunks_stored(conn, first.message_id, "half")
+    assert live.sweep(database) == 0  # its lease runs
+    conn.execute("UPDATE live_replies SET lease_expires_at = now() - interval '1 second'")
+    assert live.sweep(database) == 1
+    assert live.sweep(database) == 0
+    row = messages.get_message(database, caller, first.message_id)
+    assert row["metadata"]["stop_reason"] == "interrupted" and row["content"] == [{"type": "text", "text": "half"}]
+    assert exchanges.start_send(database, impatient, caller, session_id, "q2").message_id  # not busy any more
+
+
+def test_a_lapsed_reply_in_the_way_of_a_send_is_ended_at_once(conn, database, impatient, caller, make_session):
+    session_id = make_session()
+    first = exchanges.start_send(database, impatient, caller, session_id, "q1")
+    conn.execute("UPDATE live_replies SET lease_expires_at = now() - interval '1 second'")
+    exchanges.start_send(database, impatient, caller, session_id, "q2")
+    assert messages.get_message(database, caller, first.message_id)["metadata"]["stop_reason"] == "interrupted"
+
+
+def test_parallel_places_the_new_turn_below_the_live_reply(database, impatient, caller, make_session):
+    session_id = make_session()
+    first = exchanges.start_send(database, impatient, caller, session_id, "q1")
+    second = exchanges.start_send(database, impatient, caller, session_id, "q2",
+                                  options=exchanges.Options(if_busy="parallel"))
+    user_message = messages.get_message(database, caller, second.user_message_id)
+    assert user_message["parent_id"] == first.message_id
+
+
+def test_an_idempotency_key_replays_and_refuses_another_body(database, impatient, caller, make_session):
+    session_id = make_session()
+
+    def claim(content):
+        return idempotency.Claim(database, None, caller.client_id, "key-1", "send",
+                                 {"session_id": str(session_id), "content": content}, 3600)
+    first = exchanges.start_send(database, impatient, caller, session_id, "q1",
+                                 options=exchanges.Options(idempotency=claim("q1")))
+    first.save([{"type": "text", "text": "a"}], {}, outcomes.COMPLETE)
+    again = exchanges.start_send(database, impatient, caller, session_id, "q1",
+                                 options=exchanges.Options(idempotency=claim("q1")))
+    assert isinstance(again, Rejoin) and again.message_id == first.message_id
+    assert again.headers()["Idempotent-Replayed"] == "true"
+    assert again.headers()["X-User-Message-Id"].endswith(str(first.user_message_id))
+    with pytest.raises(ApiError) as caught:
+        exchanges.start_send(database, impatient, caller, session_id, "q2",
+                             options=exchanges.Options(idempotency=claim("q2")))
+    assert caught.value.details["validation_errors"][0]["code"] == "idempotency_key_reused"
+    assert len(messages.list_messages(database, caller, session_id)) == 2
+
+
+def chunk(text):
+    return {"type": "text", "content": text}
+
+
+def test_batches_are_stored_in_order_and_the_unstored_rest_is_handed_over(conn, database, webhooks, caller,
+                                                                         make_session):
+    exchange = exchanges.start_send(database, webhooks, caller, make_session(), "q")
+    log = ChunkLog(database, exchange.message_id, interval=60)
+    log.add(chunk("a"))
+    log.add(chunk("b"))
+    log._flush()
+    log.add(chunk("c"))
+    assert log.close() == (2, [chunk("c")])
+    rows = conn.execute("SELECT first_index, chunks FROM reply_chunks WHERE message_id = %s",
+                        (exchange.message_id,)).fetchall()
+    assert rows == [{"first_index": 0, "chunks": [chunk("a"), chunk("b")]}]
+    log.add(chunk("d"))
+    log._flush()  # closed: nothing more is written
+    exchange.save([{"type": "text", "text": "abc"}], {}, outcomes.COMPLETE, (2, [chunk("c")]))
+    replay = [json.loads(line) for line in Rejoin(database, None, exchange.message_id, offset=1).lines()]
+    assert [e["type"] for e in replay] == ["start", "chunk", "chunk", "complete"]
+    assert [e["chunk"]["content"] for e in replay[1:3]] == ["b", "c"]  # after the first one: no gap, no repeat
