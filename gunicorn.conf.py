@@ -83,7 +83,7 @@ def post_worker_init(worker):
 
     import gevent
 
-    from app.streaming import end_streams_for_shutdown
+    from app.relay import end_streams_for_shutdown
 
     stop_worker = signal.getsignal(signal.SIGTERM)
 

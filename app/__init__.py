@@ -3,7 +3,6 @@ import atexit
 import logging
 import time
 import uuid
-from dataclasses import dataclass
 
 import gevent.monkey
 import psycopg.waiting
@@ -14,31 +13,13 @@ from app.config import Config
 from app.db import Database
 from app.leases import LeaseKeeper
 from app.metrics import get_metrics
+from app.relay import RECEIVED_AT, StreamSlots
+from app.services import EXTENSION, Services
 from app.signals import Signals
-from app.streaming import RECEIVED_AT, StreamSlots
 from app.webhooks.client import WebhookClient
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("chat_engine.access")
-
-
-@dataclass
-class Engine:
-    """A worker's long-lived parts; reached from views through `current_app.extensions`."""
-    config: Config
-    db: Database
-    webhooks: WebhookClient
-    slots: StreamSlots
-    metrics: object
-    signals: Signals = None      # LISTEN/NOTIFY wake-ups across instances (one connection per worker)
-    leases: LeaseKeeper = None   # renews this worker's leases, sweeps lapsed ones
-
-    def start_background(self):
-        """Called in each gunicorn worker after fork (gunicorn.conf.py), never by the CLI or tests in-process."""
-        if self.signals is not None:
-            self.signals.start()
-        if self.leases is not None:
-            self.leases.start()
 
 
 def check_gevent_wait():
@@ -60,7 +41,6 @@ def create_app(config=None):
     url_policy.parse_networks(tuple(config.webhook_allowed_networks))  # a bad CIDR stops the start
 
     app = Flask(__name__, static_folder=None)
-    app.config["ENGINE"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
     app.json.sort_keys = False
 
@@ -69,7 +49,7 @@ def create_app(config=None):
     if db is not None:
         db.open()
         atexit.register(db.close)  # CLI runs end without a server shutdown to close it
-    app.extensions["chat_engine"] = Engine(
+    app.extensions[EXTENSION] = Services(
         config, db, WebhookClient(config, metrics), StreamSlots(config.max_streams_per_worker), metrics,
         signals=Signals(config.database_url, config.db_connect_timeout_seconds) if db is not None else None,
         leases=LeaseKeeper(db, config) if db is not None else None)

@@ -2,10 +2,11 @@
 from dataclasses import dataclass
 
 import jwt
-from flask import current_app, g, request
+from flask import g, request
 
 from app.errors import auth_required, not_found
 from app.input_guard import text_problem
+from app.services import current_services
 
 FORBIDDEN_ALGORITHMS = {"none"}
 
@@ -65,7 +66,7 @@ def authenticate():
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise auth_required()
-    g.caller = decode_token(token.strip(), current_app.config["ENGINE"])
+    g.caller = decode_token(token.strip(), current_services().config)
 
 
 def require_admin():

@@ -3,7 +3,6 @@ import json
 import os
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 
@@ -12,23 +11,24 @@ from app.auth import issue_token
 from app.chat import session_types
 from app.errors import ApiError
 from app.schemas import requests as schemas, responses
+from app.services import current_services
 from app.webhooks import signing
 
 db_cli = AppGroup("db", help="Database schema.")
 types_cli = AppGroup("session-type", help="Manage session types (the admin API, from the shell).")
 
 
-def _engine():
-    parts = current_app.extensions["chat_engine"]
-    if parts.db is None:
+def _database():
+    database = current_services().db
+    if database is None:
         raise click.ClickException("DATABASE_URL is not set")
-    return parts
+    return database
 
 
 @db_cli.command("upgrade")
 def db_upgrade():
     """Apply pending migrations from sql/migrations."""
-    config = current_app.config["ENGINE"]
+    config = current_services().config
     if not config.database_url:
         raise click.ClickException("DATABASE_URL is not set")
     applied = migrations.upgrade(config.database_url)
@@ -41,7 +41,7 @@ def db_upgrade():
 @click.option("--ttl", default=24 * 3600, show_default=True, help="Lifetime in seconds.")
 def token(client_id, admin, ttl):
     """Print a development JWT for CLIENT_ID, signed with JWT_SECRET."""
-    click.echo(issue_token(current_app.config["ENGINE"], client_id, admin=admin, ttl_seconds=ttl))
+    click.echo(issue_token(current_services().config, client_id, admin=admin, ttl_seconds=ttl))
 
 
 @types_cli.command("create")
@@ -64,17 +64,17 @@ def create_type(replace, webhook_secret_env, **values):
         raise click.ClickException(json.dumps(exc.messages)) from None
     loaded.pop("health_check")
     given_secret = _secret_from_env(webhook_secret_env)
-    parts = _engine()
+    services = current_services()
     try:
-        session_types.check_urls(loaded, parts.config.webhook_allowed_networks)
-        row = session_types.create(parts.db, {**loaded, "webhook_secret": given_secret})
+        session_types.check_urls(loaded, services.config.webhook_allowed_networks)
+        row = session_types.create(_database(), {**loaded, "webhook_secret": given_secret})
     except ApiError as exc:
         if not (replace and exc.status == 409):
             raise click.ClickException(exc.message) from None
         existing_id = loaded.pop("session_type_id", None) or session_types.derived_id(loaded["name"])
-        row = session_types.update(parts.db, existing_id, loaded)
+        row = session_types.update(_database(), existing_id, loaded)
         if given_secret:
-            row = session_types.rotate_secret(parts.db, existing_id, given_secret)
+            row = session_types.rotate_secret(_database(), existing_id, given_secret)
         click.echo(json.dumps(responses.session_type(row), indent=2))
         return
     shown = responses.session_type(row)
@@ -90,7 +90,7 @@ def rotate_secret(session_type_id, webhook_secret_env):
     """Replace a session type's webhook signing secret; a generated one is printed once."""
     given_secret = _secret_from_env(webhook_secret_env)
     try:
-        row = session_types.rotate_secret(_engine().db, session_type_id, given_secret)
+        row = session_types.rotate_secret(_database(), session_type_id, given_secret)
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
     click.echo("secret replaced" if given_secret else row["webhook_secret"])
@@ -109,7 +109,7 @@ def _secret_from_env(name):
 @types_cli.command("list")
 def list_types():
     """List session types."""
-    for row in session_types.list_all(_engine().db):
+    for row in session_types.list_all(_database()):
         click.echo(json.dumps(responses.session_type(row)))
 
 
@@ -118,7 +118,7 @@ def list_types():
 def delete_type(session_type_id):
     """Delete a session type no session uses."""
     try:
-        session_types.delete(_engine().db, session_type_id)
+        session_types.delete(_database(), session_type_id)
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
     click.echo("deleted")

@@ -51,9 +51,9 @@ class Config:
         default_factory=lambda: _list("WEBHOOK_ALLOWED_NETWORKS", DEFAULT_ALLOWED_NETWORKS))
     webhook_pool_maxsize: int = field(default_factory=lambda: _int("WEBHOOK_POOL_MAXSIZE", 1000))
     max_reply_bytes: int = field(default_factory=lambda: _int("MAX_REPLY_BYTES", 10 * 1024 * 1024))
-    retry_attempts: int = field(default_factory=lambda: _int("WEBHOOK_RETRY_ATTEMPTS", 3))
-    retry_initial_delay_seconds: float = field(default_factory=lambda: _float("WEBHOOK_RETRY_INITIAL_DELAY", 0.1))
-    retry_max_delay_seconds: float = field(default_factory=lambda: _float("WEBHOOK_RETRY_MAX_DELAY", 5.0))
+    webhook_retry_attempts: int = field(default_factory=lambda: _int("WEBHOOK_RETRY_ATTEMPTS", 3))
+    webhook_retry_initial_delay: float = field(default_factory=lambda: _float("WEBHOOK_RETRY_INITIAL_DELAY", 0.1))
+    webhook_retry_max_delay: float = field(default_factory=lambda: _float("WEBHOOK_RETRY_MAX_DELAY", 5.0))
     fire_and_forget_timeout_seconds: float = field(
         default_factory=lambda: _float("FIRE_AND_FORGET_TIMEOUT_SECONDS", 10))
     fire_and_forget_max_pending: int = field(default_factory=lambda: _int("FIRE_AND_FORGET_MAX_PENDING", 1000))
@@ -85,7 +85,7 @@ class Config:
 
     log_level: str = field(default_factory=lambda: _str("LOG_LEVEL", "INFO"))
     # Development only: weak secrets are accepted with a warning (app/secret_keys.py).
-    dev_mode: bool = field(
+    chat_engine_dev_mode: bool = field(
         default_factory=lambda: _str("CHAT_ENGINE_DEV_MODE", "0").lower() not in ("0", "false", "no"))
 
     @property

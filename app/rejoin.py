@@ -14,7 +14,7 @@ from flask import has_request_context
 from app import ids, outcomes
 from app.db import queries as q
 from app.errors import trace_id
-from app.streaming import ClientWatcher, error_line, ndjson_line
+from app.relay import ClientWatcher, error_line, ndjson_line
 from app.webhooks.replies import PART_FIELD
 
 # Without a notice, re-read anyway: often while this worker's listener is down (notices are lost then),

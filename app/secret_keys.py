@@ -55,7 +55,7 @@ def problems(config):
 def check(config):
     """Refuse weak secrets; development mode only downgrades that to a loud warning."""
     found = problems(config)
-    if config.dev_mode:
+    if config.chat_engine_dev_mode:
         log.warning("DEVELOPMENT MODE (CHAT_ENGINE_DEV_MODE=1): weak secrets are accepted; never run "
                     "like this in production%s", (": " + "; ".join(found)) if found else "")
         return

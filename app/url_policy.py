@@ -47,12 +47,12 @@ def check_address(address, networks):
 
 
 def _host(url):
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    split = urlsplit(url)
+    if split.scheme not in ("http", "https") or not split.hostname:
         raise UrlNotAllowed("must be an http(s) URL with a host")
-    if parts.username is not None or parts.password is not None:
+    if split.username is not None or split.password is not None:
         raise UrlNotAllowed("must not carry credentials")
-    return parts.hostname
+    return split.hostname
 
 
 def _literal(host):

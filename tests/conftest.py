@@ -58,7 +58,7 @@ def db(database_url):
 def tree_invariants(request):
     """After every test that touched the database: no orphans, no cross-session parents, exactly one
     active sibling per group, variant indexes 0..n-1. Then the tables are emptied."""
-    uses_database = {"db", "engine", "database_url"} & set(request.fixturenames)
+    uses_database = {"db", "engine_process", "database_url"} & set(request.fixturenames)
     conn = request.getfixturevalue("db") if uses_database else None
     yield
     if conn is None:
@@ -72,7 +72,7 @@ def tree_invariants(request):
 
 
 @pytest.fixture(scope="session")
-def engine(database_url):
+def engine_process(database_url):
     server = EngineProcess(database_url)
     yield server
     close_clients(server.url)
@@ -102,13 +102,13 @@ def backend():
 
 
 @pytest.fixture
-def api(engine):
-    return Api(engine.url, client_id=f"client-{uuid.uuid4().hex[:8]}")
+def api(engine_process):
+    return Api(engine_process.url, client_id=f"client-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture
-def admin(engine):
-    return Api(engine.url, client_id="operator", admin=True)
+def admin(engine_process):
+    return Api(engine_process.url, client_id="operator", admin=True)
 
 
 @pytest.fixture
@@ -127,5 +127,5 @@ def session_type(make_session_type, backend):
 
 
 @pytest.fixture(scope="session")
-def contract(engine):
-    return Contract(requests.get(engine.url + "/api/v1/openapi.json", timeout=10).json())
+def contract(engine_process):
+    return Contract(requests.get(engine_process.url + "/api/v1/openapi.json", timeout=10).json())

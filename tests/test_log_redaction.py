@@ -15,12 +15,12 @@ from support.waiting import wait_until
 
 
 def test_the_engines_logs_carry_no_tokens_signatures_secrets_or_content(start_engine, backend):
-    engine = start_engine(ACCESS_LOG="-", LOG_LEVEL="INFO")
+    engine_process = start_engine(ACCESS_LOG="-", LOG_LEVEL="INFO")
     marker = f"zebracontent{uuid.uuid4().hex[:12]}"
-    admin = Api(engine.url, "operator", admin=True)
+    admin = Api(engine_process.url, "operator", admin=True)
     created = expect(admin.post("/admin/session-types", json={"name": f"t_{uuid.uuid4().hex[:8]}",
                                                               "webhook_url": backend.url}), 201).json()
-    api = Api(engine.url, "log-owner")
+    api = Api(engine_process.url, "log-owner")
     session_id = api.create_session(created["session_type_id"], metadata={"note": marker})
     assert api.send(session_id, f"please remember {marker}").types[-1] == "complete"
     expect(api.get("/search", params={"query": marker}), 200)
@@ -28,11 +28,11 @@ def test_the_engines_logs_carry_no_tokens_signatures_secrets_or_content(start_en
 
     share = expect(api.post(f"/sessions/{session_id}/share", json={}), 201).json()
     share_token = share["share_token"]
-    expect(requests.get(f"{engine.url}/api/v1/share/{share_token}", timeout=10), 200)
-    recipient = Api(engine.url, "log-recipient")
+    expect(requests.get(f"{engine_process.url}/api/v1/share/{share_token}", timeout=10), 200)
+    recipient = Api(engine_process.url, "log-recipient")
     expect(recipient.get(f"/share/{share_token}/messages"), 200)
     assert recipient.stream(f"/share/{share_token}/messages", {"content": f"reply to {marker}"}).types[-1] == "complete"
-    assert requests.get(f"{engine.url}/api/v1/share/{share_token}x", timeout=10).status_code == 404
+    assert requests.get(f"{engine_process.url}/api/v1/share/{share_token}x", timeout=10).status_code == 404
 
     download_url = expect(api.post(f"/sessions/{session_id}/export", json={"format": "txt", "scope": "all"}),
                           200).json()["download_url"]
@@ -42,15 +42,16 @@ def test_the_engines_logs_carry_no_tokens_signatures_secrets_or_content(start_en
     assert requests.get(forged, timeout=10).status_code == 404
 
     bearer = token("log-owner")
-    refused = requests.get(f"{engine.url}/api/v1/sessions", headers={"Authorization": f"Bearer {bearer}x"}, timeout=10)
+    refused = requests.get(f"{engine_process.url}/api/v1/sessions", headers={"Authorization": f"Bearer {bearer}x"},
+                           timeout=10)
     assert refused.status_code == 401
     # A backend failure is logged (warning) with its session type, never with the content sent.
     backend.on("message.new", lambda e, env: json_answer({"error": marker}, "500 Internal Server Error"))
     assert api.send(session_id, f"again {marker}").types[-1] == "error"
 
     last = "/api/v1/health/live?probe=" + marker
-    requests.get(engine.url + last.replace("/api/v1", ""), timeout=10)
-    log = wait_until(lambda: (text := open(engine.log_path).read()) and "/health/live?probe=" in text and text,
+    requests.get(engine_process.url + last.replace("/api/v1", ""), timeout=10)
+    log = wait_until(lambda: (text := open(engine_process.log_path).read()) and "/health/live?probe=" in text and text,
                      timeout=10, message="the last request in the access log")
 
     assert "/api/v1/share/[redacted]" in log and "signature=[redacted]" in log  # the paths were logged

@@ -14,8 +14,8 @@ from support.waiting import wait_until
 
 
 def test_stream_cap_answers_503_before_storing_anything(start_engine, backend, make_session_type, contract):
-    engine = start_engine(MAX_STREAMS_PER_WORKER=1)
-    api = Api(engine.url, "capped")
+    engine_process = start_engine(MAX_STREAMS_PER_WORKER=1)
+    api = Api(engine_process.url, "capped")
     release = gate()
     backend.on("message.new", lambda e, env: words_answer(["a", "b"], gate=release, after=1))
     session_type = make_session_type(backend)
@@ -35,8 +35,8 @@ def test_stream_cap_answers_503_before_storing_anything(start_engine, backend, m
 
 
 def test_slow_client_is_cut_when_its_buffer_passes_the_limit(start_engine, backend, make_session_type):
-    engine = start_engine(STREAM_BUFFER_LIMIT_BYTES=65536, MAX_REPLY_BYTES=200_000_000)
-    api = Api(engine.url, "slow-reader")
+    engine_process = start_engine(STREAM_BUFFER_LIMIT_BYTES=65536, MAX_REPLY_BYTES=200_000_000)
+    api = Api(engine_process.url, "slow-reader")
     piece = ndjson(chunk("y" * 65536))
     backend.on("message.new", lambda e, env: stream_answer(piece for _ in range(600)))  # ~40 MB
     session_id = api.create_session(make_session_type(backend))
@@ -44,7 +44,7 @@ def test_slow_client_is_cut_when_its_buffer_passes_the_limit(start_engine, backe
     response.raw.read1(100)  # then stop reading, connection still open
     aborted = backend.wait_for("message.aborted", timeout=30)[0]
     response.close()
-    assistant = Api(engine.url, "slow-reader").get(f"/messages/{aborted['message_id']}").json()
+    assistant = Api(engine_process.url, "slow-reader").get(f"/messages/{aborted['message_id']}").json()
     assert assistant["is_complete"] is False and assistant["metadata"]["stop_reason"] == "cancelled"
     assert 0 < len(assistant["content"][0]["text"]) < 600 * 65536
 
@@ -60,12 +60,12 @@ def own_postgres():
 
 def test_database_outage_gives_503_then_recovers_without_restart(own_postgres, contract):
     backend = Backend()
-    engine = EngineProcess(own_postgres.url, DB_POOL_TIMEOUT_SECONDS=3)
+    engine_process = EngineProcess(own_postgres.url, DB_POOL_TIMEOUT_SECONDS=3)
     try:
-        admin = Api(engine.url, "ops", admin=True)
+        admin = Api(engine_process.url, "ops", admin=True)
         type_id = admin.post("/admin/session-types", json={"name": "outage", "webhook_url": backend.url}) \
             .json()["session_type_id"]
-        api = Api(engine.url, "outage-client")
+        api = Api(engine_process.url, "outage-client")
         session_id = api.create_session(type_id)
         assert api.send(session_id, "before").types[-1] == "complete"
 
@@ -75,25 +75,25 @@ def test_database_outage_gives_503_then_recovers_without_restart(own_postgres, c
         refused = api.post("/messages/send", json={"session_id": session_id, "content": "during"})
         contract.validate_error(refused, 503, "INTERNAL_ERROR")
         assert refused.headers["Retry-After"]
-        assert requests.get(engine.url + "/health/ready", timeout=10).status_code == 503
-        assert requests.get(engine.url + "/health/live", timeout=10).status_code == 200
+        assert requests.get(engine_process.url + "/health/ready", timeout=10).status_code == 503
+        assert requests.get(engine_process.url + "/health/live", timeout=10).status_code == 200
 
         own_postgres.start()
-        wait_until(lambda: requests.get(engine.url + "/health/ready", timeout=10).status_code == 200,
+        wait_until(lambda: requests.get(engine_process.url + "/health/ready", timeout=10).status_code == 200,
                    timeout=60, message="readiness after the database returned")
         wait_until(lambda: api.get(f"/sessions/{session_id}").status_code == 200, timeout=30,
                    message="requests served again")
         assert api.send(session_id, "after").types[-1] == "complete"
-        assert engine.process.poll() is None  # the same process, never restarted
+        assert engine_process.process.poll() is None  # the same process, never restarted
     finally:
-        engine.stop()
+        engine_process.stop()
         backend.stop()
 
 
-def test_metrics_expose_the_named_series(engine, api, session_type):
+def test_metrics_expose_the_named_series(engine_process, api, session_type):
     session_id = api.create_session(session_type)
     api.send(session_id, "measure me")
-    text = requests.get(engine.url + "/metrics", timeout=10).text
+    text = requests.get(engine_process.url + "/metrics", timeout=10).text
     for series in ('chat_engine_http_request_duration_seconds_bucket{endpoint="/api/v1/sessions"',
                    "chat_engine_routing_overhead_seconds_count",
                    "chat_engine_time_to_first_chunk_seconds_count",
@@ -106,21 +106,21 @@ def test_metrics_expose_the_named_series(engine, api, session_type):
 
 
 def test_logs_are_json_with_trace_ids_and_without_message_contents(start_engine, backend, make_session_type):
-    engine = start_engine(LOG_LEVEL="INFO")
-    api = Api(engine.url, "logged")
+    engine_process = start_engine(LOG_LEVEL="INFO")
+    api = Api(engine_process.url, "logged")
     secret = f"confidential-{uuid.uuid4().hex}"
     session_id = api.create_session(make_session_type(backend))
     assert api.send(session_id, secret).types[-1] == "complete"
     trace_id = api.get("/sessions/not-an-id").json()["details"]["trace_id"]
     backend.on("message.new", lambda e, env: ("500 Oops", [("Content-Type", "text/plain")], [b"x"]))
     stream_trace_id = api.send(session_id, "fails").events[-1]["details"]["trace_id"]
-    engine.stop()
-    with open(engine.log_path) as handle:
+    engine_process.stop()
+    with open(engine_process.log_path) as handle:
         app_lines = [json.loads(line) for line in handle if line.startswith("{")]
     assert app_lines, "no JSON log lines"
     assert all({"time", "level", "logger", "message"} <= set(entry) for entry in app_lines)
     assert secret not in json.dumps(app_lines)
-    with open(engine.log_path) as handle:
+    with open(engine_process.log_path) as handle:
         assert secret not in handle.read()
     # The trace id a client sees finds its request, and its stream's failure, in the logs.
     access = [e for e in app_lines if e.get("trace_id") == trace_id]
@@ -131,8 +131,8 @@ def test_logs_are_json_with_trace_ids_and_without_message_contents(start_engine,
 
 def test_sigterm_past_the_grace_period_saves_partial_and_tells_client(start_engine, backend, make_session_type,
                                                                        contract):
-    engine = start_engine(GRACEFUL_TIMEOUT=6, STREAM_GRACE_SECONDS=1)
-    api = Api(engine.url, "shutdown")
+    engine_process = start_engine(GRACEFUL_TIMEOUT=6, STREAM_GRACE_SECONDS=1)
+    api = Api(engine_process.url, "shutdown")
     never = gate()
     backend.on("message.new", lambda e, env: words_answer(["kept", " lost"], gate=never, after=1))
     session_id = api.create_session(make_session_type(backend))
@@ -140,13 +140,13 @@ def test_sigterm_past_the_grace_period_saves_partial_and_tells_client(start_engi
     events = read_ndjson(response)
     start, first = next(events), next(events)
     assert first["chunk"]["content"] == "kept"
-    engine.process.send_signal(signal.SIGTERM)
+    engine_process.process.send_signal(signal.SIGTERM)
     rest = list(events)
     contract.validate_stream(rest)
     assert [e["type"] for e in rest] == ["error"] and rest[0]["error_code"] == "INTERNAL_ERROR"
     aborted = backend.wait_for("message.aborted")[0]
     assert aborted["partial_content"] == [{"type": "text", "text": "kept"}]
-    engine.process.wait(timeout=15)
+    engine_process.process.wait(timeout=15)
     never.set()
 
     survivor = Api(start_engine().url, "shutdown")

@@ -56,7 +56,7 @@ def test_silence_mid_stream_is_backend_timeout_with_the_partial_kept(api, backen
 
 
 def test_the_total_cap_ends_the_reply_as_max_duration_and_does_not_trip_the_breaker(
-        api, backend, make_session_type, contract, engine):
+        api, backend, make_session_type, contract, engine_process):
     steady_backend(backend, count=20, every=0.2)
     session_type = make_session_type(backend, timeout_seconds=5, max_reply_seconds=1, breaker_failure_threshold=1)
     session_id = api.create_session(session_type)
@@ -69,7 +69,7 @@ def test_the_total_cap_ends_the_reply_as_max_duration_and_does_not_trip_the_brea
     message = stored(api, result.message_id)
     assert message["is_complete"] is False and message["metadata"]["stop_reason"] == "max_duration"
     assert message["content"][0]["text"].startswith("0 1 ")
-    assert _breaker(engine, session_type) == "closed"
+    assert _breaker(engine_process, session_type) == "closed"
 
 
 def test_backend_errors_say_so(api, backend, session_type):
@@ -100,13 +100,13 @@ def test_a_client_disconnect_is_cancelled(api, backend, session_type):
     assert message["is_complete"] is False and message["metadata"]["stop_reason"] == "cancelled"
 
 
-def _breaker(engine, session_type):
-    return requests.get(engine.url + "/health/ready", timeout=5).json()["breakers"].get(session_type, "closed")
+def _breaker(engine_process, session_type):
+    return requests.get(engine_process.url + "/health/ready", timeout=5).json()["breakers"].get(session_type, "closed")
 
 
 def test_only_backend_faults_count_for_the_breaker(start_engine, backend, make_session_type):
-    engine = start_engine()
-    api = Api(engine.url, "fair-client")
+    engine_process = start_engine()
+    api = Api(engine_process.url, "fair-client")
     session_type = make_session_type(backend, breaker_failure_threshold=2, breaker_open_seconds=60)
     session_id = api.create_session(session_type)
 
@@ -114,13 +114,13 @@ def test_only_backend_faults_count_for_the_breaker(start_engine, backend, make_s
     backend.on("message.new", lambda e, env: json_answer({"error": "content policy"}, "422 Unprocessable Entity"))
     for _ in range(3):
         assert api.send(session_id, "refused").events[-1]["error_code"] == "BACKEND_ERROR"
-    assert _breaker(engine, session_type) == "closed"
+    assert _breaker(engine_process, session_type) == "closed"
 
     # 5xx are faults: two of them open this type's breaker, and calls then fail fast.
     backend.on("message.new", lambda e, env: json_answer({"error": "down"}, "503 Service Unavailable"))
     for _ in range(2):
         api.send(session_id, "down")
-    assert _breaker(engine, session_type) == "open"
+    assert _breaker(engine_process, session_type) == "open"
     refused = api.send(session_id, "fails fast")
     assert refused.status == 503 and refused.error["error_code"] == "BACKEND_ERROR"
     assert 50 <= refused.error["details"]["retry_after_seconds"] <= 60

@@ -1,11 +1,12 @@
 """/api/v1/admin/session-types: the admin role's registry of backends."""
 from flask import Blueprint
 
-from app.api.common import engine, load_body, session_type_id_from_path
+from app.api.common import load_body, session_type_id_from_path
 from app.auth import require_admin
 from app.chat import session_types
 from app.errors import backend_failed
 from app.schemas import requests as schemas, responses
+from app.services import current_services
 from app.webhooks import signing
 from app.webhooks.errors import BackendFailure
 
@@ -17,8 +18,8 @@ bp.before_request(require_admin)
 def create_session_type():
     body = load_body(schemas.SessionTypeCreate())
     probe = body.pop("health_check")
-    parts = engine()
-    session_types.check_urls(body, parts.config.webhook_allowed_networks)
+    services = current_services()
+    session_types.check_urls(body, services.config.webhook_allowed_networks)
     # Generated before the probe, so the health check is signed with the secret the backend will get.
     body["webhook_secret"] = signing.new_secret()
     if probe:
@@ -28,34 +29,34 @@ def create_session_type():
                      "timeout_seconds": body.get("timeout_seconds", session_types.DEFAULTS["timeout_seconds"]),
                      "webhook_secret": body["webhook_secret"]}
         try:
-            session_types.health_check(parts.webhooks, candidate)
+            session_types.health_check(services.webhooks, candidate)
         except BackendFailure as exc:
             raise backend_failed(exc, f"health check failed: {exc}") from None
-    row = session_types.create(parts.db, body)
+    row = session_types.create(services.db, body)
     # The only time the secret is shown (besides a rotation): the backend's operator stores it now.
     return {**responses.session_type(row), "webhook_secret": row["webhook_secret"]}, 201
 
 
 @bp.get("/session-types")
 def list_session_types():
-    return {"session_types": [responses.session_type(r) for r in session_types.list_all(engine().db)]}
+    return {"session_types": [responses.session_type(r) for r in session_types.list_all(current_services().db)]}
 
 
 @bp.get("/session-types/<id>")
 def get_session_type(id):
-    return responses.session_type(session_types.get(engine().db, session_type_id_from_path(id)))
+    return responses.session_type(session_types.get(current_services().db, session_type_id_from_path(id)))
 
 
 @bp.patch("/session-types/<id>")
 def update_session_type(id):
     changes = load_body(schemas.SessionTypeUpdate())
-    session_types.check_urls(changes, engine().config.webhook_allowed_networks)
-    return responses.session_type(session_types.update(engine().db, session_type_id_from_path(id), changes))
+    session_types.check_urls(changes, current_services().config.webhook_allowed_networks)
+    return responses.session_type(session_types.update(current_services().db, session_type_id_from_path(id), changes))
 
 
 @bp.delete("/session-types/<id>")
 def delete_session_type(id):
-    session_types.delete(engine().db, session_type_id_from_path(id))
+    session_types.delete(current_services().db, session_type_id_from_path(id))
     return {"deleted": True}
 
 
@@ -63,5 +64,5 @@ def delete_session_type(id):
 def rotate_webhook_secret(id):
     """A new signing secret, shown once; the old one stops working at once (update the backend first
     to accept both, see the README)."""
-    row = session_types.rotate_secret(engine().db, session_type_id_from_path(id))
+    row = session_types.rotate_secret(current_services().db, session_type_id_from_path(id))
     return {"session_type_id": row["id"], "webhook_secret": row["webhook_secret"]}

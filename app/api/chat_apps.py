@@ -3,9 +3,10 @@ backend call (system prompts, notes, imports), deleting a message with its subtr
 from flask import Blueprint, g
 
 from app import ids
-from app.api.common import engine, load_body, message_id_from_path, session_id_from_path
+from app.api.common import load_body, message_id_from_path, session_id_from_path
 from app.chat import deletion, posting, session_types
 from app.schemas import requests as schemas, responses
+from app.services import current_services
 
 bp = Blueprint("chat_apps", __name__)
 
@@ -13,14 +14,15 @@ bp = Blueprint("chat_apps", __name__)
 @bp.get("/session-types")
 def session_type_catalogue():
     """Any authenticated client: what each type is, never where its backend lives or its settings."""
-    return {"session_types": [responses.session_type_summary(r) for r in session_types.catalogue(engine().db)]}
+    return {"session_types": [responses.session_type_summary(r) for r in session_types.catalogue(
+        current_services().db)]}
 
 
 @bp.post("/sessions/<id>/messages")
 def post_message(id):
     session_id = session_id_from_path(id)
     body = load_body(schemas.MessagePost())
-    row = posting.post_message(engine().db, g.caller, session_id, body["role"], body["content"],
+    row = posting.post_message(current_services().db, g.caller, session_id, body["role"], body["content"],
                                parent_id=body.get("parent_message_id"), hidden_from_user=body["hidden_from_user"],
                                hidden_from_backend=body["hidden_from_backend"], metadata=body["metadata"])
     return responses.message(row), 201
@@ -28,6 +30,6 @@ def post_message(id):
 
 @bp.delete("/messages/<id>")
 def delete_message(id):
-    deleted, activated = deletion.delete_message(engine().db, g.caller, message_id_from_path(id))
+    deleted, activated = deletion.delete_message(current_services().db, g.caller, message_id_from_path(id))
     return {"deleted": True, "deleted_message_ids": [ids.message_gts(m) for m in deleted],
             "activated_message_id": ids.message_gts(activated)}

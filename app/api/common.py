@@ -1,13 +1,9 @@
-"""What every view needs: the engine's parts, body/query loading, path ids."""
-from flask import current_app, request
+"""What every view needs: body/query loading, path ids."""
+from flask import request
 
 from app import ids
 from app.errors import invalid
 from app.input_guard import parse_json_body
-
-
-def engine():
-    return current_app.extensions["chat_engine"]
 
 
 def load_body(schema, required=True):

@@ -1,7 +1,7 @@
 """Liveness, readiness (database round trip, breaker states) and Prometheus metrics."""
 from flask import Blueprint, Response
 
-from app.api.common import engine
+from app.services import current_services
 
 bp = Blueprint("health", __name__)
 
@@ -13,18 +13,18 @@ def live():
 
 @bp.get("/health/ready")
 def ready():
-    parts = engine()
-    breakers = parts.webhooks.breakers.states()
+    services = current_services()
+    breakers = services.webhooks.breakers.states()
     try:
-        parts.db.ping()
+        services.db.ping()
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return {"status": "unavailable", "database": f"unreachable ({type(exc).__name__})",
                 "breakers": breakers}, 503
     return {"status": "ok", "database": "ok", "breakers": breakers,
-            "streams": {"active": parts.slots.active, "limit": parts.slots.limit}}
+            "streams": {"active": services.slots.active, "limit": services.slots.limit}}
 
 
 @bp.get("/metrics")
 def metrics():
-    body, content_type = engine().metrics.render()
+    body, content_type = current_services().metrics.render()
     return Response(body, content_type=content_type)

@@ -3,10 +3,11 @@ from flask import Blueprint, g
 
 from app import ids
 from app.api import idempotent
-from app.api.common import engine, load_body, load_query, message_id_from_path, session_id_from_path
+from app.api.common import load_body, load_query, message_id_from_path, session_id_from_path
 from app.api.streams import rejoin_response, stream_response
 from app.chat import exchanges, live, messages, reactions
 from app.schemas import requests as schemas, responses
+from app.services import current_services
 
 bp = Blueprint("messages", __name__)
 
@@ -14,11 +15,11 @@ bp = Blueprint("messages", __name__)
 @bp.post("/messages/send")
 def send_message():
     body = load_body(schemas.MessageSend())
-    parts = engine()
-    options = exchanges.Options(resumable=body["resumable"], if_busy=body["if_busy"], signals=parts.signals,
-                                idempotency=idempotent.claim(parts, g.caller, "send", body))
+    services = current_services()
+    options = exchanges.Options(resumable=body["resumable"], if_busy=body["if_busy"], signals=services.signals,
+                                idempotency=idempotent.claim(services, g.caller, "send", body))
     return stream_response(lambda: exchanges.start_send(
-        parts.db, parts.webhooks, g.caller, body["session_id"], body["content"],
+        services.db, services.webhooks, g.caller, body["session_id"], body["content"],
         parent_id=body.get("parent_message_id"), file_ids=body.get("file_ids") or (),
         enabled=body.get("enabled_capabilities"), edited_id=body.get("edited_message_id"), options=options),
         resumable=body["resumable"])
@@ -28,12 +29,12 @@ def send_message():
 def recreate_message(id):
     message_id = message_id_from_path(id)
     body = load_body(schemas.MessageRecreate(), required=False)
-    parts = engine()
-    options = exchanges.Options(resumable=body.get("resumable", False), signals=parts.signals,
-                                idempotency=idempotent.claim(parts, g.caller, f"recreate {message_id}",
+    services = current_services()
+    options = exchanges.Options(resumable=body.get("resumable", False), signals=services.signals,
+                                idempotency=idempotent.claim(services, g.caller, f"recreate {message_id}",
                                                                      body))
     return stream_response(lambda: exchanges.start_recreate(
-        parts.db, parts.webhooks, g.caller, message_id, enabled=body.get("enabled_capabilities"),
+        services.db, services.webhooks, g.caller, message_id, enabled=body.get("enabled_capabilities"),
         options=options), resumable=body.get("resumable", False))
 
 
@@ -41,25 +42,26 @@ def recreate_message(id):
 def rejoin_reply(id):
     message_id = message_id_from_path(id)
     query = load_query(schemas.StreamRejoinQuery())
-    messages.get_reply(engine().db, g.caller, message_id)  # 404 unless it is the caller's reply
+    messages.get_reply(current_services().db, g.caller, message_id)  # 404 unless it is the caller's reply
     return rejoin_response(message_id, query["offset"])
 
 
 @bp.post("/messages/<id>/stop")
 def stop_reply(id):
     message_id = message_id_from_path(id)
-    parts = engine()
-    stopped = live.stop(parts.db, parts.signals, parts.webhooks, g.caller, message_id,
-                        parts.config.stop_wait_seconds)
-    row = messages.get_message(parts.db, g.caller, message_id)
-    return {"stopped": stopped, "message": responses.message(row, reactions.summaries(parts.db, g.caller, [row["id"]]))}
+    services = current_services()
+    stopped = live.stop(services.db, services.signals, services.webhooks, g.caller, message_id,
+                        services.config.stop_wait_seconds)
+    row = messages.get_message(services.db, g.caller, message_id)
+    return {"stopped": stopped, "message": responses.message(row, reactions.summaries(services.db, g.caller,
+                                                                                      [row["id"]]))}
 
 
 @bp.get("/sessions/<id>/messages")
 def list_messages(id):
     session_id = session_id_from_path(id)
     query = load_query(schemas.MessageListQuery())
-    db = engine().db
+    db = current_services().db
     rows, next_cursor = messages.list_messages(db, g.caller, session_id, parent_id=query.get("parent_message_id"),
                                                children="parent_message_id" in query, limit=query["limit"],
                                                cursor=query.get("cursor"))
@@ -69,7 +71,7 @@ def list_messages(id):
 
 @bp.get("/messages/<id>")
 def get_message(id):
-    db = engine().db
+    db = current_services().db
     row = messages.get_message(db, g.caller, message_id_from_path(id))
     return responses.message(row, reactions.summaries(db, g.caller, [row["id"]]))
 
@@ -78,18 +80,19 @@ def get_message(id):
 def react_to_message(id):
     message_id = message_id_from_path(id)
     body = load_body(schemas.Reaction())
-    parts = engine()
-    applied, reaction_type = reactions.react(parts.db, parts.webhooks, g.caller, message_id, body["reaction_type"])
+    services = current_services()
+    applied, reaction_type = reactions.react(services.db, services.webhooks, g.caller, message_id,
+                                             body["reaction_type"])
     return {"message_id": ids.message_gts(message_id), "reaction_type": reaction_type, "applied": applied}
 
 
 @bp.get("/messages/<id>/variants")
 def message_variants(id):
-    row, siblings = messages.variants(engine().db, g.caller, message_id_from_path(id))
+    row, siblings = messages.variants(current_services().db, g.caller, message_id_from_path(id))
     current = next((s["variant_index"] for s in siblings if s["is_active"]), row["variant_index"])
     return {"variants": [responses.variant(s) for s in siblings], "current_index": current}
 
 
 @bp.post("/messages/<id>/activate")
 def activate_message(id):
-    return responses.message(messages.activate(engine().db, g.caller, message_id_from_path(id)))
+    return responses.message(messages.activate(current_services().db, g.caller, message_id_from_path(id)))

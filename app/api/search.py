@@ -2,9 +2,10 @@
 from flask import Blueprint, g
 
 from app import ids
-from app.api.common import engine, load_query
+from app.api.common import load_query
 from app.chat import search
 from app.schemas import requests as schemas, responses
+from app.services import current_services
 
 bp = Blueprint("search", __name__)
 
@@ -12,10 +13,10 @@ bp = Blueprint("search", __name__)
 @bp.get("/search")
 def search_all():
     query = load_query(schemas.SearchQuery())
-    parts = engine()
-    groups, total, next_cursor = search.across_sessions(parts.db, g.caller, query["query"], query["limit"],
+    services = current_services()
+    groups, total, next_cursor = search.across_sessions(services.db, g.caller, query["query"], query["limit"],
                                                         query["offset"], query.get("cursor"),
-                                                        timeout_ms=parts.config.search_statement_timeout_ms)
+                                                        timeout_ms=services.config.search_statement_timeout_ms)
     results = [{"session_id": ids.session_gts(head["session_id"]), "metadata": head["metadata"],
                 "rank": round(float(head["session_rank"]), 6),
                 "matched_messages": [responses.search_hit(m) for m in matches]} for head, matches in groups]

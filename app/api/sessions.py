@@ -3,12 +3,13 @@ from flask import Blueprint, g
 
 from app import ids
 from app.api import idempotent
-from app.api.common import engine, load_body, load_query, path_id, session_id_from_path
+from app.api.common import load_body, load_query, path_id, session_id_from_path
 from app.api.streams import stream_response
 from app.chat import exchanges, exports, search, sessions, shares
 from app.chat.idempotency import REPLAYED_HEADER
 from app.errors import invalid
 from app.schemas import requests as schemas, responses
+from app.services import current_services
 
 bp = Blueprint("sessions", __name__)
 
@@ -18,10 +19,10 @@ def create_session():
     body = load_body(schemas.SessionCreate())
     if "client_id" in body and body["client_id"] != g.caller.client_id:
         raise invalid("client_id does not match the authenticated client", field="client_id", code="mismatch")
-    parts = engine()
-    row, replayed = sessions.create_session(parts.db, parts.webhooks, g.caller, body["session_type_id"],
+    services = current_services()
+    row, replayed = sessions.create_session(services.db, services.webhooks, g.caller, body["session_type_id"],
                                             body.get("metadata"),
-                                            idempotency=idempotent.claim(parts, g.caller, "create", body))
+                                            idempotency=idempotent.claim(services, g.caller, "create", body))
     headers = {REPLAYED_HEADER: "true"} if replayed else {}
     return ({"session_id": ids.session_gts(row["id"]), "available_capabilities": row["available_capabilities"],
              "accepts_files": row["accepts_files"]}, 201, headers)
@@ -30,14 +31,14 @@ def create_session():
 @bp.get("/sessions")
 def list_sessions():
     query = load_query(schemas.SessionListQuery())
-    rows, next_cursor = sessions.list_sessions(engine().db, g.caller, query["limit"], query.get("tag"),
+    rows, next_cursor = sessions.list_sessions(current_services().db, g.caller, query["limit"], query.get("tag"),
                                                query.get("cursor"))
     return {"sessions": [responses.session(r) for r in rows], "next_cursor": next_cursor}
 
 
 @bp.get("/sessions/<id>")
 def get_session(id):
-    return responses.session(sessions.get_session(engine().db, g.caller, session_id_from_path(id)))
+    return responses.session(sessions.get_session(current_services().db, g.caller, session_id_from_path(id)))
 
 
 @bp.patch("/sessions/<id>")
@@ -48,22 +49,22 @@ def update_session(id):
     for shortcut in ("title", "tags"):
         if shortcut in body:
             patch[shortcut] = body[shortcut]
-    return responses.session(sessions.update_metadata(engine().db, g.caller, session_id, patch))
+    return responses.session(sessions.update_metadata(current_services().db, g.caller, session_id, patch))
 
 
 @bp.patch("/sessions/<id>/type")
 def switch_session_type(id):
     session_id = session_id_from_path(id)
     body = load_body(schemas.SessionSwitchType())
-    parts = engine()
-    row = sessions.switch_type(parts.db, parts.webhooks, g.caller, session_id, body["new_session_type_id"])
+    services = current_services()
+    row = sessions.switch_type(services.db, services.webhooks, g.caller, session_id, body["new_session_type_id"])
     return {"session_id": ids.session_gts(row["id"]), "session_type_id": row["session_type_id"]}
 
 
 @bp.delete("/sessions/<id>")
 def delete_session(id):
-    parts = engine()
-    sessions.delete_session(parts.db, parts.webhooks, g.caller, session_id_from_path(id))
+    services = current_services()
+    sessions.delete_session(services.db, services.webhooks, g.caller, session_id_from_path(id))
     return {"deleted": True}
 
 
@@ -71,8 +72,8 @@ def delete_session(id):
 def summarize_session(id):
     session_id = session_id_from_path(id)
     body = load_body(schemas.CapabilitiesOnly(), required=False)
-    parts = engine()
-    return stream_response(lambda: exchanges.start_summary(parts.db, parts.webhooks, g.caller, session_id,
+    services = current_services()
+    return stream_response(lambda: exchanges.start_summary(services.db, services.webhooks, g.caller, session_id,
                                                            enabled=body.get("enabled_capabilities")))
 
 
@@ -80,8 +81,8 @@ def summarize_session(id):
 def export_session(id):
     session_id = session_id_from_path(id)
     body = load_body(schemas.SessionExport())
-    parts = engine()
-    url, expires_at = exports.create(parts.db, parts.config, g.caller, session_id, body["format"], body["scope"])
+    services = current_services()
+    url, expires_at = exports.create(services.db, services.config, g.caller, session_id, body["format"], body["scope"])
     return {"download_url": url, "expires_at": expires_at.isoformat()}
 
 
@@ -89,21 +90,21 @@ def export_session(id):
 def share_session(id):
     session_id = session_id_from_path(id)
     body = load_body(schemas.ShareCreate(), required=False)
-    parts = engine()
-    token, row = shares.create(parts.db, g.caller, session_id, body.get("expires_at"))
-    return responses.share(row, token, f"{parts.config.public_base_url}/api/v1/share/{token}"), 201
+    services = current_services()
+    token, row = shares.create(services.db, g.caller, session_id, body.get("expires_at"))
+    return responses.share(row, token, f"{services.config.public_base_url}/api/v1/share/{token}"), 201
 
 
 @bp.get("/sessions/<id>/shares")
 def list_shares(id):
-    rows = shares.list_for(engine().db, g.caller, session_id_from_path(id))
+    rows = shares.list_for(current_services().db, g.caller, session_id_from_path(id))
     return {"shares": [responses.share(r) for r in rows]}
 
 
 @bp.delete("/sessions/<id>/shares/<share_id>")
 def revoke_share(id, share_id):
     session_id = session_id_from_path(id)
-    shares.revoke(engine().db, g.caller, session_id, path_id("share", share_id, field="share_id"))
+    shares.revoke(current_services().db, g.caller, session_id, path_id("share", share_id, field="share_id"))
     return {"revoked": True}
 
 
@@ -111,9 +112,9 @@ def revoke_share(id, share_id):
 def search_session(id):
     session_id = session_id_from_path(id)
     query = load_query(schemas.SearchQuery())
-    parts = engine()
-    rows, total, next_cursor = search.in_session(parts.db, g.caller, session_id, query["query"], query["limit"],
+    services = current_services()
+    rows, total, next_cursor = search.in_session(services.db, g.caller, session_id, query["query"], query["limit"],
                                                  query["offset"], query.get("cursor"),
-                                                 timeout_ms=parts.config.search_statement_timeout_ms)
+                                                 timeout_ms=services.config.search_statement_timeout_ms)
     return {"results": [responses.search_hit(r) for r in rows], "total": total, "limit": query["limit"],
             "offset": query["offset"], "next_cursor": next_cursor}

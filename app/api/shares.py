@@ -1,17 +1,18 @@
 """/api/v1/share/{token}: the read-only view (public), and a recipient's own branch (authenticated)."""
 from flask import Blueprint, g
 
-from app.api.common import engine, load_body, load_query
+from app.api.common import load_body, load_query
 from app.api.streams import stream_response
 from app.chat import exchanges, shares
 from app.schemas import requests as schemas, responses
+from app.services import current_services
 
 bp = Blueprint("shares", __name__)
 
 
 def _view(token, recipient=None):
     page = load_query(schemas.PageQuery())
-    return responses.shared_session(*shares.open_shared(engine().db, token, recipient, page["limit"],
+    return responses.shared_session(*shares.open_shared(current_services().db, token, recipient, page["limit"],
                                                         page.get("cursor")))
 
 
@@ -30,7 +31,7 @@ def recipient_messages(token):
 @bp.post("/share/<token>/messages")
 def send_as_recipient(token):
     body = load_body(schemas.SharedSend())
-    parts = engine()
+    services = current_services()
     return stream_response(lambda: exchanges.start_shared_send(
-        parts.db, parts.webhooks, g.caller, token, body["content"], file_ids=body.get("file_ids") or (),
+        services.db, services.webhooks, g.caller, token, body["content"], file_ids=body.get("file_ids") or (),
         enabled=body.get("enabled_capabilities")))

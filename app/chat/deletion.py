@@ -19,7 +19,7 @@ def delete_message(db, caller, message_id):
         row = q.get_owned_message(conn, message_id=message_id, client_id=caller.client_id)
         if row is None or row["recipient_client_id"] is not None:
             raise message_not_found(message_id)
-        q.lock_session_for_exchange(conn, id=row["session_id"], client_id=caller.client_id)
+        q.lock_session(conn, id=row["session_id"], client_id=caller.client_id)
         # Read again under the lock: a concurrent delete may have removed it, or renumbered it.
         row = q.get_owned_message(conn, message_id=message_id, client_id=caller.client_id)
         if row is None:

@@ -150,7 +150,7 @@ def start_send(db, webhooks, caller, session_id, content, parent_id=None, file_i
     options = options or Options()
     return _with_busy_policy(db, webhooks, options, lambda: _start_turn(
         db, webhooks, content, parent_id, file_ids, enabled, recipient=None, edited_id=edited_id,
-        lock=lambda conn: q.lock_session_for_exchange(conn, id=session_id, client_id=caller.client_id),
+        lock=lambda conn: q.lock_session(conn, id=session_id, client_id=caller.client_id),
         missing=lambda: session_not_found(session_id), options=options))
 
 
@@ -265,7 +265,7 @@ def _start_recreate(db, webhooks, caller, message_id, enabled, options):
 def start_summary(db, webhooks, caller, session_id, enabled=None):
     """session.summary to the dedicated summarization service when configured, else the backend."""
     with _Admission(webhooks) as admission, db.transaction() as conn:
-        session = q.lock_session_for_exchange(conn, id=session_id, client_id=caller.client_id)
+        session = q.lock_session(conn, id=session_id, client_id=caller.client_id)
         if session is None:
             raise session_not_found(session_id)
         if not session["summarization_enabled"]:

@@ -76,7 +76,7 @@ def activate(db, caller, message_id):
     """Make a message (and its ancestors) the active variant, so the next send continues below it."""
     with db.transaction() as conn:
         row = owned_visible_message(conn, caller, message_id)
-        q.lock_session_for_exchange(conn, id=row["session_id"], client_id=caller.client_id)
+        q.lock_session(conn, id=row["session_id"], client_id=caller.client_id)
         q.activate_path(conn, session_id=row["session_id"], message_id=message_id)
         row = q.get_owned_message(conn, message_id=message_id, client_id=caller.client_id)
         return with_variant_counts(conn, row["session_id"], [row])[0]

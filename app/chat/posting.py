@@ -19,7 +19,7 @@ def post_message(db, caller, session_id, role, content, parent_id=None, hidden_f
     """Store the message and return its row (with variant counts). `parent_id` None: the active leaf."""
     message_id = uuid.uuid4()
     with db.transaction() as conn:
-        if q.lock_session_for_exchange(conn, id=session_id, client_id=caller.client_id) is None:
+        if q.lock_session(conn, id=session_id, client_id=caller.client_id) is None:
             raise session_not_found(session_id)
         if parent_id is None:
             path = q.active_path(conn, session_id=session_id)

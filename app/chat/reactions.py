@@ -9,7 +9,7 @@ def react(db, webhooks, caller, message_id, reaction_type):
     """Returns (applied, reaction_type). `applied` is false when nothing changed."""
     with db.transaction() as conn:
         message = messages.owned_visible_message(conn, caller, message_id)
-        backend = q.lock_session_for_exchange(conn, id=message["session_id"],
+        backend = q.lock_session(conn, id=message["session_id"],
                                               client_id=caller.client_id)
         if reaction_type == "none":
             removed = q.delete_reaction(conn, message_id=message_id, user_id=caller.client_id)

@@ -104,7 +104,7 @@ def merge_patch(target, patch):
 
 def update_metadata(db, caller, session_id, patch):
     with db.transaction() as conn:
-        session = q.lock_session_for_exchange(conn, id=session_id, client_id=caller.client_id)
+        session = q.lock_session(conn, id=session_id, client_id=caller.client_id)
         if session is None:
             raise session_not_found(session_id)
         metadata = merge_patch(session["metadata"], patch)

@@ -133,8 +133,8 @@ class WebhookClient:
         event = payload["event"]
         rule = policy.POLICIES[event]
         timeout = policy.timeout_for(event, target.timeout_seconds)
-        attempts = self.config.retry_attempts if rule.retry else 1
-        delay = self.config.retry_initial_delay_seconds
+        attempts = self.config.webhook_retry_attempts if rule.retry else 1
+        delay = self.config.webhook_retry_initial_delay
         for attempt in range(1, attempts + 1):
             try:
                 return self._json_attempt(target, event, payload, timeout)
@@ -145,7 +145,7 @@ class WebhookClient:
                     raise
                 log.info("webhook %s to %s failed (%s), retry %d", event, target.session_type_id, failure, attempt)
                 gevent.sleep(random.uniform(0, delay) + delay / 2)
-                delay = min(delay * 2, self.config.retry_max_delay_seconds)
+                delay = min(delay * 2, self.config.webhook_retry_max_delay)
 
     # -- streaming events (message.new, message.recreate, session.summary) ----------------------
 
@@ -210,7 +210,7 @@ class BackendStream:
 
     Timeouts (SPEC §6): the session type's `timeout_seconds` bounds the wait for the first byte and the
     silence between bytes (requests' read timeout is exactly that); `max_reply_seconds` caps the
-    total and is enforced by the consumer (app/streaming.py) through `deadline`.
+    total and is enforced by the consumer (app/relay.py) through `deadline`.
     """
 
     def __init__(self, client, target, event, breaker, probe):

@@ -19,7 +19,7 @@ DELETE FROM sessions s
  WHERE s.id = %(id)s AND s.client_id = %(client_id)s AND t.id = s.session_type_id
 RETURNING s.id, t.webhook_url, t.webhook_secret, t.id AS session_type_id;
 
--- name: lock_session_for_exchange^
+-- name: lock_session^
 -- Lock a caller's session row (serializing tree writes in it) and read its backend settings.
 SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadata,
        t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url,

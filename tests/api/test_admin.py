@@ -83,10 +83,10 @@ def test_cli_manages_session_types_and_migrations(database_url, db, admin):
     assert versions == [name[:-4] for name in migrations.available()]
 
 
-def test_cli_token_is_accepted_by_the_engine(database_url, engine):
+def test_cli_token_is_accepted_by_the_engine(database_url, engine_process):
     import requests
 
     printed = _flask(database_url, "token", "cli-user", "--admin").stdout.strip().splitlines()[-1]
-    response = requests.get(engine.url + "/api/v1/admin/session-types",
+    response = requests.get(engine_process.url + "/api/v1/admin/session-types",
                             headers={"Authorization": f"Bearer {printed}"}, timeout=10)
     assert response.status_code == 200

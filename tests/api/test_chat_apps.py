@@ -219,7 +219,7 @@ def test_deleting_the_first_of_two_root_variants_keeps_the_other(api, backend, s
 
 
 def test_deleting_the_last_message_ends_the_path_at_its_parent_and_removes_it_everywhere(
-        api, backend, session_type, engine):
+        api, backend, session_type, engine_process):
     numbered_replies(backend)
     session_id = api.create_session(session_type)
     api.send(session_id, "keep this")
@@ -232,7 +232,7 @@ def test_deleting_the_last_message_ends_the_path_at_its_parent_and_removes_it_ev
     assert texts(api.path(session_id)) == ["keep this", "reply 1"]
     assert expect(api.get(f"/sessions/{session_id}/search", params={"query": "zebra"}), 200).json()["total"] == 0
     assert expect(api.get("/search", params={"query": "zebra"}), 200).json()["total"] == 0
-    shared = requests.get(f"{engine.url}/api/v1/share/{share['share_token']}", timeout=10).json()
+    shared = requests.get(f"{engine_process.url}/api/v1/share/{share['share_token']}", timeout=10).json()
     assert "zebra" not in json.dumps(shared) and len(shared["messages"]) == 2
     # A stored export was a snapshot holding the deleted text: it is withdrawn.
     assert requests.get(export["download_url"], timeout=10).status_code == 404
@@ -243,7 +243,7 @@ def test_deleting_the_last_message_ends_the_path_at_its_parent_and_removes_it_ev
     assert history_texts(backend.events("message.new")[-1]) == ["keep this", "reply 1"]
 
 
-def test_deleting_removes_share_recipients_branches_below_it(api, backend, session_type, engine):
+def test_deleting_removes_share_recipients_branches_below_it(api, backend, session_type, engine_process):
     session_id = api.create_session(session_type)
     first = api.send(session_id, "owner question")
     share = expect(api.post(f"/sessions/{session_id}/share"), 201).json()
@@ -328,10 +328,10 @@ def test_streamed_replies_expose_the_message_id_headers_to_listed_origins(cors_e
     assert response.status_code == 200 and "Access-Control-Allow-Origin" not in response.headers
 
 
-def test_without_the_setting_there_are_no_cors_headers(engine, api):
+def test_without_the_setting_there_are_no_cors_headers(engine_process, api):
     response = api.get("/sessions", headers={"Origin": "https://app.example"})
     assert "Access-Control-Allow-Origin" not in response.headers
-    preflight = requests.options(engine.url + "/api/v1/sessions", timeout=10, headers={
+    preflight = requests.options(engine_process.url + "/api/v1/sessions", timeout=10, headers={
         "Origin": "https://app.example", "Access-Control-Request-Method": "GET"})
     assert "Access-Control-Allow-Origin" not in preflight.headers
 

@@ -64,13 +64,13 @@ def test_markdown_and_txt_contain_every_message_of_the_scope_in_order(api, backe
         assert everything.headers["Content-Disposition"].startswith("attachment")
 
 
-def test_export_links_are_signed_and_expire(api, session_type, engine, contract):
+def test_export_links_are_signed_and_expire(api, session_type, engine_process, contract):
     session_id = api.create_session(session_type)
     api.send(session_id, "hello")
     url = api.post(f"/sessions/{session_id}/export", json={"format": "txt", "scope": "active"}).json()["download_url"]
     parsed = urlparse(url)
     query = parse_qs(parsed.query)
-    base = f"{engine.url}{parsed.path}"
+    base = f"{engine_process.url}{parsed.path}"
     assert requests.get(f"{base}?expires={query['expires'][0]}&signature={query['signature'][0]}",
                         timeout=10).status_code == 200
     tampered = f"{base}?expires={int(query['expires'][0]) + 3600}&signature={query['signature'][0]}"

@@ -3,16 +3,16 @@ import requests
 from openapi_spec_validator import validate
 
 
-def test_document_is_valid_openapi_3_and_needs_no_token(engine):
-    response = requests.get(engine.url + "/api/v1/openapi.json", timeout=10)
+def test_document_is_valid_openapi_3_and_needs_no_token(engine_process):
+    response = requests.get(engine_process.url + "/api/v1/openapi.json", timeout=10)
     assert response.status_code == 200
     document = response.json()
     validate(document)
     assert document["openapi"].startswith("3.")
 
 
-def test_every_documented_operation_is_routed(engine, admin):
-    document = requests.get(engine.url + "/api/v1/openapi.json", timeout=10).json()
+def test_every_documented_operation_is_routed(engine_process, admin):
+    document = requests.get(engine_process.url + "/api/v1/openapi.json", timeout=10).json()
     for path, operations in document["paths"].items():
         for method in operations:
             if method == "parameters":

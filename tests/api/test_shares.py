@@ -14,7 +14,7 @@ def shared_session(api, session_type, turns=2):
     return session_id, created.json()
 
 
-def test_share_link_shows_the_owners_path_read_only_without_a_token(engine, api, session_type, db, contract):
+def test_share_link_shows_the_owners_path_read_only_without_a_token(engine_process, api, session_type, db, contract):
     session_id, share = shared_session(api, session_type)
     contract.validate(share, "ShareCreated")
     token = share["share_token"]
@@ -23,18 +23,19 @@ def test_share_link_shows_the_owners_path_read_only_without_a_token(engine, api,
     stored = db.execute("SELECT token_hash FROM share_tokens").fetchone()["token_hash"]
     assert token.encode() not in bytes(stored)  # only the hash is stored
 
-    view = requests.get(f"{engine.url}/api/v1/share/{token}", timeout=10)
+    view = requests.get(f"{engine_process.url}/api/v1/share/{token}", timeout=10)
     assert view.status_code == 200
     body = contract.validate(view.json(), "SharedSession")
     assert body["read_only"] is True and body["session_id"] == session_id
     assert [m["message_id"] for m in body["messages"]] == [m["message_id"] for m in api.path(session_id)]
 
 
-def test_recipients_branch_privately_and_never_move_the_owners_path(engine, api, backend, session_type, contract):
+def test_recipients_branch_privately_and_never_move_the_owners_path(engine_process, api, backend, session_type,
+                                                                    contract):
     session_id, share = shared_session(api, session_type)
     token = share["share_token"]
     owner_path = [m["message_id"] for m in api.path(session_id)]
-    alice, bob = Api(engine.url, "recipient-alice"), Api(engine.url, "recipient-bob")
+    alice, bob = Api(engine_process.url, "recipient-alice"), Api(engine_process.url, "recipient-bob")
 
     first = alice.stream(f"/share/{token}/messages", {"content": "alice asks"})
     contract.validate_stream(first.events)
@@ -51,7 +52,7 @@ def test_recipients_branch_privately_and_never_move_the_owners_path(engine, api,
     assert texts[4:] == ["alice asks", "Hello world", "alice again", "Hello world"]
     bob_view = [m["content"][0]["text"] for m in bob.get(f"/share/{token}/messages").json()["messages"]]
     assert "alice asks" not in bob_view and bob_view[4:] == ["bob asks", "Hello world"]
-    assert "alice asks" not in str(requests.get(f"{engine.url}/api/v1/share/{token}", timeout=10).json())
+    assert "alice asks" not in str(requests.get(f"{engine_process.url}/api/v1/share/{token}", timeout=10).json())
 
     # The owner keeps chatting from their own last message, unaffected by recipients.
     api.send(session_id, "owner continues")
@@ -62,7 +63,7 @@ def test_recipients_branch_privately_and_never_move_the_owners_path(engine, api,
         == "owner continues"
 
 
-def test_revoked_token_is_dead_at_once_on_every_instance(engine, start_engine, api, session_type, contract):
+def test_revoked_token_is_dead_at_once_on_every_instance(engine_process, start_engine, api, session_type, contract):
     session_id, share = shared_session(api, session_type, turns=1)
     other = start_engine()
     token = share["share_token"]
@@ -73,7 +74,7 @@ def test_revoked_token_is_dead_at_once_on_every_instance(engine, start_engine, a
     assert "share_token" not in listed[0]
     assert api.call("DELETE", f"/sessions/{session_id}/shares/{share['share_id']}").json() == {"revoked": True}
 
-    for url in (engine.url, other.url):
+    for url in (engine_process.url, other.url):
         contract.validate_error(requests.get(f"{url}/api/v1/share/{token}", timeout=10), 404, "INVALID_REQUEST")
     recipient = Api(other.url, "late-recipient")
     contract.validate_error(recipient.post(f"/share/{token}/messages", json={"content": "hi"}), 404,
@@ -81,15 +82,15 @@ def test_revoked_token_is_dead_at_once_on_every_instance(engine, start_engine, a
     assert api.get(f"/sessions/{session_id}/shares").json()["shares"][0]["active"] is False
 
 
-def test_expired_and_unknown_tokens_are_404(engine, api, session_type, contract, db):
+def test_expired_and_unknown_tokens_are_404(engine_process, api, session_type, contract, db):
     session_id = api.create_session(session_type)
     soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     share = api.post(f"/sessions/{session_id}/share", json={"expires_at": soon}).json()
-    assert requests.get(f"{engine.url}/api/v1/share/{share['share_token']}", timeout=10).status_code == 200
+    assert requests.get(f"{engine_process.url}/api/v1/share/{share['share_token']}", timeout=10).status_code == 200
     db.execute("UPDATE share_tokens SET expires_at = now() - interval '1 second'")
-    contract.validate_error(requests.get(f"{engine.url}/api/v1/share/{share['share_token']}", timeout=10),
+    contract.validate_error(requests.get(f"{engine_process.url}/api/v1/share/{share['share_token']}", timeout=10),
                             404, "INVALID_REQUEST")
-    contract.validate_error(requests.get(f"{engine.url}/api/v1/share/not-a-real-token", timeout=10),
+    contract.validate_error(requests.get(f"{engine_process.url}/api/v1/share/not-a-real-token", timeout=10),
                             404, "INVALID_REQUEST")
     past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     contract.validate_error(api.post(f"/sessions/{session_id}/share", json={"expires_at": past}), 400,
@@ -98,8 +99,9 @@ def test_expired_and_unknown_tokens_are_404(engine, api, session_type, contract,
                             "SESSION_NOT_FOUND")
 
 
-def test_sending_through_a_share_needs_a_token(engine, api, session_type, contract):
+def test_sending_through_a_share_needs_a_token(engine_process, api, session_type, contract):
     _, share = shared_session(api, session_type, turns=1)
-    response = requests.post(f"{engine.url}/api/v1/share/{share['share_token']}/messages", json={"content": "x"},
+    response = requests.post(f"{engine_process.url}/api/v1/share/{share['share_token']}/messages",
+                             json={"content": "x"},
                              timeout=10)
     contract.validate_error(response, 401, "AUTH_REQUIRED")

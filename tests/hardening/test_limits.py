@@ -115,7 +115,7 @@ def test_a_search_over_its_statement_timeout_is_a_clean_503(make_local, table_lo
 
 def test_an_export_over_its_statement_timeout_is_a_clean_503(make_local, table_locker):
     local = make_local(export_statement_timeout_ms=200, signing_key=secrets.token_hex(32))
-    config = local.application.config["ENGINE"]
+    config = local.application.extensions["chat_engine"].config
     export_id, expires = uuid.uuid4(), int(time.time()) + 600
     table_locker("exports")
     response = local.get(f"/api/v1/exports/{export_id}?expires={expires}"

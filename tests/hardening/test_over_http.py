@@ -11,10 +11,10 @@ import requests
     b'{"session_id": "x", "content": "\\ud800"}',
     b'{"session_id": "x", "content": NaN}',
 ])
-def test_hostile_bodies_are_400_and_the_worker_lives(engine, api, contract, body):
+def test_hostile_bodies_are_400_and_the_worker_lives(engine_process, api, contract, body):
     response = api.post("/messages/send", data=body, headers={"Content-Type": "application/json"})
     contract.validate_error(response, 400, "INVALID_REQUEST")
-    assert requests.get(engine.url + "/health/live", timeout=5).status_code == 200
+    assert requests.get(engine_process.url + "/health/live", timeout=5).status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/sessions?tag=a%00b", "/search?query=%00", "/sessions/x%00y",

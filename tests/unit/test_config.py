@@ -13,7 +13,7 @@ def test_defaults(monkeypatch):
     config = Config()
     assert config.db_pool_max_size == 10
     assert config.jwt_algorithms == ["HS256"]
-    assert config.retry_attempts == 3
+    assert config.webhook_retry_attempts == 3
     assert config.public_base_url == "http://127.0.0.1:8000"
 
 
@@ -26,7 +26,7 @@ def test_values_are_typed_and_lists_are_trimmed(monkeypatch):
     assert config.db_pool_max_size == 25
     assert config.db_pool_timeout_seconds == 2.5
     assert config.jwt_algorithms == ["RS256", "ES256"]
-    assert config.retry_max_delay_seconds == 7.0
+    assert config.webhook_retry_max_delay == 7.0
 
 
 def test_empty_strings_count_as_unset(monkeypatch):
@@ -54,8 +54,8 @@ def test_link_signing_key_is_shared_never_random():
 
 def test_development_mode_is_off_unless_set(monkeypatch):
     monkeypatch.delenv("CHAT_ENGINE_DEV_MODE", raising=False)
-    assert Config().dev_mode is False
+    assert Config().chat_engine_dev_mode is False
     monkeypatch.setenv("CHAT_ENGINE_DEV_MODE", "0")
-    assert Config().dev_mode is False
+    assert Config().chat_engine_dev_mode is False
     monkeypatch.setenv("CHAT_ENGINE_DEV_MODE", "1")
-    assert Config().dev_mode is True
+    assert Config().chat_engine_dev_mode is True

@@ -6,8 +6,8 @@ from app import ids
 from app.auth import roles_of
 from app.errors import ApiError
 from app.input_guard import check_request_text, json_depth_problem, parse_json_body
+from app.relay import StreamSlots
 from app.stream_slots import ClientStreamSlots, StreamTicket
-from app.streaming import StreamSlots
 
 
 def refused(call, *args):

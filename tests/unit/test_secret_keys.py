@@ -39,7 +39,7 @@ def test_a_random_secret_starts():
 
 
 def test_development_mode_accepts_weak_secrets_and_says_so(capsys):
-    app = create_app(make_config(jwt_secret="dev", dev_mode=True))  # logs JSON to stderr
+    app = create_app(make_config(jwt_secret="dev", chat_engine_dev_mode=True))  # logs JSON to stderr
     assert app is not None
     stderr = capsys.readouterr().err
     assert "DEVELOPMENT MODE" in stderr and "JWT_SECRET is weak" in stderr
@@ -47,7 +47,7 @@ def test_development_mode_accepts_weak_secrets_and_says_so(capsys):
 
 def test_development_mode_warns_even_with_strong_secrets(caplog):
     with caplog.at_level(logging.WARNING, logger="app.secret_keys"):
-        check(make_config(jwt_secret=STRONG, dev_mode=True))
+        check(make_config(jwt_secret=STRONG, chat_engine_dev_mode=True))
     assert "DEVELOPMENT MODE" in caplog.text
 
 

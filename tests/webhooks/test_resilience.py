@@ -66,8 +66,8 @@ def test_broken_backend_replies_become_clean_errors(api, backend, session_type, 
 
 
 def test_oversized_reply_is_cut_at_the_cap(start_engine, backend, make_session_type, contract):
-    engine = start_engine(MAX_REPLY_BYTES=10_000)
-    api = Api(engine.url, "big-reply")
+    engine_process = start_engine(MAX_REPLY_BYTES=10_000)
+    api = Api(engine_process.url, "big-reply")
     backend.on("message.new", lambda e, env: stream_answer(ndjson(chunk("x" * 1000)) for _ in range(50)))
     session_id = api.create_session(make_session_type(backend))
     result = api.send(session_id, "hi")
@@ -79,8 +79,8 @@ def test_oversized_reply_is_cut_at_the_cap(start_engine, backend, make_session_t
 def test_open_breaker_fails_fast_while_another_backend_keeps_working(start_engine, make_session_type, contract):
     from support.backends import Backend
 
-    engine = start_engine(BREAKER_RESET_SECONDS=2)
-    api = Api(engine.url, "breaker-client")
+    engine_process = start_engine(BREAKER_RESET_SECONDS=2)
+    api = Api(engine_process.url, "breaker-client")
     failing, healthy = Backend(), Backend()
     try:
         failing_type, healthy_type = make_session_type(failing), make_session_type(healthy)
@@ -101,15 +101,17 @@ def test_open_breaker_fails_fast_while_another_backend_keeps_working(start_engin
         assert int(fast.headers["Retry-After"]) >= 1 and body["details"]["retry_after_seconds"] >= 1
         assert len(failing.events("message.new")) == 5  # no request was sent
         assert api.send(healthy_session, "unaffected").types[-1] == "complete"
-        ready = requests.get(engine.url + "/health/ready", timeout=5).json()
+        ready = requests.get(engine_process.url + "/health/ready", timeout=5).json()
         assert ready["breakers"][failing_type] == "open" and ready["breakers"][healthy_type] == "closed"
 
         # After the reset period one probe goes through; it succeeds and closes the breaker.
         failing.handlers.clear()
-        wait_until(lambda: requests.get(engine.url + "/health/ready", timeout=5).json()["breakers"][failing_type]
+        wait_until(lambda: requests.get(engine_process.url + "/health/ready",
+                                        timeout=5).json()["breakers"][failing_type]
                    == "half-open", timeout=10, message="breaker half-open")
         assert api.send(failing_sessions[0], "probe").types[-1] == "complete"
-        assert requests.get(engine.url + "/health/ready", timeout=5).json()["breakers"][failing_type] == "closed"
+        assert requests.get(engine_process.url + "/health/ready",
+                            timeout=5).json()["breakers"][failing_type] == "closed"
         assert api.send(failing_sessions[1], "and again").types[-1] == "complete"
     finally:
         failing.stop()
@@ -117,8 +119,8 @@ def test_open_breaker_fails_fast_while_another_backend_keeps_working(start_engin
 
 
 def test_failed_probe_reopens_the_breaker(start_engine, backend, make_session_type, contract):
-    engine = start_engine(BREAKER_RESET_SECONDS=1, BREAKER_FAIL_MAX=2)
-    api = Api(engine.url, "probe-client")
+    engine_process = start_engine(BREAKER_RESET_SECONDS=1, BREAKER_FAIL_MAX=2)
+    api = Api(engine_process.url, "probe-client")
     session_id = api.create_session(make_session_type(backend))
     backend.on("message.new", lambda e, env: json_answer({}, "502 Bad Gateway"))
     for _ in range(2):
@@ -127,7 +129,7 @@ def test_failed_probe_reopens_the_breaker(start_engine, backend, make_session_ty
                             503, "BACKEND_ERROR")
 
     def breaker():
-        return requests.get(engine.url + "/health/ready", timeout=5).json()["breakers"]
+        return requests.get(engine_process.url + "/health/ready", timeout=5).json()["breakers"]
     wait_until(lambda: "half-open" in breaker().values(), timeout=10, message="half-open")
     assert api.send(session_id, "probe").types[-1] == "error"  # the probe fails...
     assert "open" in breaker().values()  # ...and the breaker opens again at once
@@ -135,8 +137,8 @@ def test_failed_probe_reopens_the_breaker(start_engine, backend, make_session_ty
 
 
 def test_client_disconnects_do_not_count_against_the_breaker(start_engine, backend, make_session_type):
-    engine = start_engine(BREAKER_FAIL_MAX=2)
-    api = Api(engine.url, "disconnect-client")
+    engine_process = start_engine(BREAKER_FAIL_MAX=2)
+    api = Api(engine_process.url, "disconnect-client")
     never = silent_backend(backend)
     session_id = api.create_session(make_session_type(backend))
     for index in range(4):

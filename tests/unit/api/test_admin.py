@@ -13,13 +13,13 @@ def probe(client, name):
 
 
 def test_an_unreachable_backend_is_502_with_the_probe_named(contract_for):
-    client = create_app(make_config(retry_attempts=1)).test_client()
+    client = create_app(make_config(webhook_retry_attempts=1)).test_client()
     body = contract_for(client).validate_error(probe(client, "unreachable"), 502, "BACKEND_ERROR")
     assert body["message"].startswith("health check failed: ")
 
 
 def test_an_open_breaker_is_503_with_retry_after_as_everywhere_else(contract_for):
-    app = create_app(make_config(retry_attempts=1))
+    app = create_app(make_config(webhook_retry_attempts=1))
     client = app.test_client()
     breaker = app.extensions["chat_engine"].webhooks.breakers.get(
         "gts.hyperspot.chat_engine.session_types.guarded.v1~")

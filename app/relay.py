@@ -108,14 +108,14 @@ def error_line(message_id, error_code, message, details=None, trace=None):
 class Relay:
     """One streamed exchange. Iterate `lines()`; the response's close hook calls `close()`."""
 
-    def __init__(self, exchange, parts, environ, resumable=False, slots=None):
+    def __init__(self, exchange, services, environ, slots, resumable=False):
         self.exchange = exchange
-        self.config = parts.config
+        self.config = services.config
         # What the stream holds (its worker and client slots, the open-streams gauge), released at the end.
-        self.slots = slots if slots is not None else parts.slots
-        self.metrics = parts.metrics
-        self.signals = getattr(parts, "signals", None)
-        self.leases = getattr(parts, "leases", None)
+        self.slots = slots
+        self.metrics = services.metrics
+        self.signals = services.signals
+        self.leases = services.leases
         self.resumable = resumable
         self.sock = environ.get("gunicorn.socket")
         self.reply = Reply()
@@ -125,7 +125,7 @@ class Relay:
         self.queued = 0    # chunk bytes read from the backend, not yet taken by the driver
         self.detached = False
         mode = self.config.chunk_log
-        self.chunk_log = ChunkLog(parts.db, exchange.message_id,
+        self.chunk_log = ChunkLog(services.db, exchange.message_id,
                                   self.config.chunk_flush_seconds if mode == "on" else None) \
             if exchange.live and mode in ("on", "end") else None
         self._driver = None

@@ -1,0 +1,37 @@
+"""A worker's long-lived services, built once by create_app() and reached through current_services()
+from views, CLI commands and auth (never imported state: each worker builds its own after the fork)."""
+from dataclasses import dataclass
+
+from flask import current_app
+
+from app.config import Config
+from app.db import Database
+from app.leases import LeaseKeeper
+from app.relay import StreamSlots
+from app.signals import Signals
+from app.webhooks.client import WebhookClient
+
+EXTENSION = "chat_engine"  # the key in app.extensions
+
+
+@dataclass
+class Services:
+    """The config, database pool, webhook client, stream slots and metrics of one worker."""
+    config: Config
+    db: Database
+    webhooks: WebhookClient
+    slots: StreamSlots
+    metrics: object
+    signals: Signals = None      # LISTEN/NOTIFY wake-ups across instances (one connection per worker)
+    leases: LeaseKeeper = None   # renews this worker's leases, sweeps lapsed ones
+
+    def start_background(self):
+        """Called in each gunicorn worker after fork (gunicorn.conf.py), never by the CLI or tests in-process."""
+        if self.signals is not None:
+            self.signals.start()
+        if self.leases is not None:
+            self.leases.start()
+
+
+def current_services():
+    return current_app.extensions[EXTENSION]
