@@ -183,7 +183,7 @@ class Relay:
             self.leases.hold(self)
         if self.signals is not None and self.exchange.live:
             self._subscription = self.signals.subscribe(self.message_id, self._on_signal)
-        self._backend_events = stream.events()
+        self._backend_events = stream.events(self.exchange.payload)
         self._pump = gevent.spawn(self._run_pump)
         outcome = outcomes.CANCELLED
         try:

@@ -26,6 +26,7 @@ class Exchange:
     message_id: uuid.UUID
     target: Target
     stream: object
+    payload: dict  # the event sent to the backend; the stream is started with it, so it cannot be missing
     user_message_id: uuid.UUID = None
     live: bool = False  # a live_replies row stands for it: leased, stoppable and rejoinable anywhere
 
@@ -68,7 +69,7 @@ class SummaryExchange(Exchange):
     def save(self, parts, metadata, outcome, tail=None):
         text = "".join(p.get("text", "") for p in parts if p.get("type") == "text")
         summary = {"summary_id": self.public_message_id, "text": text, "is_complete": outcome.complete,
-                   "session_type_id": self.target.session_type_id.split("#")[0],
+                   "session_type_id": self.target.session_type_id,
                    "created_at": events.now_iso(), "metadata": metadata or {}}
         with self.db.transaction() as conn:
             q.store_summary(conn, id=self.session_id, summary=Jsonb(summary))
@@ -212,9 +213,9 @@ def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, 
         if options.idempotency is not None:
             options.idempotency.record(conn, session_id=session_id, message_id=assistant_id,
                                        user_message_id=user_id)
-    stream.payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content,
-                                        file_ids, events.history(path))
-    return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, user_message_id=user_id,
+    payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content, file_ids,
+                                 events.history(path))
+    return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, payload, user_message_id=user_id,
                     live=True)
 
 
@@ -258,8 +259,8 @@ def _start_recreate(db, webhooks, caller, message_id, enabled, options):
         _go_live(conn, webhooks, session["id"], assistant_id, options)
         if options.idempotency is not None:
             options.idempotency.record(conn, session_id=session["id"], message_id=assistant_id)
-    stream.payload = events.message_recreate(session["id"], assistant_id, chosen, events.history(path))
-    return Exchange(db, webhooks, session["id"], assistant_id, _target(session), stream, live=True)
+    payload = events.message_recreate(session["id"], assistant_id, chosen, events.history(path))
+    return Exchange(db, webhooks, session["id"], assistant_id, _target(session), stream, payload, live=True)
 
 
 def start_summary(db, webhooks, caller, session_id, enabled=None):
@@ -278,9 +279,9 @@ def start_summary(db, webhooks, caller, session_id, enabled=None):
         target = _target(session)
         if session["summarization_url"]:
             # Its own breaker: the summarizer failing must not block the chat backend.
-            target = Target.of(session["session_type_id"] + "#summarization", session["summarization_url"],
-                               session)
+            target = Target.of(session["session_type_id"], session["summarization_url"], session,
+                               breaker_key=f"{session['session_type_id']} summarization")
         stream = admission.admit(target, "session.summary")
-    stream.payload = events.session_summary(session_id, chosen, events.history(path),
+    payload = events.session_summary(session_id, chosen, events.history(path),
                                             session["summarization_settings"])
-    return SummaryExchange(db, webhooks, session_id, uuid.uuid4(), target, stream)
+    return SummaryExchange(db, webhooks, session_id, uuid.uuid4(), target, stream, payload)

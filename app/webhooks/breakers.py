@@ -103,7 +103,7 @@ class BreakerRegistry:
 
     def get(self, target):
         """`target`: a webhooks.client.Target, or a session type id (the instance's default settings)."""
-        name = getattr(target, "session_type_id", target)
+        name = getattr(target, "breaker_key", target)
         defaults = (self._config.breaker_fail_max, self._config.breaker_reset_seconds,
                     self._config.breaker_half_open_max_calls)
         chosen = getattr(target, "breaker_settings", (None, None, None))

@@ -40,8 +40,11 @@ class Target:
     """Where and how long: a session type's webhook, its timeouts, its breaker settings and the secret
     its requests are signed with."""
 
-    def __init__(self, session_type_id, url, timeout_seconds=None, secret=None, **settings):
+    def __init__(self, session_type_id, url, timeout_seconds=None, secret=None, breaker_key=None, **settings):
         self.session_type_id = session_type_id
+        # Which breaker guards it: the session type's own, unless a second service of the type (the
+        # summarizer) must fail on its own without blocking the chat backend.
+        self.breaker_key = breaker_key or session_type_id
         self.url = url
         self.timeout_seconds = timeout_seconds
         self.secret = secret
@@ -50,9 +53,10 @@ class Target:
             setattr(self, name, default if value is None else value)
 
     @classmethod
-    def of(cls, session_type_id, url, row):
+    def of(cls, session_type_id, url, row, breaker_key=None):
         """From a row that carries the session type's columns (a session joined with its type)."""
         return cls(session_type_id, url, row.get("timeout_seconds"), secret=row.get("webhook_secret"),
+                   breaker_key=breaker_key,
                    **{name: row.get(name) for name in STREAM_SETTINGS})
 
     @property
@@ -150,7 +154,7 @@ class WebhookClient:
     # -- streaming events (message.new, message.recreate, session.summary) ----------------------
 
     def stream(self, target, event):
-        """Admit a streaming event through the breaker (raises BreakerOpen). Set `.payload`, then iterate."""
+        """Admit a streaming event through the breaker (raises BreakerOpen); `events(payload)` sends it."""
         breaker = self.breakers.get(target)
         probe = breaker.admit()
         return BackendStream(self, target, event, breaker, probe)
@@ -206,7 +210,7 @@ def drain(response, limit=64 * 1024, seconds=0.5):
 
 
 class BackendStream:
-    """One streaming call. `events()` yields parsed events; `finish()` reports the outcome exactly once.
+    """One streaming call. `events(payload)` sends the event and yields parsed events; `finish()` reports the outcome exactly once.
 
     Timeouts (SPEC §6): the session type's `timeout_seconds` bounds the wait for the first byte and the
     silence between bytes (requests' read timeout is exactly that); `max_reply_seconds` caps the
@@ -217,7 +221,6 @@ class BackendStream:
         self.client = client
         self.target = target
         self.event = event
-        self.payload = None
         self.timeout = policy.timeout_for(event, target.timeout_seconds)
         self.max_seconds = float(target.max_reply_seconds)
         self.deadline = None
@@ -230,9 +233,9 @@ class BackendStream:
         """The total cap runs from the moment the request leaves."""
         self.deadline = time.monotonic() + self.max_seconds
 
-    def events(self):
+    def events(self, payload):
         try:
-            self._response = self.client._post(self.target, self.payload, self.timeout, STREAM_ACCEPT, stream=True)
+            self._response = self.client._post(self.target, payload, self.timeout, STREAM_ACCEPT, stream=True)
             if not 200 <= self._response.status_code < 300:
                 raise BackendError.for_status(self._response.status_code)
             for kind, payload in read_events(self._response, self.client.config.max_reply_bytes):

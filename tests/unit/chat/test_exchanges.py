@@ -29,7 +29,7 @@ def test_send_places_both_messages_and_builds_the_backend_event(database, webhoo
     first = reply(exchanges.start_send(database, webhooks, caller, session_id, "question 1"), "reply 1")
     second = exchanges.start_send(database, webhooks, caller, session_id, "question 2")
 
-    event = second.stream.payload
+    event = second.payload
     assert event["event"] == "message.new" and event["message"] == {"role": "user", "content": "question 2"}
     assert texts(event["history"]) == ["question 1", "reply 1"]
     assert event["enabled_capabilities"] == [{"id": "web_search", "enabled_by_default": True}]
@@ -46,7 +46,7 @@ def test_recreate_adds_an_active_variant_with_the_same_history(database, webhook
     session_id = make_session()
     original = reply(exchanges.start_send(database, webhooks, caller, session_id, "q"), "reply 1")
     again = reply(exchanges.start_recreate(database, webhooks, caller, original.message_id), "reply 2")
-    assert texts(again.stream.payload["history"]) == ["q"]
+    assert texts(again.payload["history"]) == ["q"]
     row, siblings = messages.variants(database, caller, original.message_id)
     assert texts(siblings) == ["reply 1", "reply 2"]
     assert [s["is_active"] for s in siblings] == [False, True]
@@ -59,7 +59,7 @@ def test_branching_from_an_earlier_message_activates_the_new_branch(database, we
     first_question = messages.list_messages(database, caller, session_id)[0][0]
     branch = reply(exchanges.start_send(database, webhooks, caller, session_id, "other",
                                         parent_id=first_question["id"]), "r3")
-    assert texts(branch.stream.payload["history"]) == ["q1"]
+    assert texts(branch.payload["history"]) == ["q1"]
     assert texts(messages.list_messages(database, caller, session_id)[0]) == ["q1", "other", "r3"]
 
 
@@ -96,7 +96,7 @@ def test_summaries_need_history_and_are_stored_in_the_metadata(database, webhook
         exchanges.start_summary(database, webhooks, caller, session_id)
     reply(exchanges.start_send(database, webhooks, caller, session_id, "q"), "r")
     summary = exchanges.start_summary(database, webhooks, caller, session_id)
-    assert summary.stream.payload["event"] == "session.summary"
+    assert summary.payload["event"] == "session.summary"
     reply(summary, "In short.")
     stored = sessions.get_session(database, caller, session_id)["metadata"]["summary"]
     assert stored["text"] == "In short." and stored["is_complete"] is True
