@@ -210,7 +210,8 @@ def drain(response, limit=64 * 1024, seconds=0.5):
 
 
 class BackendStream:
-    """One streaming call. `events(payload)` sends the event and yields parsed events; `finish()` reports the outcome exactly once.
+    """One streaming call. `events(payload)` sends the event and yields parsed events; `finish()` reports
+    the outcome exactly once.
 
     Timeouts (SPEC §6): the session type's `timeout_seconds` bounds the wait for the first byte and the
     silence between bytes (requests' read timeout is exactly that); `max_reply_seconds` caps the
