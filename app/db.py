@@ -2,8 +2,10 @@
 
 Connections run in autocommit mode and every piece of work opens an explicit `transaction()`, so a
 connection is never left idle in a transaction and BEGIN/COMMIT are always visible in the code.
-Transactions run in pipeline mode: BEGIN travels with the first statement, and COMMIT with the last
-one when its result is not fetched (a query declared `!`), saving two round trips per transaction.
+Transactions do not use psycopg's pipeline mode: under gevent it cost more than twice the CPU per
+transaction of plain statements (its waits poll for read-or-write on a socket that is always
+writable), more than the round trips it saves. The hot path saves round trips by combining
+statements instead (CTEs with RETURNING), see loadtests/reports.
 """
 import logging
 import os
@@ -23,8 +25,7 @@ SHAPES = {
     "^": "one row, or None",
     "*": "every row, as a list",
     "$": "the first column of the one row, or None",
-    "!": "no result: queued, so in pipeline mode it travels with what follows (typically COMMIT) and its "
-         "errors surface when the transaction ends",
+    "!": "no result",
 }
 
 
@@ -38,12 +39,6 @@ class Query:
 
     def __call__(self, conn, /, **params):
         return self._result(conn.execute(self.sql, params))
-
-    def later(self, conn, /, **params):
-        """Send now, read the result when the returned function is called: in pipeline mode the query
-        travels with the next one whose result is read, saving its own round trip."""
-        cursor = conn.execute(self.sql, params)
-        return lambda: self._result(cursor)
 
     def _result(self, cursor):
         if self.shape == "!":
@@ -149,7 +144,7 @@ class Database:
         wait = self._outage_wait if self.outage else None
         with self.pool.connection(timeout=wait) as conn:
             try:
-                with conn.pipeline(), conn.transaction():
+                with conn.transaction():
                     yield conn
             except psycopg.OperationalError:
                 if conn.broken:

@@ -11,7 +11,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from app import ids
-from app.chat import capabilities, live, shares
+from app.chat import capabilities, live, paths, shares
 from app.db import queries as q
 from app.errors import conflict, invalid, message_not_found, session_not_found
 from app.webhooks import events
@@ -163,9 +163,9 @@ def start_shared_send(db, webhooks, caller, token, content, file_ids=(), enabled
                        missing=shares.share_gone, options=options or Options(if_busy="parallel"))
 
 
-def _go_live(conn, webhooks, session_id, assistant_id, options):
-    q.insert_live_reply(conn, message_id=assistant_id, session_id=session_id, resumable=options.resumable,
-                        lease_seconds=webhooks.config.lease_seconds)
+def _live(webhooks, options):
+    """The new reply's live row (written with it): leased to this instance while it streams."""
+    return {"resumable": options.resumable, "lease_seconds": webhooks.config.lease_seconds}
 
 
 def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, edited_id, lock, missing, options):
@@ -180,22 +180,21 @@ def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, 
             if replay is not None:
                 return replay
         branching = recipient is None and parent_id is not None
-        # Read after the lock (a fresh snapshot sees a send that just committed), sent along with the path.
-        busy = q.busy_reply_of_session.later(conn, session_id=session_id) \
-            if recipient is None and options.if_busy != "parallel" else (lambda: None)
         if recipient is not None:
-            path = q.recipient_path(conn, session_id=session_id, recipient=recipient)
+            path = paths.of_recipient(conn, session_id, recipient)
             parent_id = path[-1]["id"] if path else None
         elif edited_id is not None:
             path, parent_id = _edit_point(conn, session_id, edited_id)
         elif parent_id is None:
-            path = q.active_path(conn, session_id=session_id)
+            path = paths.active(conn, session_id)
             parent_id = path[-1]["id"] if path else None
         else:
-            path = q.ancestor_path(conn, session_id=session_id, message_id=parent_id)
-        in_flight = busy()
-        if in_flight is not None:
-            raise _Busy(in_flight["message_id"], in_flight["lapsed"])
+            path = paths.down_to(conn, session_id, parent_id)
+        if recipient is None and options.if_busy != "parallel":
+            # Read after the lock: a fresh snapshot sees a send that committed while this one waited for it.
+            in_flight = q.busy_reply_of_session(conn, session_id=session_id)
+            if in_flight is not None:
+                raise _Busy(in_flight["message_id"], in_flight["lapsed"])
         if branching and (not path or path[-1]["is_hidden_from_user"]):
             raise message_not_found(parent_id)
         chosen = capabilities.select(session["available_capabilities"], enabled)
@@ -205,23 +204,23 @@ def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, 
                            user_message_id=user_id, assistant_message_id=assistant_id,
                            content=Jsonb([{"type": "text", "text": content}]), file_ids=list(file_ids),
                            recipient_client_id=recipient, user_metadata=Jsonb({}),
-                           assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}))
+                           assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}),
+                           **_live(webhooks, options))
         if recipient is None and not all(row["is_active"] for row in path):
             # Branching from a message off the active path: its whole chain becomes active.
             q.activate_path(conn, session_id=session_id, message_id=parent_id)
-        _go_live(conn, webhooks, session_id, assistant_id, options)
         if options.idempotency is not None:
             options.idempotency.record(conn, session_id=session_id, message_id=assistant_id,
                                        user_message_id=user_id)
     payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content, file_ids,
-                                 events.history(path))
+                                 paths.history(path))
     return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, payload, user_message_id=user_id,
                     live=True)
 
 
 def _edit_point(conn, session_id, edited_id):
     """(history path, parent) for a new variant of a user message: the path above it, its parent."""
-    path = q.ancestor_path(conn, session_id=session_id, message_id=edited_id)
+    path = paths.down_to(conn, session_id, edited_id)
     if not path or path[-1]["is_hidden_from_user"] or path[-1]["recipient_client_id"] is not None:
         raise message_not_found(edited_id)
     if path[-1]["role"] != "user":
@@ -250,16 +249,16 @@ def _start_recreate(db, webhooks, caller, message_id, enabled, options):
         chosen = capabilities.select(session["available_capabilities"], enabled)
         stream = admission.admit(_target(session), "message.recreate")
         parent_id = session["message_parent_id"]
-        path = q.ancestor_path(conn, session_id=session["id"], message_id=parent_id)
+        path = paths.down_to(conn, session["id"], parent_id)
         q.insert_assistant_variant(conn, session_id=session["id"], parent_id=parent_id,
                                    assistant_message_id=assistant_id, recipient_client_id=None,
-                                   assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}))
+                                   assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}),
+                                   **_live(webhooks, options))
         if not all(row["is_active"] for row in path):
             q.activate_path(conn, session_id=session["id"], message_id=assistant_id)
-        _go_live(conn, webhooks, session["id"], assistant_id, options)
         if options.idempotency is not None:
             options.idempotency.record(conn, session_id=session["id"], message_id=assistant_id)
-    payload = events.message_recreate(session["id"], assistant_id, chosen, events.history(path))
+    payload = events.message_recreate(session["id"], assistant_id, chosen, paths.history(path))
     return Exchange(db, webhooks, session["id"], assistant_id, _target(session), stream, payload, live=True)
 
 
@@ -273,8 +272,8 @@ def start_summary(db, webhooks, caller, session_id, enabled=None):
             raise invalid("this session type does not enable summarization", field="session_id",
                           code="summarization_disabled")
         chosen = capabilities.select(session["available_capabilities"], enabled)
-        path = q.active_path(conn, session_id=session_id)
-        if not events.history(path):
+        path = paths.active(conn, session_id)
+        if not paths.history(path):
             raise invalid("nothing to summarize yet")
         target = _target(session)
         if session["summarization_url"]:
@@ -282,6 +281,6 @@ def start_summary(db, webhooks, caller, session_id, enabled=None):
             target = Target.of(session["session_type_id"], session["summarization_url"], session,
                                breaker_key=f"{session['session_type_id']} summarization")
         stream = admission.admit(target, "session.summary")
-    payload = events.session_summary(session_id, chosen, events.history(path),
+    payload = events.session_summary(session_id, chosen, paths.history(path),
                                             session["summarization_settings"])
     return SummaryExchange(db, webhooks, session_id, uuid.uuid4(), target, stream, payload)

@@ -9,7 +9,7 @@ import uuid
 
 from psycopg.types.json import Jsonb
 
-from app.chat import messages
+from app.chat import messages, paths
 from app.db import queries as q
 from app.errors import message_not_found, session_not_found
 
@@ -22,10 +22,10 @@ def post_message(db, caller, session_id, role, content, parent_id=None, hidden_f
         if q.lock_session(conn, id=session_id, client_id=caller.client_id) is None:
             raise session_not_found(session_id)
         if parent_id is None:
-            path = q.active_path(conn, session_id=session_id)
+            path = paths.active(conn, session_id)
             parent_id = path[-1]["id"] if path else None
         else:
-            path = q.ancestor_path(conn, session_id=session_id, message_id=parent_id)
+            path = paths.down_to(conn, session_id, parent_id)
             if not path or path[-1]["recipient_client_id"] is not None:
                 raise message_not_found(parent_id)
         q.insert_posted_message(conn, id=message_id, session_id=session_id, parent_id=parent_id, role=role,

@@ -20,6 +20,7 @@ from app import url_policy
 from app.webhooks import policy, signing
 from app.webhooks.breakers import BreakerRegistry
 from app.webhooks.errors import BackendError, BackendFailure, BackendTimeout, BreakerOpen
+from app.webhooks.events import JsonText
 from app.webhooks.replies import READ_SIZE, read_events
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,9 @@ class WebhookClient:
         self.metrics = metrics
         self.breakers = BreakerRegistry(config, on_change=metrics.breaker)
         self.http = requests.Session()
+        # No HTTP(S)_PROXY, NO_PROXY or .netrc from the environment: the URL policy checks the address the
+        # engine connects to, which a proxy would make meaningless; and the look-ups cost every call.
+        self.http.trust_env = False
         adapter = HTTPAdapter(pool_connections=64, pool_maxsize=config.webhook_pool_maxsize, max_retries=0)
         self.http.mount("http://", adapter)
         self.http.mount("https://", adapter)
@@ -85,7 +89,7 @@ class WebhookClient:
             # The detail (addresses) is for the operator's log, not for clients.
             log.warning("webhook to %s refused by the URL policy: %s", target.session_type_id, exc)
             raise BackendError("webhook URL refused by the engine's URL policy") from None
-        body = json.dumps(payload).encode()
+        body = encode(payload)
         headers = {"Accept": accept, "User-Agent": "chat-engine", "Content-Type": "application/json"}
         if target.secret:
             headers.update(signing.headers(target.secret, body))
@@ -182,6 +186,17 @@ class WebhookClient:
         if outcome != "ok":
             log.warning("%s webhook to %s failed: %s", event, target.session_type_id, outcome)
         self._count(target, event, outcome)
+
+
+def encode(payload):
+    """The request body: the payload as JSON, its JsonText values spliced in as they are."""
+    spliced = {name: value for name, value in payload.items() if isinstance(value, JsonText)}
+    if not spliced:
+        return json.dumps(payload).encode()
+    rest = json.dumps({name: value for name, value in payload.items() if name not in spliced})
+    members = [rest[1:-1]] if len(rest) > 2 else []
+    members += [f"{json.dumps(name)}:{value}" for name, value in spliced.items()]
+    return ("{" + ",".join(members) + "}").encode()
 
 
 def release(response):

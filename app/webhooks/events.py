@@ -4,6 +4,16 @@ from datetime import UTC, datetime
 from app import ids
 
 
+class JsonText(str):
+    """A value already encoded as JSON (history items built by PostgreSQL, sql/migrations/005): the
+    request body takes it as is (app.webhooks.client.encode), instead of parsing it into Python objects
+    only to encode them again."""
+
+    @classmethod
+    def array(cls, items):
+        return cls("[" + ",".join(items) + "]")
+
+
 def now_iso():
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
@@ -27,19 +37,19 @@ def message_new(session_id, message_id, session_metadata, capabilities, content,
         message["file_ids"] = [str(f) for f in file_ids]
     return {"event": "message.new", "session_id": ids.session_gts(session_id),
             "message_id": ids.message_gts(message_id), "session_metadata": session_metadata,
-            "enabled_capabilities": capabilities, "message": message, "history": history,
+            "enabled_capabilities": capabilities, "message": message, "history": JsonText.array(history),
             "timestamp": now_iso()}
 
 
 def message_recreate(session_id, message_id, capabilities, history):
     return {"event": "message.recreate", "session_id": ids.session_gts(session_id),
             "message_id": ids.message_gts(message_id), "enabled_capabilities": capabilities,
-            "history": history, "timestamp": now_iso()}
+            "history": JsonText.array(history), "timestamp": now_iso()}
 
 
 def session_summary(session_id, capabilities, history, settings):
     return {"event": "session.summary", "session_id": ids.session_gts(session_id),
-            "enabled_capabilities": capabilities, "history": history,
+            "enabled_capabilities": capabilities, "history": JsonText.array(history),
             "summarization_settings": settings or None, "timestamp": now_iso()}
 
 
@@ -53,19 +63,3 @@ def message_reaction(session_id, message_id, user_id, reaction_type, previous):
     return {"event": "message.reaction", "session_id": ids.session_gts(session_id),
             "message_id": ids.message_gts(message_id), "user_id": user_id, "reaction_type": reaction_type,
             "previous_reaction_type": previous, "timestamp": now_iso()}
-
-
-def history_item(row):
-    """A stored message as the webhook's Message schema (content parts, GTS ids)."""
-    item = {"message_id": ids.message_gts(row["id"]), "session_id": ids.session_gts(row["session_id"]),
-            "role": row["role"], "content": row["content"],
-            "parent_message_id": ids.message_gts(row["parent_id"]),
-            "metadata": row["metadata"], "created_at": row["created_at"].isoformat()}
-    if row["file_ids"]:
-        item["file_ids"] = [str(f) for f in row["file_ids"]]
-    return item
-
-
-def history(path_rows):
-    """The path sent to a backend: hidden-from-LLM messages and empty placeholders left out."""
-    return [history_item(r) for r in path_rows if not r["is_hidden_from_llm"] and r["content"]]

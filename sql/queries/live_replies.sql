@@ -1,8 +1,3 @@
--- name: insert_live_reply!
--- Mark a reply as streaming, leased to the instance that streams it for the next lease period.
-INSERT INTO live_replies (message_id, session_id, resumable, lease_expires_at)
-VALUES (%(message_id)s, %(session_id)s, %(resumable)s, now() + make_interval(secs => %(lease_seconds)s));
-
 -- name: finish_live_reply!
 -- Store a reply's end if its live row is still ours to claim: session first (lock order), then the claim, the last chunks and the message; wakes rejoiners.
 WITH touched AS (

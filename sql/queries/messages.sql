@@ -1,35 +1,47 @@
 -- name: active_path*
--- The owner's active path of a session from its root down (the hot path: history and the leaf).
+-- The owner's active path of a session from its root down (the hot path: the leaf, the flags a send decides on, the history items).
 WITH RECURSIVE path AS (
-    SELECT m.*, 0 AS depth
+    SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
+           webhook_history_item(m, %(message_prefix)s, %(session_prefix)s) AS history_item, 0 AS depth
       FROM messages m
      WHERE m.session_id = %(session_id)s AND m.parent_id IS NULL AND m.is_active
        AND m.recipient_client_id IS NULL
     UNION ALL
     -- One indexed lookup per level, whatever the statistics say: a plain join here let a generic
-    -- plan on a fast-growing table scan the whole table at every level.
+    -- plan on a fast-growing table scan the whole table at every level. For the same reason the
+    -- columns travel with the walk instead of being joined afterwards.
     SELECT child.*, path.depth + 1
       FROM path
      CROSS JOIN LATERAL (
-           SELECT m.* FROM messages m
+           SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
+                  webhook_history_item(m, %(message_prefix)s, %(session_prefix)s) AS history_item
+             FROM messages m
             WHERE m.parent_id = path.id AND m.is_active AND m.recipient_client_id IS NULL
             LIMIT 1
      ) child
 )
-SELECT * FROM path ORDER BY depth;
+SELECT id, parent_id, role, is_active, is_hidden_from_user, recipient_client_id, history_item
+  FROM path ORDER BY depth;
 
 -- name: ancestor_path*
--- The path from the root down to one message of a session (inclusive).
+-- The path from the root down to one message of a session (inclusive), in active_path's shape.
 WITH RECURSIVE up AS (
-    SELECT m.*, 0 AS height
+    SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
+           webhook_history_item(m, %(message_prefix)s, %(session_prefix)s) AS history_item, 0 AS height
       FROM messages m
      WHERE m.id = %(message_id)s AND m.session_id = %(session_id)s
     UNION ALL
     SELECT parent.*, up.height + 1
       FROM up
-     CROSS JOIN LATERAL (SELECT m.* FROM messages m WHERE m.id = up.parent_id) parent
+     CROSS JOIN LATERAL (
+           SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
+                  webhook_history_item(m, %(message_prefix)s, %(session_prefix)s) AS history_item
+             FROM messages m
+            WHERE m.id = up.parent_id
+     ) parent
 )
-SELECT * FROM up ORDER BY height DESC;
+SELECT id, parent_id, role, is_active, is_hidden_from_user, recipient_client_id, history_item
+  FROM up ORDER BY height DESC;
 
 -- name: children*
 -- The owner's children (variants) of one node of a session, or its roots when parent_id is null, by index.
@@ -56,7 +68,7 @@ SELECT parent_id, count(*) AS total
  GROUP BY parent_id;
 
 -- name: insert_user_turn!
--- Add a user message as the newest active variant under a parent, with an empty assistant reply below it.
+-- Add a user message as the newest active variant under a parent, with an empty assistant reply below it, live: leased to this instance (live_replies) while it streams.
 WITH deactivated AS (
     UPDATE messages SET is_active = false, updated_at = clock_timestamp()
      WHERE session_id = %(session_id)s AND is_active
@@ -79,25 +91,35 @@ WITH deactivated AS (
            %(recipient_client_id)s, %(assistant_metadata)s
       FROM user_message
     RETURNING id
+), live AS (
+    INSERT INTO live_replies (message_id, session_id, resumable, lease_expires_at)
+    SELECT id, %(session_id)s, %(resumable)s, now() + make_interval(secs => %(lease_seconds)s)
+      FROM assistant_message
 )
 SELECT u.id, u.created_at, (SELECT count(*) FROM deactivated) AS deactivated
   FROM user_message u, assistant_message;
 
 -- name: insert_assistant_variant!
--- Add an empty assistant message as the newest active variant under a parent (a recreate).
+-- Add an empty assistant message as the newest active variant under a parent (a recreate), live: leased to this instance (live_replies) while it streams.
 WITH deactivated AS (
     UPDATE messages SET is_active = false, updated_at = clock_timestamp()
      WHERE session_id = %(session_id)s AND parent_id = %(parent_id)s AND is_active
        AND recipient_client_id IS NOT DISTINCT FROM %(recipient_client_id)s
     RETURNING id
+), assistant_message AS (
+    INSERT INTO messages (id, session_id, parent_id, role, content, variant_index, is_active, is_complete,
+                          recipient_client_id, metadata)
+    SELECT %(assistant_message_id)s, %(session_id)s, %(parent_id)s, 'assistant', '[]',
+           coalesce(max(variant_index) + 1, 0), true, false, %(recipient_client_id)s, %(assistant_metadata)s
+      FROM messages
+     WHERE session_id = %(session_id)s AND parent_id = %(parent_id)s
+    RETURNING id, variant_index
+), live AS (
+    INSERT INTO live_replies (message_id, session_id, resumable, lease_expires_at)
+    SELECT id, %(session_id)s, %(resumable)s, now() + make_interval(secs => %(lease_seconds)s)
+      FROM assistant_message
 )
-INSERT INTO messages (id, session_id, parent_id, role, content, variant_index, is_active, is_complete,
-                      recipient_client_id, metadata)
-SELECT %(assistant_message_id)s, %(session_id)s, %(parent_id)s, 'assistant', '[]',
-       coalesce(max(variant_index) + 1, 0), true, false, %(recipient_client_id)s, %(assistant_metadata)s
-  FROM messages
- WHERE session_id = %(session_id)s AND parent_id = %(parent_id)s
-RETURNING id, variant_index, (SELECT count(*) FROM deactivated) AS deactivated;
+SELECT id, variant_index, (SELECT count(*) FROM deactivated) AS deactivated FROM assistant_message;
 
 -- name: activate_path!
 -- Make a message and its ancestors of the same audience the active variants of their sibling groups.

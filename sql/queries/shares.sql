@@ -39,9 +39,10 @@ SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadat
    FOR NO KEY UPDATE OF s;
 
 -- name: recipient_path*
--- A share recipient's path: at each node their own active child if any, else the owner's.
+-- A share recipient's path: at each node their own active child if any, else the owner's (in active_path's shape).
 WITH RECURSIVE path AS (
-    SELECT m.*, 0 AS depth
+    SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
+           webhook_history_item(m, %(message_prefix)s, %(session_prefix)s) AS history_item, 0 AS depth
       FROM messages m
      WHERE m.session_id = %(session_id)s AND m.parent_id IS NULL AND m.is_active
        AND m.recipient_client_id IS NULL
@@ -49,14 +50,17 @@ WITH RECURSIVE path AS (
     SELECT child.*, path.depth + 1
       FROM path
      CROSS JOIN LATERAL (
-           SELECT m.* FROM messages m
+           SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
+                  webhook_history_item(m, %(message_prefix)s, %(session_prefix)s) AS history_item
+             FROM messages m
             WHERE m.parent_id = path.id AND m.is_active
               AND (m.recipient_client_id IS NULL OR m.recipient_client_id = %(recipient)s)
             ORDER BY m.recipient_client_id IS NULL
             LIMIT 1
      ) child
 )
-SELECT * FROM path ORDER BY depth;
+SELECT id, parent_id, role, is_active, is_hidden_from_user, recipient_client_id, history_item
+  FROM path ORDER BY depth;
 
 -- name: recipient_path_page*
 -- Up to %(limit)s messages of a recipient's path (see recipient_path), from the root or below %(after_id)s.

@@ -2,6 +2,7 @@
 
 The relay's part (the backend call) is left out: a test plays it by saving a reply itself.
 """
+import json
 import uuid
 
 import pytest
@@ -31,7 +32,7 @@ def test_send_places_both_messages_and_builds_the_backend_event(database, webhoo
 
     event = second.payload
     assert event["event"] == "message.new" and event["message"] == {"role": "user", "content": "question 2"}
-    assert texts(event["history"]) == ["question 1", "reply 1"]
+    assert texts(json.loads(event["history"])) == ["question 1", "reply 1"]
     assert event["enabled_capabilities"] == [{"id": "web_search", "enabled_by_default": True}]
     assert second.headers()["X-User-Message-Id"].endswith(str(second.user_message_id))
 
@@ -46,7 +47,7 @@ def test_recreate_adds_an_active_variant_with_the_same_history(database, webhook
     session_id = make_session()
     original = reply(exchanges.start_send(database, webhooks, caller, session_id, "q"), "reply 1")
     again = reply(exchanges.start_recreate(database, webhooks, caller, original.message_id), "reply 2")
-    assert texts(again.payload["history"]) == ["q"]
+    assert texts(json.loads(again.payload["history"])) == ["q"]
     row, siblings = messages.variants(database, caller, original.message_id)
     assert texts(siblings) == ["reply 1", "reply 2"]
     assert [s["is_active"] for s in siblings] == [False, True]
@@ -59,7 +60,7 @@ def test_branching_from_an_earlier_message_activates_the_new_branch(database, we
     first_question = messages.list_messages(database, caller, session_id)[0][0]
     branch = reply(exchanges.start_send(database, webhooks, caller, session_id, "other",
                                         parent_id=first_question["id"]), "r3")
-    assert texts(branch.payload["history"]) == ["q1"]
+    assert texts(json.loads(branch.payload["history"])) == ["q1"]
     assert texts(messages.list_messages(database, caller, session_id)[0]) == ["q1", "other", "r3"]
 
 

@@ -49,7 +49,7 @@ def test_interrupt_ends_the_live_reply_as_superseded_and_continues_below_it(conn
     superseded = messages.get_message(database, caller, first.message_id)
     assert superseded["metadata"]["stop_reason"] == "superseded" and superseded["is_complete"] is False
     assert superseded["content"] == [{"type": "text", "text": "partial"}]
-    assert second.payload["history"][-1]["content"] == [{"type": "text", "text": "partial"}]
+    assert json.loads(second.payload["history"])[-1]["content"] == [{"type": "text", "text": "partial"}]
     # The relay of the first reply, if it still ran somewhere, stores nothing over it.
     first.save([{"type": "text", "text": "late"}], {}, outcomes.COMPLETE)
     assert messages.get_message(database, caller, first.message_id)["content"] == superseded["content"]
