@@ -28,6 +28,8 @@ class Config:
     database_url: str = field(default_factory=lambda: _str("DATABASE_URL"))
     db_pool_min_size: int = field(default_factory=lambda: _int("DB_POOL_MIN_SIZE", 2))
     db_pool_max_size: int = field(default_factory=lambda: _int("DB_POOL_MAX_SIZE", 10))
+    # Per worker, for the final save of streamed replies only (app/db.py); 0: saves use the main pool.
+    db_pool_reserved_size: int = field(default_factory=lambda: _int("DB_POOL_RESERVED_SIZE", 2))
     db_pool_timeout_seconds: float = field(default_factory=lambda: _float("DB_POOL_TIMEOUT_SECONDS", 5))
     db_pool_max_waiting: int = field(default_factory=lambda: _int("DB_POOL_MAX_WAITING", 200))
     db_connect_timeout_seconds: int = field(default_factory=lambda: _int("DB_CONNECT_TIMEOUT_SECONDS", 3))

@@ -112,44 +112,67 @@ def checks():
 
 
 class Database:
-    """Owns one worker's pool. Created after fork (the app factory runs inside each gunicorn worker)."""
+    """Owns one worker's pools. Created after fork (the app factory runs inside each gunicorn worker).
+
+    Two pools: the main one serves every request; a small reserved one serves only the final save of
+    a streamed reply (`transaction(reserved=True)`). Under admission pressure new requests queue for
+    the main pool and are shed with 503 when it is exhausted, but a reply that has already streamed
+    to its client is still stored: it never queues behind the requests that are being shed.
+    """
 
     def __init__(self, config):
         self._outage_wait = min(config.db_outage_wait_seconds, config.db_pool_timeout_seconds)
         self.outage = False  # set by a dead connection, cleared by the next transaction that commits
-        self.pool = ConnectionPool(
+        self.pool = self._pool(config, "chat-engine", config.db_pool_min_size, config.db_pool_max_size,
+                               config.db_pool_max_waiting)
+        # Saves are short and few at a time; their queue holds only saves, so it needs no cap of its own
+        # beyond the main pool's (a worker never has more replies in flight than its stream slots).
+        self.reserved = self._pool(config, "chat-engine-reserved", 0, config.db_pool_reserved_size, 0) \
+            if config.db_pool_reserved_size > 0 else None
+
+    @staticmethod
+    def _pool(config, name, min_size, max_size, max_waiting):
+        return ConnectionPool(
             config.database_url,
-            min_size=config.db_pool_min_size,
-            max_size=config.db_pool_max_size,
+            min_size=min_size,
+            max_size=max_size,
             timeout=config.db_pool_timeout_seconds,
-            max_waiting=config.db_pool_max_waiting,
+            max_waiting=max_waiting,
             kwargs={"autocommit": True, "row_factory": dict_row,
                     "connect_timeout": config.db_connect_timeout_seconds},
             open=False,
-            name="chat-engine",
+            name=name,
         )
+
+    def _pools(self):
+        return [self.pool] + ([self.reserved] if self.reserved is not None else [])
 
     def open(self):
         # Not waiting: an instance must start (and report not-ready) while the database is down.
-        self.pool.open(wait=False)
+        for pool in self._pools():
+            pool.open(wait=False)
 
     def close(self):
-        self.pool.close()
+        for pool in self._pools():
+            pool.close()
 
     @contextmanager
-    def transaction(self):
+    def transaction(self, reserved=False):
+        """`reserved=True`: from the reserved pool (a streamed reply's final save), see the class doc."""
         # While the database is known to be down, wait for a connection only briefly: requests fail
-        # fast with 503 instead of queueing for the full pool timeout. The pool keeps reconnecting
+        # fast with 503 instead of queueing for the full pool timeout. The pools keep reconnecting
         # in the background, and the first transaction that commits ends the outage.
         wait = self._outage_wait if self.outage else None
-        with self.pool.connection(timeout=wait) as conn:
+        pool = self.reserved if reserved and self.reserved is not None else self.pool
+        with pool.connection(timeout=wait) as conn:
             try:
                 with conn.transaction():
                     yield conn
             except psycopg.OperationalError:
                 if conn.broken:
                     self.outage = True
-                    self.pool.check()  # drop every dead connection now, not one per request
+                    for each in self._pools():
+                        each.check()  # drop every dead connection now, not one per request
                 raise
         self.outage = False
 

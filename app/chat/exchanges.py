@@ -48,7 +48,7 @@ class Exchange:
         metadata = dict(metadata or {})
         if outcome.stop_reason:
             metadata["stop_reason"] = outcome.stop_reason
-        with self.db.transaction() as conn:
+        with self.db.transaction(reserved=True) as conn:  # never queued behind requests being shed
             if not self.live:
                 q.finish_assistant_message(conn, message_id=self.message_id, session_id=self.session_id,
                                            content=Jsonb(parts), is_complete=outcome.complete,
@@ -71,7 +71,7 @@ class SummaryExchange(Exchange):
         summary = {"summary_id": self.public_message_id, "text": text, "is_complete": outcome.complete,
                    "session_type_id": self.target.session_type_id,
                    "created_at": events.now_iso(), "metadata": metadata or {}}
-        with self.db.transaction() as conn:
+        with self.db.transaction(reserved=True) as conn:
             q.store_summary(conn, id=self.session_id, summary=Jsonb(summary))
 
 

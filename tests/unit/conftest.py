@@ -27,7 +27,7 @@ class RolledBackDatabase:
         self.conn = conn
 
     @contextmanager
-    def transaction(self):
+    def transaction(self, reserved=False):
         with self.conn.transaction():
             yield self.conn
 

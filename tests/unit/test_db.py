@@ -1,9 +1,11 @@
-"""app/db.py: the named-query loader and the result shapes it declares."""
+"""app/db.py: the named-query loader, the result shapes it declares, and the reserved pool for final saves."""
 import os
 
 import pytest
+from psycopg_pool import PoolTimeout
 
-from app.db import SHAPES, SQL_DIR, Queries, checks, queries
+from app.db import SHAPES, SQL_DIR, Database, Queries, checks, queries
+from support.inprocess import make_config
 
 
 def write(tmp_path, text, name="q.sql"):
@@ -65,3 +67,35 @@ CREATE TEMPORARY TABLE shape_probe (n int) ON COMMIT DROP
     assert loaded.scalar(conn, n=21) == 42
     assert loaded.statement(conn) is None
     assert conn.execute("SELECT count(*) AS n FROM shape_probe").fetchone() == {"n": 0}
+
+
+def reserved_database(database_url, reserved_size):
+    database = Database(make_config(database_url=database_url, db_pool_min_size=1, db_pool_max_size=1,
+                                    db_pool_reserved_size=reserved_size, db_pool_timeout_seconds=0.5))
+    database.open()
+    return database
+
+
+def test_a_final_save_gets_a_connection_while_the_main_pool_is_exhausted(database_url):
+    database = reserved_database(database_url, reserved_size=1)
+    try:
+        with database.pool.connection():  # every request connection is taken, as under admission pressure
+            with pytest.raises(PoolTimeout):
+                with database.transaction():
+                    pass
+            with database.transaction(reserved=True) as conn:
+                assert conn.execute("SELECT 1 AS one").fetchone() == {"one": 1}
+    finally:
+        database.close()
+
+
+def test_without_a_reserved_pool_saves_share_the_main_one(database_url):
+    database = reserved_database(database_url, reserved_size=0)
+    try:
+        assert database.reserved is None
+        with database.pool.connection():
+            with pytest.raises(PoolTimeout):
+                with database.transaction(reserved=True):
+                    pass
+    finally:
+        database.close()
