@@ -467,6 +467,8 @@ def main():
     parser.add_argument("--search-repeat", type=int, default=100)
     parser.add_argument("--quick", action="store_true", help="small, short runs of every scenario")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--only", choices=("scale",),
+                        help="run this scenario alone; its results go to raw/<name>.json, the report is left as is")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.latency_users, args.capacity_users, args.failure_users = 15, 20, 30, 30
@@ -475,7 +477,14 @@ def main():
     out_dir = args.out or os.path.join(ROOT, "loadtests", "reports", date)
     raw = os.path.join(out_dir, "raw")
     os.makedirs(raw, exist_ok=True)
-    params = {"date": date, **{k: v for k, v in vars(args).items() if k not in ("quick", "out")}}
+    params = {"date": date, **{k: v for k, v in vars(args).items() if k not in ("quick", "out", "only")}}
+    if args.only == "scale":
+        scale = scenario_scale(raw, args.scale_users, args.scale_duration, args.scale_spawn)
+        with open(os.path.join(raw, "scale.json"), "w") as handle:
+            json.dump({"params": params, "commit": exchange_cost._commit(), "scale": scale}, handle, indent=2,
+                      default=str)
+        print(json.dumps(scale, indent=2, default=str))
+        return
     print("machine…", flush=True)
     info = machine()
     print("latency, 1 and 3 instances…", flush=True)
