@@ -111,13 +111,19 @@ def checks():
     return Queries(os.path.join(SQL_DIR, "checks"))
 
 
+# A reply that already streamed to its client, or a lease that keeps replies alive, is worth waiting
+# for longer than a new request, which is better shed early with a 503 its client can retry.
+RESERVED_WAIT_SECONDS = 30
+
+
 class Database:
     """Owns one worker's pools. Created after fork (the app factory runs inside each gunicorn worker).
 
     Two pools: the main one serves every request; a small reserved one serves only the final save of
-    a streamed reply (`transaction(reserved=True)`). Under admission pressure new requests queue for
-    the main pool and are shed with 503 when it is exhausted, but a reply that has already streamed
-    to its client is still stored: it never queues behind the requests that are being shed.
+    a streamed reply and the lease renewals that keep replies alive (`transaction(reserved=True)`).
+    Under admission pressure new requests queue for the main pool and are shed with 503 when it is
+    exhausted, but a reply that has already streamed to its client is still stored: it never queues
+    behind the requests that are being shed.
     """
 
     def __init__(self, config):
@@ -127,16 +133,17 @@ class Database:
                                config.db_pool_max_waiting)
         # Saves are short and few at a time; their queue holds only saves, so it needs no cap of its own
         # beyond the main pool's (a worker never has more replies in flight than its stream slots).
-        self.reserved = self._pool(config, "chat-engine-reserved", 0, config.db_pool_reserved_size, 0) \
+        self.reserved = self._pool(config, "chat-engine-reserved", 0, config.db_pool_reserved_size, 0,
+                                   timeout=max(config.db_pool_timeout_seconds, RESERVED_WAIT_SECONDS)) \
             if config.db_pool_reserved_size > 0 else None
 
     @staticmethod
-    def _pool(config, name, min_size, max_size, max_waiting):
+    def _pool(config, name, min_size, max_size, max_waiting, timeout=None):
         return ConnectionPool(
             config.database_url,
             min_size=min_size,
             max_size=max_size,
-            timeout=config.db_pool_timeout_seconds,
+            timeout=timeout or config.db_pool_timeout_seconds,
             max_waiting=max_waiting,
             kwargs={"autocommit": True, "row_factory": dict_row,
                     "connect_timeout": config.db_connect_timeout_seconds},

@@ -54,7 +54,7 @@ class LeaseKeeper:
         relays = dict(self._relays)
         if not relays:
             return
-        with self.db.transaction() as conn:
+        with self.db.transaction(reserved=True) as conn:  # a lease lapsing under load would end live replies
             rows = q.renew_leases(conn, message_ids=list(relays), lease_seconds=self.lease_seconds)
         still_live = {row["message_id"]: row["stop_requested"] for row in rows}
         for message_id, relay in relays.items():
