@@ -317,10 +317,17 @@ class Relay:
         tail = self.chunk_log.close() if self.chunk_log is not None else None
         self.metrics.reply_ended(outcome.stop_reason)
         try:
-            self.exchange.save(self.reply.parts, self.reply.metadata, outcome, tail)
+            stored = self.exchange.save(self.reply.parts, self.reply.metadata, outcome, tail)
         except Exception:  # the database may be down; the client gets a clean error
             log.exception("could not store the reply", extra={"trace_id": self._trace_id})
             return self._error_line("INTERNAL_ERROR", "the reply could not be stored")
+        if not stored:
+            # Ended elsewhere first (its lease lapsed while this worker stalled, or a stop won the race):
+            # the stored message is that party's, so this client must not be told `complete`.
+            log.warning("reply %s was ended elsewhere before it could be stored", self.message_id,
+                        extra={"trace_id": self._trace_id})
+            return self._error_line("INTERNAL_ERROR", "the reply was ended elsewhere before it could be stored; "
+                                    "its stored state (metadata.stop_reason) says why")
         if outcome.tells_backend:
             self.exchange.aborted(self.reply.parts)
         if outcome.complete:

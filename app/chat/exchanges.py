@@ -44,7 +44,9 @@ class Exchange:
         return headers
 
     def save(self, parts, metadata, outcome, tail=None):
-        """Transaction 2. `tail`: (index of the first chunk not yet stored, those chunks)."""
+        """Transaction 2. `tail`: (index of the first chunk not yet stored, those chunks). Returns False
+        when the reply had already been ended elsewhere (stopped, superseded, or swept as interrupted
+        after its lease lapsed): what is stored is that party's, and this reply is not complete."""
         metadata = dict(metadata or {})
         if outcome.stop_reason:
             metadata["stop_reason"] = outcome.stop_reason
@@ -53,11 +55,12 @@ class Exchange:
                 q.finish_assistant_message(conn, message_id=self.message_id, session_id=self.session_id,
                                            content=Jsonb(parts), is_complete=outcome.complete,
                                            metadata=Jsonb(metadata))
-                return
+                return True
             first_index, chunks = tail or (0, [])
-            q.finish_live_reply(conn, message_id=self.message_id, session_id=self.session_id,
-                                content=Jsonb(parts), is_complete=outcome.complete, metadata=Jsonb(metadata),
-                                first_index=first_index, chunks=Jsonb(chunks))
+            return q.finish_live_reply(conn, message_id=self.message_id, session_id=self.session_id,
+                                       content=Jsonb(parts), is_complete=outcome.complete,
+                                       metadata=Jsonb(metadata), first_index=first_index,
+                                       chunks=Jsonb(chunks)) is not None
 
     def aborted(self, parts):
         self.webhooks.notify(self.target, events.message_aborted(self.session_id, self.message_id, parts))
@@ -73,6 +76,7 @@ class SummaryExchange(Exchange):
                    "created_at": events.now_iso(), "metadata": metadata or {}}
         with self.db.transaction(reserved=True) as conn:
             q.store_summary(conn, id=self.session_id, summary=Jsonb(summary))
+        return True
 
 
 def _target(session):

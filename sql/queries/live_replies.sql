@@ -1,5 +1,5 @@
--- name: finish_live_reply!
--- Store a reply's end if its live row is still ours to claim: session first (lock order), then the claim, the last chunks and the message; wakes rejoiners.
+-- name: finish_live_reply^
+-- Store a reply's end if its live row is still ours to claim: session first (lock order), then the claim, the last chunks and the message; wakes rejoiners. No row: another party (a stop, a superseding send, the sweep) ended it first.
 WITH touched AS (
     UPDATE sessions SET updated_at = clock_timestamp()
      WHERE id = %(session_id)s

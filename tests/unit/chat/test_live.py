@@ -50,8 +50,8 @@ def test_interrupt_ends_the_live_reply_as_superseded_and_continues_below_it(conn
     assert superseded["metadata"]["stop_reason"] == "superseded" and superseded["is_complete"] is False
     assert superseded["content"] == [{"type": "text", "text": "partial"}]
     assert json.loads(second.payload["history"])[-1]["content"] == [{"type": "text", "text": "partial"}]
-    # The relay of the first reply, if it still ran somewhere, stores nothing over it.
-    first.save([{"type": "text", "text": "late"}], {}, outcomes.COMPLETE)
+    # The relay of the first reply, if it still ran somewhere, stores nothing over it, and knows it.
+    assert first.save([{"type": "text", "text": "late"}], {}, outcomes.COMPLETE) is False
     assert messages.get_message(database, caller, first.message_id)["content"] == superseded["content"]
 
 
@@ -65,7 +65,11 @@ def test_the_sweep_ends_lapsed_replies_once_as_interrupted(conn, database, impat
     assert live.sweep(database) == 0
     row = messages.get_message(database, caller, first.message_id)
     assert row["metadata"]["stop_reason"] == "interrupted" and row["content"] == [{"type": "text", "text": "half"}]
-    assert exchanges.start_send(database, impatient, caller, session_id, "q2").message_id  # not busy any more
+    # Its instance was only stalled: its late save stores nothing and tells it so (no `complete` to its client).
+    assert first.save([{"type": "text", "text": "half and more"}], {}, outcomes.COMPLETE) is False
+    assert messages.get_message(database, caller, first.message_id)["is_complete"] is False
+    second = exchanges.start_send(database, impatient, caller, session_id, "q2")  # not busy any more
+    assert second.save([{"type": "text", "text": "r2"}], {}, outcomes.COMPLETE) is True
 
 
 def test_a_lapsed_reply_in_the_way_of_a_send_is_ended_at_once(conn, database, impatient, caller, make_session):
