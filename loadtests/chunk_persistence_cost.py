@@ -19,7 +19,6 @@ Results go to loadtests/reports/<date>/chunk-persistence-cost.json and a section
 """
 import argparse
 import datetime
-import json
 import os
 import tempfile
 import time
@@ -28,6 +27,7 @@ import psycopg
 
 from loadtests.cluster import ROOT, Cluster
 from loadtests.exchange_cost import add_arguments, create_sessions, ensure_wrk, measure, postmaster_pid, write_script
+from loadtests.report_sections import write_section
 
 VARIANTS = [("chunk log off (reference)", {"CHUNK_LOG": "off"}),
             ("stored with the end only", {"CHUNK_LOG": "end"}),
@@ -118,18 +118,8 @@ def main():
     result = {"when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
               "params": {k: v for k, v in vars(args).items() if k != "out"}, "cores": os.cpu_count(),
               "load_average_before": load_before, "variants": variants}
-    with open(os.path.join(out_dir, "chunk-persistence-cost.json"), "w") as handle:
-        json.dump(result, handle, indent=2)
-    path = os.path.join(out_dir, "report.md")
-    text = open(path).read() if os.path.exists(path) else f"# Chat Engine benchmark — {result['when'][:10]}\n"
     block = section(result)
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        text = head + block + rest.split(SECTION_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    with open(path, "w") as handle:
-        handle.write(text)
+    write_section(out_dir, "chunk-persistence-cost", block, result)
     print(block)
 
 

@@ -40,6 +40,7 @@ import requests
 
 from launch.embedded_postgres import free_port
 from loadtests.cluster import HEALTHY_TYPE, JWT_SECRET, ROOT, STATE_DIR, Cluster
+from loadtests.report_sections import write_section
 
 COUNTER_PATH = "_bench/connections"
 WORDS = "river mountain coffee garden rocket violin planet harbor lantern meadow".split()
@@ -429,19 +430,7 @@ def section(result):
 
 
 def write(result, out_dir):
-    path = os.path.join(out_dir, "report.md")
-    text = open(path).read() if os.path.exists(path) else f"# Chat Engine benchmark — {result['when'][:10]}\n"
-    block = section(result)
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        text = head + block + rest.split(SECTION_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    with open(path, "w") as handle:
-        handle.write(text)
-    with open(os.path.join(out_dir, "exchange-cost.json"), "w") as handle:
-        json.dump(result, handle, indent=2)
-    return path
+    return write_section(out_dir, "exchange-cost", section(result), result)
 
 
 def add_arguments(parser):

@@ -1,0 +1,23 @@
+"""One generated section of loadtests/reports/<date>/report.md, between its markers, replaced on each run,
+plus the run's results as JSON next to it. Hand-written notes outside the markers are kept."""
+import json
+import os
+
+
+def write_section(out_dir, name, block, result):
+    """`name` gives the markers (<!-- name:start --> … <!-- name:end -->) and the JSON file (name.json)."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if not block.startswith(start) or not block.rstrip().endswith(end):
+        raise ValueError(f"a {name} section must begin and end with its markers")
+    path = os.path.join(out_dir, "report.md")
+    text = open(path).read() if os.path.exists(path) else f"# Chat Engine benchmark — {result['when'][:10]}\n"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(path, "w") as handle:
+        handle.write(text)
+    with open(os.path.join(out_dir, f"{name}.json"), "w") as handle:
+        json.dump(result, handle, indent=2)
+    return path
