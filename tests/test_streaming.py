@@ -120,8 +120,12 @@ def test_many_streams_do_not_hold_database_connections(api, backend, session_typ
     readers = [read_ndjson(r) for r in responses]
     for reader in readers:
         assert [next(reader)["type"], next(reader)["type"]] == ["start", "chunk"]
-    busy = db.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE state = 'idle in transaction'").fetchone()
-    assert busy["n"] == 0
+    # A connection held for a stream would stay idle in transaction while the stream is open; the short
+    # transactions that run meanwhile (chunk batches, lease renewals) pass through that state only
+    # between their round trips, so some sample must see none.
+    wait_until(lambda: db.execute("SELECT count(*) AS n FROM pg_stat_activity "
+                                  "WHERE state = 'idle in transaction'").fetchone()["n"] == 0,
+               timeout=5, message="no connection idle in a transaction while 20 streams are open")
     release.set()
     finals = gevent.joinall([gevent.spawn(lambda r=r: list(r)) for r in readers], timeout=30)
     assert all(g.value and g.value[-1]["type"] == "complete" for g in finals)
