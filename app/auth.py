@@ -1,4 +1,6 @@
 """JWT verification -> the caller's identity (SPEC §9)."""
+import functools
+import time
 from dataclasses import dataclass
 
 import jwt
@@ -32,21 +34,35 @@ def check_config(config):
 
 
 def decode_token(token, config):
-    options = {"require": ["exp", "sub"]}
     try:
-        claims = jwt.decode(
-            token, verification_key(config), algorithms=config.jwt_algorithms,
-            issuer=config.jwt_issuer, audience=config.jwt_audience, options=options)
+        caller, expires = _verified(token, verification_key(config), tuple(config.jwt_algorithms),
+                                    config.jwt_issuer, config.jwt_audience, config.jwt_admin_role,
+                                    config.jwt_roles_claim)
     except jwt.ExpiredSignatureError:
         raise auth_required("token expired") from None
     except jwt.PyJWTError:
         raise auth_required("invalid token") from None
+    if expires <= time.time():  # a token verified earlier has expired since (PyJWT's own test, no leeway)
+        raise auth_required("token expired")
+    return caller
+
+
+# A client sends the same token with every request: its signature and claims are verified once, and
+# afterwards only its expiry is checked again (what can change with time; a token valid once stays
+# valid until then). Keyed by the token and everything the verification depends on. It holds what the
+# token itself says, no session or message state (ADR-0010). Invalid tokens raise, so they are never
+# kept; the bound keeps memory flat under a flood of valid ones.
+@functools.lru_cache(maxsize=4096)
+def _verified(token, key, algorithms, issuer, audience, admin_role, roles_claim):
+    claims = jwt.decode(token, key, algorithms=list(algorithms), issuer=issuer, audience=audience,
+                        options={"require": ["exp", "sub"]})
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
         raise auth_required("token has no subject")
     if text_problem(subject) or len(subject) > 255:
         raise auth_required("token subject is not a usable client id")  # it is stored as text
-    return Caller(client_id=subject, is_admin=config.jwt_admin_role in roles_of(claims, config.jwt_roles_claim))
+    caller = Caller(client_id=subject, is_admin=admin_role in roles_of(claims, roles_claim))
+    return caller, int(claims["exp"])
 
 
 def roles_of(claims, claim_name):

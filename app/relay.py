@@ -1,13 +1,15 @@
 """Relay a backend's stream to the client as NDJSON, with no database connection held meanwhile.
 
 One driver greenlet owns the exchange from the first byte sent to the backend to the stored reply:
-  - the pump reads the backend (app.webhooks) and queues parsed events for the driver;
+  - the pump reads the backend (app.webhooks), takes each chunk itself (into the reply, the chunk log
+    and the client's line queue: no hop through the driver per chunk) and queues the backend's end,
+    a failure or an overflow for the driver;
   - the watcher waits on the client's socket and queues `client_gone` when it closes, so a vanished
     client is noticed even while the backend is silent (gunicorn alone notices only on a write);
   - stops asked for from any instance (POST /stop, a superseding send) arrive through app.signals;
   - chunks go to the client's line queue and to the chunk log (batched persistence, app.chunk_log),
     so a client can rejoin the reply from any instance (app.rejoin).
-The response generator only forwards the driver's lines. A client that leaves a `resumable` reply
+The response generator only forwards the lines queued for it. A client that leaves a `resumable` reply
 detaches: the driver runs on to the end (timeouts still apply). The driver enforces the total cap
 (`max_reply_seconds`); the silence bound is the backend read timeout (app.webhooks.client).
 At the end the driver stores the reply through the exchange with its outcome (app.outcomes).
@@ -119,10 +121,9 @@ class Relay:
         self.resumable = resumable
         self.sock = environ.get("gunicorn.socket")
         self.reply = Reply()
-        self.events = gevent.queue.Queue()   # pump, watcher, signals, shutdown -> driver
-        self.out = gevent.queue.Queue()      # driver -> the client's response generator
+        self.events = gevent.queue.Queue()   # the backend's end, watcher, signals, shutdown -> driver
+        self.out = gevent.queue.Queue()      # pump and driver -> the client's response generator
         self.buffered = 0  # bytes handed to the client's response generator, not yet written
-        self.queued = 0    # chunk bytes read from the backend, not yet taken by the driver
         self.detached = False
         mode = self.config.chunk_log
         self.chunk_log = ChunkLog(services.db, exchange.message_id,
@@ -198,12 +199,9 @@ class Relay:
                 kind, payload = self.events.get(timeout=max(remaining, 0))
             except gevent.queue.Empty:
                 return outcomes.MAX_DURATION
-            if kind == "chunk":
-                self.queued -= len(payload["content"])
-                self._chunk(payload)
-            elif kind == "overflow":
+            if kind == "overflow":
                 # The pump stopped reading: more than the buffer limit waited for the client.
-                if self.queued + self.buffered > self.config.stream_buffer_limit_bytes:
+                if self.buffered > self.config.stream_buffer_limit_bytes:
                     self._cut_slow_client()
                     if not self.resumable:
                         return outcomes.CANCELLED
@@ -247,14 +245,18 @@ class Relay:
             self.stop(kind[len("stop:"):])
 
     def _run_pump(self, resume=False):
+        """Reads the backend. Chunks are taken here, in the order read (no switch to another greenlet
+        between reading one and handing its line on, so a pump killed by the driver never leaves one
+        half taken); the driver hears only of the end, a failure, or an overflow."""
         if not resume:
             self.metrics.routing(time.monotonic() - self._received_at)
         try:
             for kind, payload in self._backend_events:  # one iterator: a resumed pump reads on
                 if kind == "chunk":
-                    self.queued += len(payload["content"])
-                self.events.put((kind, payload))
-                if not self.detached and self.queued + self.buffered > self.config.stream_buffer_limit_bytes:
+                    self._chunk(payload)
+                else:
+                    self.events.put((kind, payload))
+                if not self.detached and self.buffered > self.config.stream_buffer_limit_bytes:
                     self.events.put(("overflow", None))
                     return  # stop reading the backend: memory stays bounded by the limit
         except BackendFailure as failure:
@@ -275,14 +277,6 @@ class Relay:
 
     # -- the end of an exchange, whichever way it ends ----------------------------------------------
 
-    def _drain_queued_chunks(self):
-        while not self.events.empty():
-            kind, payload = self.events.get_nowait()
-            if kind == "chunk":
-                self.reply.add(payload)
-                if self.chunk_log is not None:
-                    self.chunk_log.add(payload)
-
     def _finish(self, outcome):
         """Stop the helpers, store the reply, report to the breaker, write the last line. Once."""
         if self._finished:
@@ -297,8 +291,6 @@ class Relay:
                 except ValueError:  # still running in a pump that would not die: its own finally closes it
                     pass
             # A complete reply's pump is left to read the rest of the body, so its connection is reused.
-            if not outcome.complete:
-                self._drain_queued_chunks()
             failure = getattr(self, "failure", None)
             self.exchange.stream.finish(failure=failure, counts=outcome.counts_for_breaker,
                                         close=not outcome.complete)

@@ -62,6 +62,18 @@ def _literal(host):
         return None
 
 
+@functools.lru_cache(maxsize=1024)
+def _allowed_literal(url, networks):
+    """True for a URL whose host is an allowed IP address: no DNS is involved, so the verdict never
+    changes and is worked out once per URL. False for a host name; raises for a refused address
+    (never cached, so refusals stay rare and cost what they cost)."""
+    literal = _literal(_host(url))
+    if literal is None:
+        return False
+    check_address(literal, networks)
+    return True
+
+
 def _resolve(host):
     infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     return {info[4][0] for info in infos}
@@ -80,11 +92,9 @@ def check_call(url, cidrs):
 
 def _check(url, cidrs, must_resolve):
     networks = parse_networks(tuple(cidrs))
-    host = _host(url)
-    literal = _literal(host)
-    if literal is not None:
-        check_address(literal, networks)
+    if _allowed_literal(url, networks):
         return
+    host = _host(url)
     try:
         addresses = _resolve(host)
     except OSError as exc:

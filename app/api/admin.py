@@ -16,7 +16,7 @@ bp.before_request(require_admin)
 
 @bp.post("/session-types")
 def create_session_type():
-    body = load_body(schemas.SessionTypeCreate())
+    body = load_body(schemas.SessionTypeCreate)
     probe = body.pop("health_check")
     services = current_services()
     session_types.check_urls(body, services.config.webhook_allowed_networks)
@@ -49,7 +49,7 @@ def get_session_type(id):
 
 @bp.patch("/session-types/<id>")
 def update_session_type(id):
-    changes = load_body(schemas.SessionTypeUpdate())
+    changes = load_body(schemas.SessionTypeUpdate)
     session_types.check_urls(changes, current_services().config.webhook_allowed_networks)
     return responses.session_type(session_types.update(current_services().db, session_type_id_from_path(id), changes))
 

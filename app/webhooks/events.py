@@ -37,19 +37,19 @@ def message_new(session_id, message_id, session_metadata, capabilities, content,
         message["file_ids"] = [str(f) for f in file_ids]
     return {"event": "message.new", "session_id": ids.session_gts(session_id),
             "message_id": ids.message_gts(message_id), "session_metadata": session_metadata,
-            "enabled_capabilities": capabilities, "message": message, "history": JsonText.array(history),
+            "enabled_capabilities": capabilities, "message": message, "history": history,
             "timestamp": now_iso()}
 
 
 def message_recreate(session_id, message_id, capabilities, history):
     return {"event": "message.recreate", "session_id": ids.session_gts(session_id),
             "message_id": ids.message_gts(message_id), "enabled_capabilities": capabilities,
-            "history": JsonText.array(history), "timestamp": now_iso()}
+            "history": history, "timestamp": now_iso()}
 
 
 def session_summary(session_id, capabilities, history, settings):
     return {"event": "session.summary", "session_id": ids.session_gts(session_id),
-            "enabled_capabilities": capabilities, "history": JsonText.array(history),
+            "enabled_capabilities": capabilities, "history": history,
             "summarization_settings": settings or None, "timestamp": now_iso()}
 
 

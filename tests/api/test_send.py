@@ -1,9 +1,13 @@
 """Sending a message: user message committed, backend called with history, chunks relayed as they
 arrive, assistant message committed before `complete`."""
 import json
+import threading
+
+import psycopg
 
 from support.backends import chunk, complete, gate, json_answer, ndjson, stream_answer, words_answer
 from support.engine import read_ndjson
+from support.waiting import wait_until
 
 
 def test_create_send_list(api, session_type, contract):
@@ -175,3 +179,29 @@ def test_hidden_messages_never_reach_clients_and_llm_hidden_never_reach_backends
     assert "SECRET PROMPT" in json.dumps(history)  # hidden from the user, not from the LLM
     assert "visible question" not in json.dumps(history)  # its content never goes to a backend
     assert "visible question" in listed
+
+
+def test_a_send_to_a_locked_session_waits_for_the_lock_and_reads_what_its_holder_committed(
+        api, backend, session_type, database_url):
+    """The common send is one statement that refuses to wait for the session lock (NOWAIT); when
+    another transaction holds it, the send takes the long way: it waits, then reads after the lock."""
+    session_id = api.create_session(session_type)
+    assert api.send(session_id, "first").types[-1] == "complete"
+    uuid_part = session_id.split("~")[1]
+    sent = []
+    with psycopg.connect(database_url) as holder:
+        holder.execute("SELECT id FROM sessions WHERE id = %s FOR UPDATE", (uuid_part,))
+        holder.execute("""UPDATE sessions SET metadata = '{"set_by": "the lock holder"}' WHERE id = %s""",
+                       (uuid_part,))
+        sender = threading.Thread(target=lambda: sent.append(api.send(session_id, "second")))
+        sender.start()
+        with psycopg.connect(database_url, autocommit=True) as watcher:
+            wait_until(lambda: watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()[0] == 1,
+                message="the send waiting for the session lock")
+        holder.commit()
+    sender.join(timeout=30)
+    assert sent and sent[0].types[-1] == "complete"
+    event = backend.events("message.new")[-1]
+    assert event["session_metadata"] == {"set_by": "the lock holder"}
+    assert [m["content"][0]["text"] for m in api.path(session_id)][::2] == ["first", "second"]

@@ -94,3 +94,25 @@ def test_the_api_answers_401_in_process_under_a_configured_audience(contract_for
     wrong_audience = client.get(url, headers={"Authorization": f"Bearer {token('ops', admin=True)}"})
     contract.validate_error(wrong_audience, 401, "AUTH_REQUIRED")
     assert wrong_audience.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_a_token_verified_once_is_still_refused_once_it_expires(monkeypatch):
+    config = make_config()
+    bearer = token("carol", ttl=60)
+    assert decode_token(bearer, config) == Caller("carol", is_admin=False)
+    assert decode_token(bearer, config) == Caller("carol", is_admin=False)  # from the verified tokens
+    later = time.time() + 61
+    monkeypatch.setattr("app.auth.time.time", lambda: later)
+    assert refused(bearer, config) == "token expired"
+
+
+def test_refused_tokens_are_not_kept_and_the_settings_are_part_of_the_key():
+    from app.auth import _verified
+
+    config = make_config()
+    kept = _verified.cache_info().currsize
+    refused(token("mallory", secret="a-different-secret-of-sufficient-length!!"), config)
+    assert _verified.cache_info().currsize == kept
+    bearer = token("dave")
+    decode_token(bearer, config)
+    assert refused(bearer, make_config(jwt_secret="another-secret-that-is-long-enough-to-pass!")) == "invalid token"

@@ -56,3 +56,16 @@ def test_unresolvable_names_wait_for_the_call_time_check():
 def test_a_malformed_setting_stops_the_start():
     with pytest.raises(ValueError, match="WEBHOOK_ALLOWED_NETWORKS"):
         parse_networks(("10.0.0.0/8", "not-a-cidr"))
+
+
+def test_an_allowed_address_is_worked_out_once_a_refused_one_every_time():
+    from app.url_policy import _allowed_literal
+
+    _allowed_literal.cache_clear()
+    for _ in range(3):
+        check_call("http://127.0.0.1:9100/hook", DEFAULT)
+    assert _allowed_literal.cache_info().hits == 2
+    for _ in range(2):
+        with pytest.raises(UrlNotAllowed):
+            check_call("http://169.254.169.254/", EVERYWHERE)
+    assert _allowed_literal.cache_info().currsize == 1

@@ -1,0 +1,61 @@
+"""psycopg's wait function for gevent workers: one libev watcher per wait.
+
+psycopg drives every query through a generator and a wait function that sleeps until the socket is
+ready. Under gevent's monkey-patching it picks `wait_poll`, whose patched `select.poll` builds a
+poll object, an Event, a watcher per descriptor and a Timeout (psycopg's 0.1 s interval) on every
+wait: the largest share of the client CPU a query costs (loadtests/reports/2026-11-29). This one
+starts a single io watcher and parks the greenlet on it; a deadline adds a timer. The protocol (the
+generator yields Wait.R/W/RW and is sent Ready flags; a missed deadline raises `_WaitTimeout`, which
+`Connection.notifies(timeout=…)` expects) is the one `psycopg.waiting` implements.
+"""
+from time import monotonic
+
+import psycopg.waiting
+from gevent.hub import Waiter, get_hub
+from psycopg import errors
+from psycopg.waiting import Ready, Wait
+
+_EV_READ, _EV_WRITE = 1, 2  # libev's event bits, as gevent passes them to a watcher's callback
+_WATCH = {Wait.R: _EV_READ, Wait.W: _EV_WRITE, Wait.RW: _EV_READ | _EV_WRITE}
+_TIMED_OUT = object()
+
+
+def wait_gevent(gen, fileno, interval=None, timeout=None):
+    """Consume psycopg generator `gen` on socket `fileno`, switching to other greenlets meanwhile.
+    `interval` (psycopg's wake-up to notice Ctrl-C) is not needed under gevent and is ignored."""
+    hub = get_hub()
+    deadline = None if timeout is None else monotonic() + timeout
+    try:
+        state = next(gen)
+        while True:
+            events = _wait_once(hub, fileno, _WATCH[state], deadline)
+            if events is _TIMED_OUT:
+                raise errors._WaitTimeout("wait timeout expired")
+            if events < 0:  # libev reports a descriptor it cannot watch (closed under us)
+                raise errors.OperationalError("connection socket closed")
+            ready = (Ready.R if events & _EV_READ else 0) | (Ready.W if events & _EV_WRITE else 0)
+            state = gen.send(ready)
+    except StopIteration as done:
+        return done.value
+
+
+def _wait_once(hub, fileno, watch, deadline):
+    waiter = Waiter(hub)
+    watcher = hub.loop.io(fileno, watch)
+    watcher.start(waiter.switch, pass_events=True)
+    timer = None
+    try:
+        if deadline is not None:
+            timer = hub.loop.timer(max(deadline - monotonic(), 0.0))
+            timer.start(waiter.switch, _TIMED_OUT)
+        return waiter.get()
+    finally:
+        watcher.close()
+        if timer is not None:
+            timer.close()
+
+
+def install():
+    """Make psycopg use `wait_gevent` (call once gevent has patched the standard library)."""
+    psycopg.waiting.wait = wait_gevent
+    return wait_gevent.__name__

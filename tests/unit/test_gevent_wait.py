@@ -1,0 +1,53 @@
+"""app/gevent_wait.py: psycopg's wait under gevent (this test process is monkey-patched, like a worker)."""
+import gevent
+import psycopg
+import psycopg.waiting
+import pytest
+
+from app import check_gevent_wait, gevent_wait
+from support.waiting import wait_until
+
+
+def test_a_worker_s_app_makes_psycopg_wait_through_gevent():
+    assert check_gevent_wait() == "wait_gevent"
+    assert psycopg.waiting.wait is gevent_wait.wait_gevent
+
+
+def test_a_query_blocked_in_the_server_lets_other_greenlets_run(database_url):
+    """If the wait blocked the thread, the greenlet releasing the lock could never run: a deadlock."""
+    check_gevent_wait()
+    with psycopg.connect(database_url, autocommit=True) as holder, \
+            psycopg.connect(database_url, autocommit=True) as blocked, \
+            psycopg.connect(database_url, autocommit=True) as observer:
+        holder.execute("SELECT pg_advisory_lock(4242)")
+        waiting = gevent.spawn(lambda: blocked.execute("SELECT pg_advisory_lock(4242), 'got it'").fetchone())
+        wait_until(lambda: observer.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone()[0] == 1,
+            message="the second connection waiting for the lock")
+        assert not waiting.ready()
+        holder.execute("SELECT pg_advisory_unlock(4242)")
+        assert waiting.get(timeout=10)[1] == "got it"
+
+
+def test_a_deadline_ends_a_wait_and_notices_still_arrive(database_url):
+    check_gevent_wait()
+    with psycopg.connect(database_url, autocommit=True) as listener, \
+            psycopg.connect(database_url, autocommit=True) as sender:
+        listener.execute("LISTEN gevent_wait_test")
+        assert list(listener.notifies(timeout=0.05)) == []  # the deadline passes: no notice, no error
+        heard = gevent.spawn(lambda: next(listener.notifies(timeout=10)).payload)
+        sender.execute("NOTIFY gevent_wait_test, 'hello'")
+        assert heard.get(timeout=10) == "hello"
+
+
+def test_a_connection_closed_under_a_wait_is_an_operational_error(database_url):
+    check_gevent_wait()
+    with psycopg.connect(database_url, autocommit=True) as victim, \
+            psycopg.connect(database_url, autocommit=True) as killer:
+        pid = victim.info.backend_pid
+        running = gevent.spawn(lambda: victim.execute("SELECT pg_sleep(30)"))
+        wait_until(lambda: killer.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND state = 'active'",
+                                          (pid,)).fetchone()[0] == 1, message="the query running")
+        killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(psycopg.OperationalError):
+            running.get(timeout=10)
