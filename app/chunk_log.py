@@ -31,7 +31,12 @@ class ChunkLog:
     def add(self, chunk):
         self.pending.append(chunk)
         if self._scheduled is None and not self.closed and self.interval is not None:
-            self._scheduled = gevent.spawn_later(self.interval, self._flush)
+            self._schedule()
+
+    def _schedule(self):
+        # A bare timer, not a greenlet: most replies end before it fires, and cancelling it is free.
+        self._scheduled = gevent.get_hub().loop.timer(self.interval)
+        self._scheduled.start(gevent.spawn, self._flush)
 
     def _flush(self):
         self._scheduled = None  # from here on close() waits for this flush instead of killing it
@@ -49,12 +54,12 @@ class ChunkLog:
             del self.pending[:len(batch)]
             self.flushed += len(batch)
         if self.pending and not self.closed:
-            self._scheduled = gevent.spawn_later(self.interval, self._flush)
+            self._schedule()
 
     def close(self):
         """No more flushes; waits for one in progress. Returns (first index, chunks not yet stored)."""
         self.closed = True
         if self._scheduled is not None:
-            self._scheduled.kill(block=False)  # not started yet: never killed mid-write
+            self._scheduled.close()  # not fired yet: a flush that started is waited for below
         with self._writing:
             return self.flushed, list(self.pending)

@@ -69,6 +69,7 @@ class Rejoin:
             while not gone:
                 woken.clear()
                 with self.db.transaction() as conn:
+                    q.watch_live_reply(conn, message_id=self.message_id)  # announce its chunks and end to us
                     state = q.reply_state(conn, message_id=self.message_id, offset=sent)
                 if state is None:
                     yield error_line(self.public_id, "MESSAGE_NOT_FOUND", "the message was deleted",

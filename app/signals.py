@@ -3,6 +3,8 @@
 One listening connection per worker, outside the pool and shared by every stream of the worker, so
 open streams hold no connection. Payloads on channel `chat_engine_replies` are "<message uuid>:<kind>":
 `chunks` (a batch was stored), `end` (the reply ended), `stop:<reason>` (stop it, wherever it streams).
+`chunks` and `end` are sent only for replies someone waits on (live_replies.watched, set by a rejoiner
+or a stop before it waits; sql/migrations/006): each notice costs every listening worker a wake-up.
 A notice is only a hint: waiters always re-read the database, and re-read it after the listener
 reconnects (a database restart loses notices), so a lost notice delays, never loses, anything.
 """

@@ -3,6 +3,7 @@
 import time
 
 import gevent
+import psycopg
 import pytest
 
 from support.backends import chunk, complete, gate, ndjson, stream_answer
@@ -415,3 +416,42 @@ def test_chunks_stored_only_with_the_end_still_rejoin_exactly(start_engine, api,
     assert [e["chunk"]["content"] for e in rest if e["type"] == "chunk"] == ["two ", "three "]
     assert rest[-1]["type"] == "complete"
     assert db.execute("SELECT count(*) AS n FROM reply_chunks").fetchone()["n"] == 1  # one batch: the end
+
+
+def _notices_until_marker(listener, sender):
+    """Every notice queued before a marker sent now (notices arrive in commit order)."""
+    sender.execute("NOTIFY chat_engine_replies, 'test-marker'")
+    heard = []
+    for notice in listener.notifies(timeout=10):
+        if notice.payload == "test-marker":
+            return heard
+        heard.append(notice.payload)
+    raise AssertionError("the marker notice never arrived")
+
+
+def test_ends_and_chunk_batches_are_announced_only_for_replies_someone_waits_on(
+        start_engine, api, backend, session_type, database_url):
+    """Each notice wakes every listening worker: a reply nobody rejoins or stops announces nothing."""
+    engine = start_engine(CHUNK_FLUSH_SECONDS="0.05")
+    client = Api(engine.url, api.client_id)
+    with psycopg.connect(database_url, autocommit=True) as listener, \
+            psycopg.connect(database_url, autocommit=True) as sender:
+        listener.execute("LISTEN chat_engine_replies")
+        session_id = client.create_session(session_type)
+        alone = client.send(session_id, "nobody watches this one")
+        assert alone.types[-1] == "complete"
+        unwatched = alone.message_id.split("~")[1]
+        assert [n for n in _notices_until_marker(listener, sender) if n.startswith(unwatched)] == []
+
+        release = held_backend(backend)
+        response, events = open_send(client, {"session_id": session_id, "content": "this one is rejoined"})
+        reply_id = next(events)["message_id"]
+        joined = read_ndjson(client.get(f"/messages/{reply_id}/stream", stream=True))
+        assert next(joined)["type"] == "start"
+        assert next(joined)["chunk"]["content"] == "one "
+        release.set()
+        assert [e["type"] for e in joined][-1] == "complete"
+        assert [e["type"] for e in events][-1] == "complete"
+        announced = {n.split(":", 1)[1] for n in _notices_until_marker(listener, sender)
+                     if n.startswith(reply_id.split("~")[1])}
+        assert "end" in announced

@@ -6,6 +6,7 @@ history) and returns an Exchange; the relay calls the backend with no connection
 """
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -30,7 +31,7 @@ class Exchange:
     user_message_id: uuid.UUID = None
     live: bool = False  # a live_replies row stands for it: leased, stoppable and rejoinable anywhere
 
-    @property
+    @cached_property  # on every chunk line
     def public_message_id(self):
         return ids.message_gts(self.message_id)
 

@@ -1,5 +1,5 @@
 -- name: finish_live_reply^
--- Store a reply's end if its live row is still ours to claim: session first (lock order), then the claim, the last chunks and the message; wakes rejoiners. No row: another party (a stop, a superseding send, the sweep) ended it first.
+-- Store a reply's end if its live row is still ours to claim: session first (lock order), then the claim, the last chunks and the message; wakes whoever watches it (a mark made before the claim is seen: the DELETE waits for the marking transaction and reads the row it left). No row: another party (a stop, a superseding send, the sweep) ended it first.
 WITH touched AS (
     UPDATE sessions SET updated_at = clock_timestamp()
      WHERE id = %(session_id)s
@@ -8,7 +8,7 @@ WITH touched AS (
     DELETE FROM live_replies l
      USING touched
      WHERE l.message_id = %(message_id)s AND l.session_id = touched.id
-    RETURNING l.message_id
+    RETURNING l.message_id, l.watched
 ), tail AS (
     INSERT INTO reply_chunks (message_id, first_index, chunks)
     SELECT message_id, %(first_index)s, %(chunks)s FROM claimed
@@ -22,7 +22,7 @@ UPDATE messages m
   FROM claimed
  WHERE m.id = claimed.message_id
 RETURNING m.id, (SELECT count(*) FROM tail) AS tail_batches,
-          pg_notify('chat_engine_replies', m.id::text || ':end') AS notified;
+          CASE WHEN claimed.watched THEN pg_notify('chat_engine_replies', m.id::text || ':end') END AS notified;
 
 -- name: lock_session_row^
 -- Lock one session row (tree writes in it serialize on this lock, on every instance).
@@ -60,12 +60,16 @@ SELECT message_id, session_id FROM live_replies
  LIMIT %(limit)s;
 
 -- name: request_stop^
--- Ask the instance streaming a reply to stop it (it hears at once through NOTIFY, or at its next lease renewal).
-UPDATE live_replies SET stop_requested = coalesce(stop_requested, %(reason)s)
+-- Ask the instance streaming a reply to stop it (it hears at once through NOTIFY, or at its next lease renewal); the asker then waits for the end, so the row is marked watched.
+UPDATE live_replies SET stop_requested = coalesce(stop_requested, %(reason)s), watched = true
  WHERE message_id = %(message_id)s
 RETURNING message_id, stop_requested,
           pg_notify('chat_engine_replies', message_id::text || ':stop:' || coalesce(stop_requested, %(reason)s))
               AS notified;
+
+-- name: watch_live_reply!
+-- Mark a live reply as waited for, before reading its state: its end and chunk batches are announced from then on.
+UPDATE live_replies SET watched = true WHERE message_id = %(message_id)s AND NOT watched;
 
 -- name: live_reply^
 -- A reply's live row, if it is still streaming, and whether its lease has lapsed.

@@ -253,11 +253,13 @@ WITH RECURSIVE path AS (
 SELECT * FROM path ORDER BY depth;
 
 -- name: append_reply_chunks!
--- Store a batch of a live reply's chunk events and wake other instances' listeners.
+-- Store a batch of a live reply's chunk events; wake the listeners if someone watches it. The row is locked FOR SHARE whatever its mark: a watcher marking it meanwhile either commits first (the mark is seen) or waits for this batch (and reads it).
 WITH stored AS (
     INSERT INTO reply_chunks (message_id, first_index, chunks)
     VALUES (%(message_id)s, %(first_index)s, %(chunks)s)
     ON CONFLICT DO NOTHING
     RETURNING message_id
+), live AS (
+    SELECT watched FROM live_replies WHERE message_id = %(message_id)s FOR SHARE
 )
-SELECT pg_notify('chat_engine_replies', %(payload)s) FROM stored;
+SELECT pg_notify('chat_engine_replies', %(payload)s) FROM stored, live WHERE live.watched;
