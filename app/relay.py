@@ -80,16 +80,28 @@ class Reply:
 
 
 class ClientWatcher:
-    """Calls `on_gone()` when the client's socket reaches EOF or fails."""
+    """Calls `on_gone()` when the client's socket reaches EOF or fails.
+
+    A bare libev watcher while the socket is quiet (no greenlet per stream: most streams end without
+    it ever firing); when the socket turns readable, a greenlet looks at what came."""
 
     def __init__(self, sock, on_gone):
         self._sock = sock
         self._on_gone = on_gone
-        self._greenlet = gevent.spawn(self._watch) if sock is not None else None
+        self._io = None
+        if sock is not None:
+            try:
+                self._io = gevent.get_hub().loop.io(sock.fileno(), 1)  # 1: libev's EV_READ
+            except (OSError, ValueError):  # already closed: the first write will tell
+                return
+            self._io.start(self._readable)
 
-    def _watch(self):
+    def _readable(self):  # runs in the hub: must not block
+        self.stop()
+        gevent.spawn(self._look)
+
+    def _look(self):
         try:
-            gevent.socket.wait_read(self._sock.fileno())
             data = self._sock.recv(1, socket.MSG_PEEK)
         except OSError:
             data = b""
@@ -98,8 +110,9 @@ class ClientWatcher:
         # Otherwise the client pipelined another request: stop watching; a failed write still tells.
 
     def stop(self):
-        if self._greenlet is not None:
-            self._greenlet.kill(block=False)
+        if self._io is not None:
+            self._io.close()
+            self._io = None
 
 
 def error_line(message_id, error_code, message, details=None, trace=None):
@@ -130,6 +143,7 @@ class Relay:
                                   self.config.chunk_flush_seconds if mode == "on" else None) \
             if exchange.live and mode in ("on", "end") else None
         self._driver = None
+        self._chunk_head = None
         self._pump = None
         self._watcher = None
         self._subscription = None
@@ -230,9 +244,16 @@ class Relay:
             self.chunk_log.add(chunk)
         if self.detached:
             return
-        line = ndjson_line({"type": "chunk", "message_id": self.exchange.public_message_id, "chunk": chunk})
+        line = self._chunk_line(chunk)
         self.buffered += len(line)
         self.out.put(line)
+
+    def _chunk_line(self, chunk):
+        """ndjson_line of a chunk event, its constant head encoded once per exchange."""
+        if self._chunk_head is None:
+            self._chunk_head = ('{"type":"chunk","message_id":' + json.dumps(self.exchange.public_message_id)
+                                + ',"chunk":')
+        return (self._chunk_head + json.dumps(chunk, separators=(",", ":"), ensure_ascii=False) + "}\n").encode()
 
     def _detach(self):
         """The client of a resumable reply left: the reply runs on; the client may rejoin anywhere."""
