@@ -144,16 +144,23 @@ WITH locked AS (
       FROM locked
      WHERE NOT EXISTS (SELECT 1 FROM busy)
 ), deactivated AS (
+    -- In the terms of messages_one_active_sibling's index, so that a generic plan looks up the one
+    -- sibling instead of scanning the session (IS NOT DISTINCT FROM has no index).
     UPDATE messages m SET is_active = false, updated_at = clock_timestamp()
       FROM spot
      WHERE m.session_id = spot.session_id AND m.is_active AND m.recipient_client_id IS NULL
-       AND m.parent_id IS NOT DISTINCT FROM spot.parent_id
+       AND coalesce(m.parent_id, '00000000-0000-0000-0000-000000000000'::uuid)
+           = coalesce(spot.parent_id, '00000000-0000-0000-0000-000000000000'::uuid)
     RETURNING m.id
 ), user_message AS (
     INSERT INTO messages (id, session_id, parent_id, role, content, file_ids, variant_index, is_active, metadata)
     SELECT %(user_message_id)s, spot.session_id, spot.parent_id, 'user', %(content)s, %(file_ids)s,
-           (SELECT coalesce(max(m.variant_index) + 1, 0) FROM messages m
-             WHERE m.session_id = spot.session_id AND m.parent_id IS NOT DISTINCT FROM spot.parent_id),
+           -- The next variant under the parent, or among the roots: two lookups in messages_variant_unique.
+           coalesce(greatest(
+               (SELECT max(m.variant_index) FROM messages m
+                 WHERE m.session_id = spot.session_id AND m.parent_id = spot.parent_id),
+               (SELECT max(m.variant_index) FROM messages m
+                 WHERE m.session_id = spot.session_id AND m.parent_id IS NULL AND spot.parent_id IS NULL)) + 1, 0),
            true, '{}'
       FROM spot
     RETURNING id
