@@ -4,10 +4,13 @@ psycopg drives every query through a generator and a wait function that sleeps u
 ready. Under gevent's monkey-patching it picks `wait_poll`, whose patched `select.poll` builds a
 poll object, an Event, a watcher per descriptor and a Timeout (psycopg's 0.1 s interval) on every
 wait: the largest share of the client CPU a query costs (loadtests/reports/2026-11-29). This one
-starts a single io watcher and parks the greenlet on it; a deadline adds a timer. The protocol (the
-generator yields Wait.R/W/RW and is sent Ready flags; a missed deadline raises `_WaitTimeout`, which
-`Connection.notifies(timeout=…)` expects) is the one `psycopg.waiting` implements.
+starts a single io watcher and a timer and parks the greenlet on them. The protocol (the generator
+yields Wait.R/W/RW and is sent Ready flags; a missed deadline raises `_WaitTimeout`, which
+`Connection.notifies(timeout=…)` expects) is the one `psycopg.waiting` implements. Like psycopg's
+own waits it looks every second whether the descriptor was closed under it (epoll, under libev,
+forgets a closed descriptor: the wait would never end) and then raises OperationalError.
 """
+import os
 from time import monotonic
 
 import psycopg.waiting
@@ -17,12 +20,14 @@ from psycopg.waiting import Ready, Wait
 
 _EV_READ, _EV_WRITE = 1, 2  # libev's event bits, as gevent passes them to a watcher's callback
 _WATCH = {Wait.R: _EV_READ, Wait.W: _EV_WRITE, Wait.RW: _EV_READ | _EV_WRITE}
-_TIMED_OUT = object()
+_TIMED_OUT, _LOOK_AGAIN = object(), object()
+LOOK_SECONDS = 1.0
 
 
 def wait_gevent(gen, fileno, interval=None, timeout=None):
     """Consume psycopg generator `gen` on socket `fileno`, switching to other greenlets meanwhile.
-    `interval` (psycopg's wake-up to notice Ctrl-C) is not needed under gevent and is ignored."""
+    psycopg's `interval` (0.1 s, to notice Ctrl-C) is not needed under gevent: the wait wakes every
+    LOOK_SECONDS instead, only to look whether the descriptor was closed."""
     hub = get_hub()
     deadline = None if timeout is None else monotonic() + timeout
     try:
@@ -31,6 +36,10 @@ def wait_gevent(gen, fileno, interval=None, timeout=None):
             events = _wait_once(hub, fileno, _WATCH[state], deadline)
             if events is _TIMED_OUT:
                 raise errors._WaitTimeout("wait timeout expired")
+            if events is _LOOK_AGAIN:
+                _check_open(fileno)
+                state = gen.send(Ready.NONE)
+                continue
             if events < 0:  # libev reports a descriptor it cannot watch (closed under us)
                 raise errors.OperationalError("connection socket closed")
             ready = (Ready.R if events & _EV_READ else 0) | (Ready.W if events & _EV_WRITE else 0)
@@ -43,16 +52,23 @@ def _wait_once(hub, fileno, watch, deadline):
     waiter = Waiter(hub)
     watcher = hub.loop.io(fileno, watch)
     watcher.start(waiter.switch, pass_events=True)
-    timer = None
+    seconds, wake = LOOK_SECONDS, _LOOK_AGAIN
+    if deadline is not None and deadline - monotonic() <= LOOK_SECONDS:
+        seconds, wake = max(deadline - monotonic(), 0.0), _TIMED_OUT
+    timer = hub.loop.timer(seconds)
+    timer.start(waiter.switch, wake)
     try:
-        if deadline is not None:
-            timer = hub.loop.timer(max(deadline - monotonic(), 0.0))
-            timer.start(waiter.switch, _TIMED_OUT)
         return waiter.get()
     finally:
         watcher.close()
-        if timer is not None:
-            timer.close()
+        timer.close()
+
+
+def _check_open(fileno):
+    try:
+        os.fstat(fileno)
+    except OSError as exc:
+        raise errors.OperationalError("connection socket closed") from exc
 
 
 def install():

@@ -154,46 +154,10 @@ def start_send(db, webhooks, caller, session_id, content, parent_id=None, file_i
     """A user turn below the active leaf, below `parent_id` (a branch), or, with `edited_id`, as the
     next variant of that user message (an edit: same parent, so the first message can be edited too)."""
     options = options or Options()
-
-    def start():
-        if parent_id is None and edited_id is None and options.idempotency is None:
-            started = _start_at_active_leaf(db, webhooks, caller, session_id, content, file_ids, enabled, options)
-            if started is not None:
-                return started
-        return _start_turn(
-            db, webhooks, content, parent_id, file_ids, enabled, recipient=None, edited_id=edited_id,
-            lock=lambda conn: q.lock_session(conn, id=session_id, client_id=caller.client_id),
-            missing=lambda: session_not_found(session_id), options=options)
-    return _with_busy_policy(db, webhooks, options, start)
-
-
-def _start_at_active_leaf(db, webhooks, caller, session_id, content, file_ids, enabled, options):
-    """The common send, continuing the active path, as one statement (sql: send_at_active_leaf): a
-    round trip instead of four, and the history comes back as one JSON text. Validation that needs
-    the session row runs after it, and a refusal rolls the transaction back. None when the session is
-    locked by another transaction, or a concurrent send took the same place: the caller takes the
-    long way (`_start_turn`), whose reads see what that transaction committed."""
-    user_id, assistant_id = uuid.uuid4(), uuid.uuid4()
-    try:
-        with _Admission(webhooks) as admission, db.transaction() as conn:
-            session = q.send_at_active_leaf(
-                conn, session_id=session_id, client_id=caller.client_id, check_busy=options.if_busy != "parallel",
-                user_message_id=user_id, assistant_message_id=assistant_id,
-                content=Jsonb([{"type": "text", "text": content}]), file_ids=list(file_ids),
-                **paths.PREFIXES, **_live(webhooks, options))
-            if session is None:
-                raise session_not_found(session_id)
-            if not session["placed"]:
-                raise _Busy(session["busy_message_id"], session["busy_lapsed"])
-            chosen = capabilities.select(session["available_capabilities"], enabled)
-            capabilities.check_files(session["accepts_files"], file_ids)
-            stream = admission.admit(_target(session), "message.new")
-    except (psycopg.errors.LockNotAvailable, psycopg.errors.UniqueViolation):
-        return None
-    payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content, file_ids,
-                                 events.JsonText(session["history"]))
-    return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, payload, user_message_id=user_id,
-                    live=True)
+    return _with_busy_policy(db, webhooks, options, lambda: _start_turn(
+        db, webhooks, content, parent_id, file_ids, enabled, recipient=None, edited_id=edited_id,
+        lock=lambda conn: q.lock_session(conn, id=session_id, client_id=caller.client_id),
+        missing=lambda: session_not_found(session_id), options=options))
 
 
 def start_shared_send(db, webhooks, caller, token, content, file_ids=(), enabled=None, options=None):
@@ -220,43 +184,60 @@ def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, 
             replay = options.idempotency.check(conn, session_id=session_id)
             if replay is not None:
                 return replay
-        branching = recipient is None and parent_id is not None
-        if recipient is not None:
-            path = paths.of_recipient(conn, session_id, recipient)
-            parent_id = path[-1]["id"] if path else None
-        elif edited_id is not None:
-            path, parent_id = _edit_point(conn, session_id, edited_id)
-        elif parent_id is None:
-            path = paths.active(conn, session_id)
-            parent_id = path[-1]["id"] if path else None
+        new_turn = {"session_id": session_id, "user_message_id": user_id, "assistant_message_id": assistant_id,
+                    "content": Jsonb([{"type": "text", "text": content}]), "file_ids": list(file_ids),
+                    "assistant_metadata": Jsonb({"session_type_id": session["session_type_id"]}),
+                    **_live(webhooks, options)}
+        if recipient is None and edited_id is None and parent_id is None:
+            history = _continue_active_path(conn, new_turn, options)
         else:
-            path = paths.down_to(conn, session_id, parent_id)
-        if recipient is None and options.if_busy != "parallel":
-            # Read after the lock: a fresh snapshot sees a send that committed while this one waited for it.
-            in_flight = q.busy_reply_of_session(conn, session_id=session_id)
-            if in_flight is not None:
-                raise _Busy(in_flight["message_id"], in_flight["lapsed"])
-        if branching and (not path or path[-1]["is_hidden_from_user"]):
-            raise message_not_found(parent_id)
+            history = _place_turn(conn, new_turn, parent_id, recipient, edited_id, options)
+        # Checked after the placement (a refusal rolls it back), so a busy session answers 409 first.
         chosen = capabilities.select(session["available_capabilities"], enabled)
         capabilities.check_files(session["accepts_files"], file_ids)
         stream = admission.admit(_target(session), "message.new")
-        q.insert_user_turn(conn, session_id=session_id, parent_id=parent_id,
-                           user_message_id=user_id, assistant_message_id=assistant_id,
-                           content=Jsonb([{"type": "text", "text": content}]), file_ids=list(file_ids),
-                           recipient_client_id=recipient, user_metadata=Jsonb({}),
-                           assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}),
-                           **_live(webhooks, options))
-        if recipient is None and not all(row["is_active"] for row in path):
-            # Branching from a message off the active path: its whole chain becomes active.
-            q.activate_path(conn, session_id=session_id, message_id=parent_id)
         if options.idempotency is not None:
             options.idempotency.record(conn, session_id=session_id, message_id=assistant_id,
                                        user_message_id=user_id)
-    payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content, file_ids,
-                                 paths.history_json(path))
+    payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content, file_ids, history)
     return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, payload, user_message_id=user_id,
                     live=True)
+
+
+def _continue_active_path(conn, new_turn, options):
+    """The common send, below the owner's active leaf: walk, busy check and inserts in one statement
+    (sql: continue_active_path), run after the session lock so that it reads what was committed
+    before. Returns the history (one JSON array text)."""
+    placed = q.continue_active_path(conn, check_busy=options.if_busy != "parallel", **paths.PREFIXES, **new_turn)
+    if not placed["placed"]:
+        raise _Busy(placed["busy_message_id"], placed["busy_lapsed"])
+    return events.JsonText(placed["history"])
+
+
+def _place_turn(conn, new_turn, parent_id, recipient, edited_id, options):
+    """A branch, an edit or a share recipient's turn: the path first, then the inserts."""
+    session_id = new_turn["session_id"]
+    branching = recipient is None and parent_id is not None
+    if recipient is not None:
+        path = paths.of_recipient(conn, session_id, recipient)
+        parent_id = path[-1]["id"] if path else None
+    elif edited_id is not None:
+        path, parent_id = _edit_point(conn, session_id, edited_id)
+    else:
+        path = paths.down_to(conn, session_id, parent_id)
+    if recipient is None and options.if_busy != "parallel":
+        # Read after the lock: a fresh snapshot sees a send that committed while this one waited for it.
+        in_flight = q.busy_reply_of_session(conn, session_id=session_id)
+        if in_flight is not None:
+            raise _Busy(in_flight["message_id"], in_flight["lapsed"])
+    if branching and (not path or path[-1]["is_hidden_from_user"]):
+        raise message_not_found(parent_id)
+    q.insert_user_turn(conn, parent_id=parent_id, recipient_client_id=recipient, user_metadata=Jsonb({}),
+                       **new_turn)
+    if recipient is None and not all(row["is_active"] for row in path):
+        # Branching from a message off the active path: its whole chain becomes active.
+        q.activate_path(conn, session_id=session_id, message_id=parent_id)
+    return paths.history_json(path)
 
 
 def _edit_point(conn, session_id, edited_id):

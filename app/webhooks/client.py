@@ -212,6 +212,7 @@ def _prepared(url, headers, body):
     prepared.headers = headers
     prepared.body = body
     prepared.hooks = {"response": []}
+    prepared.prepare_cookies(None)  # an empty jar: Session.send reads it when an answer is a redirect
     return prepared
 
 

@@ -99,25 +99,15 @@ WITH deactivated AS (
 SELECT u.id, u.created_at, (SELECT count(*) FROM deactivated) AS deactivated
   FROM user_message u, assistant_message;
 
--- name: send_at_active_leaf^
--- Transaction 1 of the common send (below the owner's active leaf) as one statement: lock the session without waiting, walk the active path, and, unless a reply still streams there (when %(check_busy)s), add the user message, its empty assistant reply and the reply's live row. Returns the session's backend settings, the history as one JSON array text, and `placed`. No row: no such session of the caller. An error instead of a wait when the session is locked (NOWAIT): the caller takes the long way, whose reads start after the lock.
-WITH locked AS (
-    SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadata,
-           t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url,
-           t.summarization_settings, session_accepts_files(s.session_type_id, s.available_capabilities) AS accepts_files,
-           t.webhook_secret,
-           t.max_reply_seconds, t.breaker_failure_threshold, t.breaker_open_seconds, t.breaker_half_open_probes
-      FROM sessions s
-      JOIN session_types t ON t.id = s.session_type_id
-     WHERE s.id = %(session_id)s AND s.client_id = %(client_id)s
-       FOR NO KEY UPDATE OF s NOWAIT
-), path AS (
-    -- active_path's walk (same reasons for its shape), started from the locked row.
+-- name: continue_active_path^
+-- The common send's placement, in a session the caller has locked (lock_session: this statement starts after the lock, so it reads what the lock's last holder committed): walk the owner's active path, and unless a reply still streams on it (when %(check_busy)s), deactivate the leaf's active child and add the user message, its empty assistant reply and the reply's live row. Returns the history as one JSON array text, the busy reply if any, and `placed`.
+WITH path AS (
+    -- active_path's walk (same reasons for its shape).
     WITH RECURSIVE walk AS (
         SELECT m.id, webhook_history_item(m, %(message_prefix)s, %(session_prefix)s) AS history_item, 0 AS depth
-          FROM locked
-          JOIN messages m ON m.session_id = locked.id
-         WHERE m.parent_id IS NULL AND m.is_active AND m.recipient_client_id IS NULL
+          FROM messages m
+         WHERE m.session_id = %(session_id)s AND m.parent_id IS NULL AND m.is_active
+           AND m.recipient_client_id IS NULL
         UNION ALL
         SELECT child.*, walk.depth + 1
           FROM walk
@@ -133,15 +123,13 @@ WITH locked AS (
     SELECT id FROM path ORDER BY depth DESC LIMIT 1
 ), busy AS (
     SELECT l.message_id, l.lease_expires_at < now() AS lapsed
-      FROM locked
-      JOIN live_replies l ON l.session_id = locked.id
+      FROM live_replies l
       JOIN messages m ON m.id = l.message_id
-     WHERE %(check_busy)s AND m.is_active AND m.recipient_client_id IS NULL
+     WHERE %(check_busy)s AND l.session_id = %(session_id)s AND m.is_active AND m.recipient_client_id IS NULL
      ORDER BY l.started_at DESC
      LIMIT 1
 ), spot AS (
-    SELECT locked.id AS session_id, (SELECT id FROM leaf) AS parent_id
-      FROM locked
+    SELECT %(session_id)s::uuid AS session_id, (SELECT id FROM leaf) AS parent_id
      WHERE NOT EXISTS (SELECT 1 FROM busy)
 ), deactivated AS (
     -- In the terms of messages_one_active_sibling's index, so that a generic plan looks up the one
@@ -166,21 +154,19 @@ WITH locked AS (
     RETURNING id
 ), assistant_message AS (
     INSERT INTO messages (id, session_id, parent_id, role, content, variant_index, is_active, is_complete, metadata)
-    SELECT %(assistant_message_id)s, locked.id, user_message.id, 'assistant', '[]', 0, true, false,
-           jsonb_build_object('session_type_id', locked.session_type_id)
-      FROM user_message, locked
+    SELECT %(assistant_message_id)s, %(session_id)s, user_message.id, 'assistant', '[]', 0, true, false,
+           %(assistant_metadata)s
+      FROM user_message
     RETURNING id
 ), live AS (
     INSERT INTO live_replies (message_id, session_id, resumable, lease_expires_at)
     SELECT id, %(session_id)s, %(resumable)s, now() + make_interval(secs => %(lease_seconds)s)
       FROM assistant_message
 )
-SELECT locked.*,
-       '[' || coalesce((SELECT string_agg(history_item, ',' ORDER BY depth) FROM path), '') || ']' AS history,
+SELECT '[' || coalesce((SELECT string_agg(history_item, ',' ORDER BY depth) FROM path), '') || ']' AS history,
        (SELECT message_id FROM busy) AS busy_message_id, (SELECT lapsed FROM busy) AS busy_lapsed,
        EXISTS (SELECT 1 FROM assistant_message) AS placed,
-       (SELECT count(*) FROM deactivated) AS deactivated
-  FROM locked;
+       (SELECT count(*) FROM deactivated) AS deactivated;
 
 -- name: insert_assistant_variant!
 -- Add an empty assistant message as the newest active variant under a parent (a recreate), live: leased to this instance (live_replies) while it streams.

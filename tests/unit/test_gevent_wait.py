@@ -51,3 +51,18 @@ def test_a_connection_closed_under_a_wait_is_an_operational_error(database_url):
         killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
         with pytest.raises(psycopg.OperationalError):
             running.get(timeout=10)
+
+
+def test_a_connection_closed_by_another_greenlet_ends_the_wait(database_url):
+    """epoll forgets a closed descriptor: without the periodic look, this wait would never end."""
+    check_gevent_wait()
+    with psycopg.connect(database_url, autocommit=True) as observer:
+        victim = psycopg.connect(database_url, autocommit=True)
+        pid = victim.info.backend_pid
+        running = gevent.spawn(lambda: victim.execute("SELECT pg_sleep(30)"))
+        wait_until(lambda: observer.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND state = 'active'",
+                                            (pid,)).fetchone()[0] == 1, message="the query running")
+        victim.pgconn.finish()  # the socket closed under the waiting greenlet
+        with pytest.raises(psycopg.OperationalError):
+            running.get(timeout=10)
+        observer.execute("SELECT pg_terminate_backend(%s)", (pid,))

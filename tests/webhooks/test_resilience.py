@@ -173,3 +173,12 @@ def test_health_check_is_retried(admin, backend):
     response = admin.post("/admin/session-types", json={"name": "retried_probe", "webhook_url": backend.url,
                                                         "health_check": True})
     assert response.status_code == 201 and len(calls) == 2
+
+
+def test_a_redirecting_backend_is_reported_by_its_status_and_never_followed(api, backend, session_type):
+    backend.on("message.new", lambda e, env: ("302 Found", [("Location", "http://127.0.0.1:9/elsewhere"),
+                                                             ("Content-Type", "text/plain")], [b"moved"]))
+    session_id = api.create_session(session_type)
+    result = api.send(session_id, "hi")
+    assert result.types[-1] == "error" and result.events[-1]["error_code"] == "BACKEND_ERROR"
+    assert "HTTP 302" in result.events[-1]["message"]
