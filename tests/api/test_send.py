@@ -183,8 +183,8 @@ def test_hidden_messages_never_reach_clients_and_llm_hidden_never_reach_backends
 
 def test_a_send_to_a_locked_session_waits_for_the_lock_and_reads_what_its_holder_committed(
         api, backend, session_type, database_url):
-    """The common send is one statement that refuses to wait for the session lock (NOWAIT); when
-    another transaction holds it, the send takes the long way: it waits, then reads after the lock."""
+    """The common send places the turn in one statement, after the session lock: a send that waited
+    for the lock reads what its holder committed (a statement that took the lock itself would not)."""
     session_id = api.create_session(session_type)
     assert api.send(session_id, "first").types[-1] == "complete"
     uuid_part = session_id.split("~")[1]
