@@ -154,6 +154,9 @@ def start_send(db, webhooks, caller, session_id, content, parent_id=None, file_i
     """A user turn below the active leaf, below `parent_id` (a branch), or, with `edited_id`, as the
     next variant of that user message (an edit: same parent, so the first message can be edited too)."""
     options = options or Options()
+    if parent_id is None and edited_id is None:
+        return _with_busy_policy(db, webhooks, options, lambda: _start_continuing(
+            db, webhooks, caller, session_id, content, file_ids, enabled, options))
     return _with_busy_policy(db, webhooks, options, lambda: _start_turn(
         db, webhooks, content, parent_id, file_ids, enabled, recipient=None, edited_id=edited_id,
         lock=lambda conn: q.lock_session(conn, id=session_id, client_id=caller.client_id),
@@ -173,7 +176,48 @@ def _live(webhooks, options):
     return {"resumable": options.resumable, "lease_seconds": webhooks.config.lease_seconds}
 
 
+def _start_continuing(db, webhooks, caller, session_id, content, file_ids, enabled, options):
+    """The common send, below the owner's active leaf: lock, walk, busy check and inserts in one call
+    (sql: continue_active_path, migration 007), four round trips in all. With an Idempotency-Key the
+    key is checked under the lock first (the call then finds the lock already held)."""
+    user_id, assistant_id = uuid.uuid4(), uuid.uuid4()
+    with _Admission(webhooks) as admission, db.transaction() as conn:
+        if options.idempotency is not None:
+            if q.lock_session(conn, id=session_id, client_id=caller.client_id) is None:
+                raise session_not_found(session_id)
+            replay = options.idempotency.check(conn, session_id=session_id)
+            if replay is not None:
+                return replay
+        placed = q.continue_active_path(
+            conn, session_id=session_id, client_id=caller.client_id, check_busy=options.if_busy != "parallel",
+            user_message_id=user_id, assistant_message_id=assistant_id,
+            content=Jsonb([{"type": "text", "text": content}]), file_ids=list(file_ids),
+            **paths.PREFIXES, **_live(webhooks, options))
+        if placed is None:
+            raise session_not_found(session_id)
+        if not placed["placed"]:
+            raise _Busy(placed["busy_message_id"], placed["busy_lapsed"])
+        session = placed["session"]
+        chosen, stream = _admit(admission, session, enabled, file_ids)
+        if options.idempotency is not None:
+            options.idempotency.record(conn, session_id=session_id, message_id=assistant_id,
+                                       user_message_id=user_id)
+    payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content, file_ids,
+                                 events.JsonText(placed["history"]))
+    return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, payload, user_message_id=user_id,
+                    live=True)
+
+
+def _admit(admission, session, enabled, file_ids):
+    """What needs the session row, checked after the placement (a refusal rolls it back, and a busy
+    session answers 409 first): the capabilities and files asked for, then the breaker."""
+    chosen = capabilities.select(session["available_capabilities"], enabled)
+    capabilities.check_files(session["accepts_files"], file_ids)
+    return chosen, admission.admit(_target(session), "message.new")
+
+
 def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, edited_id, lock, missing, options):
+    """A branch, an edit, or a share recipient's turn: lock, read the path, then place the turn."""
     user_id, assistant_id = uuid.uuid4(), uuid.uuid4()
     with _Admission(webhooks) as admission, db.transaction() as conn:
         session = lock(conn)
@@ -188,30 +232,14 @@ def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, 
                     "content": Jsonb([{"type": "text", "text": content}]), "file_ids": list(file_ids),
                     "assistant_metadata": Jsonb({"session_type_id": session["session_type_id"]}),
                     **_live(webhooks, options)}
-        if recipient is None and edited_id is None and parent_id is None:
-            history = _continue_active_path(conn, new_turn, options)
-        else:
-            history = _place_turn(conn, new_turn, parent_id, recipient, edited_id, options)
-        # Checked after the placement (a refusal rolls it back), so a busy session answers 409 first.
-        chosen = capabilities.select(session["available_capabilities"], enabled)
-        capabilities.check_files(session["accepts_files"], file_ids)
-        stream = admission.admit(_target(session), "message.new")
+        history = _place_turn(conn, new_turn, parent_id, recipient, edited_id, options)
+        chosen, stream = _admit(admission, session, enabled, file_ids)
         if options.idempotency is not None:
             options.idempotency.record(conn, session_id=session_id, message_id=assistant_id,
                                        user_message_id=user_id)
     payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content, file_ids, history)
     return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, payload, user_message_id=user_id,
                     live=True)
-
-
-def _continue_active_path(conn, new_turn, options):
-    """The common send, below the owner's active leaf: walk, busy check and inserts in one statement
-    (sql: continue_active_path), run after the session lock so that it reads what was committed
-    before. Returns the history (one JSON array text)."""
-    placed = q.continue_active_path(conn, check_busy=options.if_busy != "parallel", **paths.PREFIXES, **new_turn)
-    if not placed["placed"]:
-        raise _Busy(placed["busy_message_id"], placed["busy_lapsed"])
-    return events.JsonText(placed["history"])
 
 
 def _place_turn(conn, new_turn, parent_id, recipient, edited_id, options):

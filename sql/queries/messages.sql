@@ -100,73 +100,10 @@ SELECT u.id, u.created_at, (SELECT count(*) FROM deactivated) AS deactivated
   FROM user_message u, assistant_message;
 
 -- name: continue_active_path^
--- The common send's placement, in a session the caller has locked (lock_session: this statement starts after the lock, so it reads what the lock's last holder committed): walk the owner's active path, and unless a reply still streams on it (when %(check_busy)s), deactivate the leaf's active child and add the user message, its empty assistant reply and the reply's live row. Returns the history as one JSON array text, the busy reply if any, and `placed`.
-WITH path AS (
-    -- active_path's walk (same reasons for its shape).
-    WITH RECURSIVE walk AS (
-        SELECT m.id, webhook_history_item(m, %(message_prefix)s, %(session_prefix)s) AS history_item, 0 AS depth
-          FROM messages m
-         WHERE m.session_id = %(session_id)s AND m.parent_id IS NULL AND m.is_active
-           AND m.recipient_client_id IS NULL
-        UNION ALL
-        SELECT child.*, walk.depth + 1
-          FROM walk
-         CROSS JOIN LATERAL (
-               SELECT m.id, webhook_history_item(m, %(message_prefix)s, %(session_prefix)s) AS history_item
-                 FROM messages m
-                WHERE m.parent_id = walk.id AND m.is_active AND m.recipient_client_id IS NULL
-                LIMIT 1
-         ) child
-    )
-    SELECT * FROM walk
-), leaf AS (
-    SELECT id FROM path ORDER BY depth DESC LIMIT 1
-), busy AS (
-    SELECT l.message_id, l.lease_expires_at < now() AS lapsed
-      FROM live_replies l
-      JOIN messages m ON m.id = l.message_id
-     WHERE %(check_busy)s AND l.session_id = %(session_id)s AND m.is_active AND m.recipient_client_id IS NULL
-     ORDER BY l.started_at DESC
-     LIMIT 1
-), spot AS (
-    SELECT %(session_id)s::uuid AS session_id, (SELECT id FROM leaf) AS parent_id
-     WHERE NOT EXISTS (SELECT 1 FROM busy)
-), deactivated AS (
-    -- In the terms of messages_one_active_sibling's index, so that a generic plan looks up the one
-    -- sibling instead of scanning the session (IS NOT DISTINCT FROM has no index).
-    UPDATE messages m SET is_active = false, updated_at = clock_timestamp()
-      FROM spot
-     WHERE m.session_id = spot.session_id AND m.is_active AND m.recipient_client_id IS NULL
-       AND coalesce(m.parent_id, '00000000-0000-0000-0000-000000000000'::uuid)
-           = coalesce(spot.parent_id, '00000000-0000-0000-0000-000000000000'::uuid)
-    RETURNING m.id
-), user_message AS (
-    INSERT INTO messages (id, session_id, parent_id, role, content, file_ids, variant_index, is_active, metadata)
-    SELECT %(user_message_id)s, spot.session_id, spot.parent_id, 'user', %(content)s, %(file_ids)s,
-           -- The next variant under the parent, or among the roots: two lookups in messages_variant_unique.
-           coalesce(greatest(
-               (SELECT max(m.variant_index) FROM messages m
-                 WHERE m.session_id = spot.session_id AND m.parent_id = spot.parent_id),
-               (SELECT max(m.variant_index) FROM messages m
-                 WHERE m.session_id = spot.session_id AND m.parent_id IS NULL AND spot.parent_id IS NULL)) + 1, 0),
-           true, '{}'
-      FROM spot
-    RETURNING id
-), assistant_message AS (
-    INSERT INTO messages (id, session_id, parent_id, role, content, variant_index, is_active, is_complete, metadata)
-    SELECT %(assistant_message_id)s, %(session_id)s, user_message.id, 'assistant', '[]', 0, true, false,
-           %(assistant_metadata)s
-      FROM user_message
-    RETURNING id
-), live AS (
-    INSERT INTO live_replies (message_id, session_id, resumable, lease_expires_at)
-    SELECT id, %(session_id)s, %(resumable)s, now() + make_interval(secs => %(lease_seconds)s)
-      FROM assistant_message
-)
-SELECT '[' || coalesce((SELECT string_agg(history_item, ',' ORDER BY depth) FROM path), '') || ']' AS history,
-       (SELECT message_id FROM busy) AS busy_message_id, (SELECT lapsed FROM busy) AS busy_lapsed,
-       EXISTS (SELECT 1 FROM assistant_message) AS placed,
-       (SELECT count(*) FROM deactivated) AS deactivated;
+-- The common send's transaction 1 in one call (sql/migrations/007): lock the caller's session, then, in a fresh snapshot, walk the active path, check for a reply still streaming (when %(check_busy)s) and place the turn. No row: no such session of the caller.
+SELECT * FROM continue_active_path(%(session_id)s, %(client_id)s, %(check_busy)s, %(user_message_id)s,
+                                   %(assistant_message_id)s, %(content)s, %(file_ids)s::uuid[], %(resumable)s,
+                                   %(lease_seconds)s::double precision, %(message_prefix)s, %(session_prefix)s);
 
 -- name: insert_assistant_variant!
 -- Add an empty assistant message as the newest active variant under a parent (a recreate), live: leased to this instance (live_replies) while it streams.

@@ -183,16 +183,22 @@ def test_hidden_messages_never_reach_clients_and_llm_hidden_never_reach_backends
 
 def test_a_send_to_a_locked_session_waits_for_the_lock_and_reads_what_its_holder_committed(
         api, backend, session_type, database_url):
-    """The common send places the turn in one statement, after the session lock: a send that waited
-    for the lock reads what its holder committed (a statement that took the lock itself would not)."""
+    """The common send locks the session, then walks and writes the tree in fresh snapshots
+    (migration 007): a send that waited for the lock sees what its holder committed, here a new leaf
+    and new metadata (one statement that took the lock itself would have walked the old tree)."""
     session_id = api.create_session(session_type)
-    assert api.send(session_id, "first").types[-1] == "complete"
-    uuid_part = session_id.split("~")[1]
+    first = api.send(session_id, "first")
+    assert first.types[-1] == "complete"
+    session_uuid, leaf_uuid = session_id.split("~")[1], first.message_id.split("~")[1]
     sent = []
     with psycopg.connect(database_url) as holder:
-        holder.execute("SELECT id FROM sessions WHERE id = %s FOR UPDATE", (uuid_part,))
+        holder.execute("SELECT id FROM sessions WHERE id = %s FOR UPDATE", (session_uuid,))
         holder.execute("""UPDATE sessions SET metadata = '{"set_by": "the lock holder"}' WHERE id = %s""",
-                       (uuid_part,))
+                       (session_uuid,))
+        holder.execute("""INSERT INTO messages (id, session_id, parent_id, role, content, variant_index, is_active)
+                          VALUES (gen_random_uuid(), %s, %s, 'system',
+                                  '[{"type": "text", "text": "added by the lock holder"}]', 0, true)""",
+                       (session_uuid, leaf_uuid))
         sender = threading.Thread(target=lambda: sent.append(api.send(session_id, "second")))
         sender.start()
         with psycopg.connect(database_url, autocommit=True) as watcher:
@@ -204,4 +210,6 @@ def test_a_send_to_a_locked_session_waits_for_the_lock_and_reads_what_its_holder
     assert sent and sent[0].types[-1] == "complete"
     event = backend.events("message.new")[-1]
     assert event["session_metadata"] == {"set_by": "the lock holder"}
-    assert [m["content"][0]["text"] for m in api.path(session_id)][::2] == ["first", "second"]
+    assert [item["content"][0]["text"] for item in event["history"]][-1] == "added by the lock holder"
+    texts = [m["content"][0]["text"] for m in api.path(session_id)]
+    assert texts[:4] == ["first", "Hello world", "added by the lock holder", "second"]
