@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -81,6 +82,9 @@ def run_locust(cluster, out_dir, name, users, spawn_rate, duration, think=(0.5, 
     """Run Locust headless against the balancer; returns (stats by name, datacheck report, seconds)."""
     prefix = os.path.join(out_dir, name)
     ack_dir = os.path.join(out_dir, f"{name}-acks")
+    # A rerun into the same directory starts with a fresh database: an earlier run's acknowledgements
+    # would count as lost replies.
+    shutil.rmtree(ack_dir, ignore_errors=True)
     command = [sys.executable, "-m", "locust", "-f", os.path.join(ROOT, "loadtests", "locustfile.py"), "--headless",
                "--host", cluster.url, "-u", str(users), "-r", str(spawn_rate), "-t", f"{duration}s",
                "--processes", "2", "--csv", prefix, "--html", prefix + ".html", "--only-summary",
