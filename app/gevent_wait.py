@@ -56,7 +56,8 @@ def _wait_once(hub, fileno, watch, deadline):
     if deadline is not None and deadline - monotonic() <= LOOK_SECONDS:
         seconds, wake = max(deadline - monotonic(), 0.0), _TIMED_OUT
     timer = hub.loop.timer(seconds)
-    timer.start(waiter.switch, wake)
+    # A deadline counts from now, not from the loop's cached clock (stale after CPU-bound work).
+    timer.start(waiter.switch, wake, update=wake is _TIMED_OUT)
     try:
         return waiter.get()
     finally:

@@ -130,10 +130,14 @@ def _make_way(db, webhooks, busy, options):
         live.stop_and_wait(db, options.signals, webhooks, busy.message_id, "superseded",
                            webhooks.config.stop_wait_seconds)
         return
+    raise _in_progress(busy)
+
+
+def _in_progress(busy):
     public_id = ids.message_gts(busy.message_id)
-    raise conflict("a reply is still streaming in this session; rejoin it (GET /messages/{id}/stream), stop it, "
-                   "or send with if_busy=interrupt", reason="reply_in_progress", field="if_busy",
-                   resource_id=busy.message_id, headers={"X-In-Flight-Message-Id": public_id})
+    return conflict("a reply is still streaming in this session; rejoin it (GET /messages/{id}/stream), stop it, "
+                    "or send with if_busy=interrupt", reason="reply_in_progress", field="if_busy",
+                    resource_id=busy.message_id, headers={"X-In-Flight-Message-Id": public_id})
 
 
 def _with_busy_policy(db, webhooks, options, start):
@@ -146,7 +150,10 @@ def _with_busy_policy(db, webhooks, options, start):
             if options.idempotency is None:
                 raise
             # A concurrent duplicate (same Idempotency-Key) committed first: the retry finds its result.
-    return start()
+    try:
+        return start()
+    except _Busy as busy:  # still busy after making way three times (senders superseding each other)
+        raise _in_progress(busy) from None
 
 
 def start_send(db, webhooks, caller, session_id, content, parent_id=None, file_ids=(), enabled=None,

@@ -10,6 +10,7 @@
 -- text (items by webhook_history_item), the reply still streaming on the active path if any (when
 -- p_check_busy; then nothing is written), whether the turn was placed, and how many siblings were
 -- deactivated. app/chat/exchanges.py calls it through sql/queries/messages.sql: continue_active_path.
+-- Times are clock_timestamp(), not now() (the transaction's start): the lock may have been waited for.
 CREATE FUNCTION continue_active_path(
     p_session_id uuid, p_client_id text, p_check_busy boolean, p_user_message_id uuid,
     p_assistant_message_id uuid, p_content jsonb, p_file_ids uuid[], p_resumable boolean,
@@ -57,7 +58,7 @@ BEGIN
     ), leaf AS (
         SELECT id FROM path ORDER BY depth DESC LIMIT 1
     ), busy AS (
-        SELECT l.message_id, l.lease_expires_at < now() AS lapsed
+        SELECT l.message_id, l.lease_expires_at < clock_timestamp() AS lapsed
           FROM live_replies l
           JOIN messages m ON m.id = l.message_id
          WHERE p_check_busy AND l.session_id = p_session_id AND m.is_active AND m.recipient_client_id IS NULL
@@ -95,7 +96,7 @@ BEGIN
         RETURNING id
     ), live AS (
         INSERT INTO live_replies (message_id, session_id, resumable, lease_expires_at)
-        SELECT id, p_session_id, p_resumable, now() + make_interval(secs => p_lease_seconds)
+        SELECT id, p_session_id, p_resumable, clock_timestamp() + make_interval(secs => p_lease_seconds)
           FROM assistant_message
     )
     SELECT v_session, '[' || coalesce((SELECT string_agg(history_item, ',' ORDER BY depth) FROM path), '') || ']' AS history,

@@ -66,3 +66,18 @@ def test_a_connection_closed_by_another_greenlet_ends_the_wait(database_url):
         with pytest.raises(psycopg.OperationalError):
             running.get(timeout=10)
         observer.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_a_deadline_counts_from_the_wait_not_from_the_loop_s_last_clock_update(database_url):
+    """CPU-bound work before a wait leaves the event loop's clock behind; the deadline must not shrink."""
+    import time
+
+    check_gevent_wait()
+    with psycopg.connect(database_url, autocommit=True) as listener:
+        listener.execute("LISTEN gevent_wait_deadline")
+        busy_until = time.monotonic() + 0.3
+        while time.monotonic() < busy_until:  # no switch to the hub meanwhile
+            pass
+        started = time.monotonic()
+        assert list(listener.notifies(timeout=0.2)) == []
+        assert time.monotonic() - started >= 0.19

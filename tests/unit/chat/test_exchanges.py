@@ -101,3 +101,18 @@ def test_summaries_need_history_and_are_stored_in_the_metadata(database, webhook
     reply(summary, "In short.")
     stored = sessions.get_session(database, caller, session_id)["metadata"]["summary"]
     assert stored["text"] == "In short." and stored["is_complete"] is True
+
+
+def test_a_session_still_busy_after_making_way_three_times_is_a_409(database, webhooks):
+    """Senders superseding each other (or lapsed replies reappearing) could keep a send busy: the last
+    attempt answers reply_in_progress, never an unexpected error."""
+    attempts = []
+
+    def always_busy():
+        attempts.append(1)
+        raise exchanges._Busy(uuid.uuid4(), lapsed=True)  # a lapsed reply: making way ends it, here a no-op
+
+    with pytest.raises(ApiError) as refused:
+        exchanges._with_busy_policy(database, webhooks, exchanges.Options(), always_busy)
+    assert (refused.value.status, len(attempts)) == (409, 4)
+    assert "X-In-Flight-Message-Id" in refused.value.headers
