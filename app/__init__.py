@@ -66,7 +66,7 @@ def create_app(config=None):
 
 
 def _register_request_hooks(app, metrics, db):
-    pool_gauges_due = [0.0]
+    pool_gauges_due = 0.0
 
     @app.before_request
     def start_request():
@@ -78,6 +78,7 @@ def _register_request_hooks(app, metrics, db):
 
     @app.after_request
     def finish_request(response):
+        nonlocal pool_gauges_due
         response.headers["X-Request-Id"] = g.get("request_id", "")
         response.headers["X-Trace-Id"] = g.get("trace_id", "")
         started = request.environ.get(RECEIVED_AT)
@@ -88,9 +89,9 @@ def _register_request_hooks(app, metrics, db):
             access_log.info("%s %s %s", request.method, request.path, response.status_code,
                             extra={"method": request.method, "status": response.status_code,
                                    "duration_ms": round(seconds * 1000, 2)})
-        if db is not None and time.monotonic() >= pool_gauges_due[0]:
+        if db is not None and time.monotonic() >= pool_gauges_due:
             # Sampled at most once a second: reading the pool's stats on every request cost more
             # than the gauges are worth between two scrapes.
-            pool_gauges_due[0] = time.monotonic() + 1.0
+            pool_gauges_due = time.monotonic() + 1.0
             metrics.pool(db.stats())
         return response

@@ -7,8 +7,8 @@ One driver greenlet owns the exchange from the first byte sent to the backend to
   - the watcher waits on the client's socket and queues `client_gone` when it closes, so a vanished
     client is noticed even while the backend is silent (gunicorn alone notices only on a write);
   - stops asked for from any instance (POST /stop, a superseding send) arrive through app.signals;
-  - chunks go to the client's line queue and to the chunk log (batched persistence, app.chunk_log),
-    so a client can rejoin the reply from any instance (app.rejoin).
+  - the chunk log (batched persistence, app.chunk_log) lets a client rejoin the reply from any
+    instance (app.rejoin).
 The response generator only forwards the lines queued for it. A client that leaves a `resumable` reply
 detaches: the driver runs on to the end (timeouts still apply). The driver enforces the total cap
 (`max_reply_seconds`); the silence bound is the backend read timeout (app.webhooks.client).
@@ -22,7 +22,6 @@ import weakref
 
 import gevent
 import gevent.queue
-import gevent.socket
 
 from app import outcomes
 from app.chunk_log import ChunkLog

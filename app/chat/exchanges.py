@@ -185,7 +185,7 @@ def _live(webhooks, options):
 
 def _start_continuing(db, webhooks, caller, session_id, content, file_ids, enabled, options):
     """The common send, below the owner's active leaf: lock, walk, busy check and inserts in one call
-    (sql: continue_active_path, migration 007), four round trips in all. With an Idempotency-Key the
+    (sql: continue_active_path, migration 007): BEGIN, the call, COMMIT. With an Idempotency-Key the
     key is checked under the lock first (the call then finds the lock already held)."""
     user_id, assistant_id = uuid.uuid4(), uuid.uuid4()
     with _Admission(webhooks) as admission, db.transaction() as conn:
@@ -204,23 +204,23 @@ def _start_continuing(db, webhooks, caller, session_id, content, file_ids, enabl
             raise session_not_found(session_id)
         if not placed["placed"]:
             raise _Busy(placed["busy_message_id"], placed["busy_lapsed"])
-        session = placed["session"]
-        chosen, stream = _admit(admission, session, enabled, file_ids)
-        if options.idempotency is not None:
-            options.idempotency.record(conn, session_id=session_id, message_id=assistant_id,
-                                       user_message_id=user_id)
-    payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content, file_ids,
-                                 events.JsonText(placed["history"]))
-    return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, payload, user_message_id=user_id,
-                    live=True)
+        return _turn_exchange(db, webhooks, conn, admission, session_id, placed["session"], user_id, assistant_id,
+                              content, file_ids, enabled, events.JsonText(placed["history"]), options)
 
 
-def _admit(admission, session, enabled, file_ids):
-    """What needs the session row, checked after the placement (a refusal rolls it back, and a busy
-    session answers 409 first): the capabilities and files asked for, then the breaker."""
+def _turn_exchange(db, webhooks, conn, admission, session_id, session, user_id, assistant_id, content, file_ids,
+                   enabled, history, options):
+    """After a turn is placed, still in its transaction: what needs the session row (the capabilities
+    and files asked for, then the breaker; checked after the placement, so a refusal rolls it back
+    and a busy session answers 409 first), the idempotency key, and the exchange."""
     chosen = capabilities.select(session["available_capabilities"], enabled)
     capabilities.check_files(session["accepts_files"], file_ids)
-    return chosen, admission.admit(_target(session), "message.new")
+    stream = admission.admit(_target(session), "message.new")
+    if options.idempotency is not None:
+        options.idempotency.record(conn, session_id=session_id, message_id=assistant_id, user_message_id=user_id)
+    payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content, file_ids, history)
+    return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, payload,
+                    user_message_id=user_id, live=True)
 
 
 def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, edited_id, lock, missing, options):
@@ -240,13 +240,8 @@ def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, 
                     "assistant_metadata": Jsonb({"session_type_id": session["session_type_id"]}),
                     **_live(webhooks, options)}
         history = _place_turn(conn, new_turn, parent_id, recipient, edited_id, options)
-        chosen, stream = _admit(admission, session, enabled, file_ids)
-        if options.idempotency is not None:
-            options.idempotency.record(conn, session_id=session_id, message_id=assistant_id,
-                                       user_message_id=user_id)
-    payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content, file_ids, history)
-    return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, payload, user_message_id=user_id,
-                    live=True)
+        return _turn_exchange(db, webhooks, conn, admission, session_id, session, user_id, assistant_id, content,
+                              file_ids, enabled, history, options)
 
 
 def _place_turn(conn, new_turn, parent_id, recipient, edited_id, options):
