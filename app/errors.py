@@ -86,6 +86,19 @@ def unavailable(message, retry_after=1, limit_type=None):
 _UNAVAILABLE_CLASSES = ("08", "57P", "53")
 
 
+# SQLSTATE classes of a statement the database answered and refused for what it carried: data
+# exceptions (NUL, bad JSON, out of range), integrity violations, program limits (a tsvector over 1 MiB).
+_REFUSAL_CLASSES = ("22", "23", "54")
+
+
+def refused_by_database(exc):
+    """True when the database answered and refused this statement's data: the same statement would fail
+    the same way again, so a retry loop (the sweep) must not keep trying it. Outages are not refusals."""
+    if isinstance(exc, (UnicodeError, ValueError)) and not isinstance(exc, psycopg.Error):
+        return True  # refused before it was sent (psycopg could not encode a lone surrogate, NaN)
+    return isinstance(exc, psycopg.Error) and (exc.sqlstate or "").startswith(_REFUSAL_CLASSES)
+
+
 def classify_database_error(exc):
     """A database error as the ApiError a client should see, or None when it is a bug (500).
     Only connectivity failures are "database unavailable": a statement error is never retried forever."""
@@ -95,7 +108,7 @@ def classify_database_error(exc):
         return ApiError(503, "INTERNAL_ERROR", "the query took too long and was cancelled, retry later",
                         {"retry_after_seconds": 5}, {"Retry-After": "5"})
     if isinstance(exc, psycopg.errors.ProgramLimitExceeded) or state.startswith("54"):
-        # e.g. a message whose full-text index (tsvector) would exceed PostgreSQL's 1 MiB limit.
+        # a size limit of PostgreSQL (message_search_vector keeps the tsvector one from ever being reached).
         return ApiError(413, "INVALID_REQUEST", "content too large to index; send it in smaller messages")
     if isinstance(exc, psycopg.DataError):
         return invalid("a value was refused by the database (out of range or not representable)")

@@ -39,6 +39,12 @@ def _malformed(why):
     return invalid(f"body is not valid JSON: {why}", field="body", code="malformed_json")
 
 
+def loads_strict(text):
+    """json.loads without NaN/Infinity/1e999 (jsonb refuses them). Raises ValueError (RecursionError on
+    deep nesting): callers say what that means to their peer."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def parse_json_body(raw):
     """Bytes -> the decoded JSON value, or a 400: strict UTF-8, no NaN/Infinity, bounded depth, storable text."""
     try:
@@ -46,7 +52,7 @@ def parse_json_body(raw):
     except UnicodeDecodeError:
         raise _malformed("not UTF-8") from None
     try:
-        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        data = loads_strict(text)
     except RecursionError:
         raise _malformed(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError as exc:  # JSONDecodeError, NaN, 1e999, integers beyond Python's digit limit
@@ -68,10 +74,11 @@ def json_depth_problem(value, max_depth):
     return False
 
 
-def check_json_value(value, max_depth, field):
-    """Every key and string storable, nesting at most max_depth containers."""
+def json_value_problem(value, max_depth):
+    """(code, message) when a decoded value cannot be stored as jsonb: nested deeper than max_depth
+    containers, or a key or string PostgreSQL refuses. None when it can."""
     if json_depth_problem(value, max_depth):
-        raise invalid(f"nested deeper than {max_depth} levels", field=field, code="too_deep")
+        return "too_deep", f"nested deeper than {max_depth} levels"
     stack = [value]
     while stack:
         node = stack.pop()
@@ -83,7 +90,16 @@ def check_json_value(value, max_depth, field):
         elif isinstance(node, str):
             problem = text_problem(node)
             if problem:
-                raise invalid(f"strings {problem}", field=field, code="invalid_characters")
+                return "invalid_characters", f"strings {problem}"
+    return None
+
+
+def check_json_value(value, max_depth, field):
+    """Every key and string storable, nesting at most max_depth containers; a 400 otherwise."""
+    problem = json_value_problem(value, max_depth)
+    if problem:
+        code, message = problem
+        raise invalid(message, field=field, code=code)
 
 
 def check_request_text(path, args):

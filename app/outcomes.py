@@ -32,8 +32,12 @@ SHUTDOWN = Outcome("shutdown", "INTERNAL_ERROR", "this instance is shutting down
 INTERRUPTED = Outcome("interrupted", "INTERNAL_ERROR", "the instance streaming this reply stopped; the partial "
                       "reply is saved", False, False)
 
+# The last resort (issue 26 §1): the database refused the reply's content (not an outage, which is
+# retried). The live row goes anyway, so the session takes messages again; the content is not stored.
+STORAGE_REFUSED = Outcome("storage_refused", "INTERNAL_ERROR", "the reply could not be stored", False, False)
+
 STOP_REASONS = ("cancelled", "backend_error", "backend_timeout", "max_duration", "shutdown", "superseded",
-                "interrupted")
+                "interrupted", "storage_refused")
 BY_REQUEST = {"cancelled": CANCELLED, "superseded": SUPERSEDED, "interrupted": INTERRUPTED}
 
 
@@ -50,5 +54,6 @@ def for_stored(stop_reason):
         return Outcome(stop_reason, "BACKEND_TIMEOUT", "the backend stopped answering", True, False)
     if stop_reason == "backend_error" or stop_reason is None:
         return Outcome(stop_reason or "backend_error", "BACKEND_ERROR", "the backend failed", True, False)
-    known = {o.stop_reason: o for o in (CANCELLED, SUPERSEDED, MAX_DURATION, SHUTDOWN, INTERRUPTED)}
+    known = {o.stop_reason: o for o in (CANCELLED, SUPERSEDED, MAX_DURATION, SHUTDOWN, INTERRUPTED,
+                                         STORAGE_REFUSED)}
     return known.get(stop_reason, INTERRUPTED)

@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 from app import ids
 from app.chat import capabilities, live, paths, shares
 from app.db import queries as q
-from app.errors import conflict, invalid, message_not_found, session_not_found
+from app.errors import conflict, invalid, message_not_found, refused_by_database, session_not_found
 from app.webhooks import events
 from app.webhooks.client import Target
 
@@ -51,17 +51,25 @@ class Exchange:
         metadata = dict(metadata or {})
         if outcome.stop_reason:
             metadata["stop_reason"] = outcome.stop_reason
-        with self.db.transaction(reserved=True) as conn:  # never queued behind requests being shed
-            if not self.live:
-                q.finish_assistant_message(conn, message_id=self.message_id, session_id=self.session_id,
+        try:
+            with self.db.transaction(reserved=True) as conn:  # never queued behind requests being shed
+                if not self.live:
+                    q.finish_assistant_message(conn, message_id=self.message_id, session_id=self.session_id,
+                                               content=Jsonb(parts), is_complete=outcome.complete,
+                                               metadata=Jsonb(metadata))
+                    return True
+                first_index, chunks = tail or (0, [])
+                return q.finish_live_reply(conn, message_id=self.message_id, session_id=self.session_id,
                                            content=Jsonb(parts), is_complete=outcome.complete,
-                                           metadata=Jsonb(metadata))
-                return True
-            first_index, chunks = tail or (0, [])
-            return q.finish_live_reply(conn, message_id=self.message_id, session_id=self.session_id,
-                                       content=Jsonb(parts), is_complete=outcome.complete,
-                                       metadata=Jsonb(metadata), first_index=first_index,
-                                       chunks=Jsonb(chunks)) is not None
+                                           metadata=Jsonb(metadata), first_index=first_index,
+                                           chunks=Jsonb(chunks)) is not None
+        except Exception as exc:
+            if not (self.live and refused_by_database(exc)):
+                raise
+            # Refused for what it carries: a retry cannot help, and the live row must not keep the
+            # session busy. The relay still tells its client that the reply was not stored.
+            live.end_unstored(self.db, self.message_id)
+            raise
 
     def aborted(self, parts):
         self.webhooks.notify(self.target, events.message_aborted(self.session_id, self.message_id, parts))

@@ -10,8 +10,9 @@ import time
 import gevent.event
 from psycopg.types.json import Jsonb
 
+from app import outcomes
 from app.db import queries as q
-from app.errors import message_not_found
+from app.errors import message_not_found, refused_by_database
 from app.metrics import get_metrics
 from app.webhooks import events
 from app.webhooks.client import Target
@@ -49,7 +50,34 @@ def wait_ended(db, signals, message_id, seconds):
 def end_abandoned(db, message_id, reason, lapsed_only):
     """End a reply here: its content rebuilt from its stored chunks, incomplete, with `reason`.
     Returns the content stored, or None when it was not live any more (its instance, or another,
-    ended it)."""
+    ended it). Content the database refuses does not keep the reply live (see end_unstored)."""
+    try:
+        return _end_from_chunks(db, message_id, reason, lapsed_only)
+    except Exception as exc:
+        if not refused_by_database(exc):
+            raise  # an outage: the next sweep, or the next send, tries again
+        log.error("reply %s: the database refused its content (%s); ending it without", message_id, exc)
+        return end_unstored(db, message_id, lapsed_only)
+
+
+def end_unstored(db, message_id, lapsed_only=False):
+    """The last resort when the database refuses a reply's content (issue 26 §1): the live row goes,
+    so the session takes messages again and no sweep retries it forever; the message keeps what it had
+    and says `storage_refused`. Returns [] (the content stored), or None when it was not live."""
+    with db.transaction() as conn:
+        row = q.live_reply(conn, message_id=message_id)
+        if row is None:
+            return None
+        q.lock_session_row(conn, id=row["session_id"])
+        if q.claim_live_reply(conn, message_id=message_id, lapsed_only=lapsed_only) is None:
+            return None
+        q.end_unstored_reply(conn, message_id=message_id,
+                             metadata=Jsonb({"stop_reason": outcomes.STORAGE_REFUSED.stop_reason}))
+    get_metrics().reply_ended(outcomes.STORAGE_REFUSED.stop_reason)
+    return []
+
+
+def _end_from_chunks(db, message_id, reason, lapsed_only):
     with db.transaction() as conn:
         row = q.live_reply(conn, message_id=message_id)
         if row is None:

@@ -24,7 +24,7 @@ from app.webhooks import policy, signing
 from app.webhooks.breakers import BreakerRegistry
 from app.webhooks.errors import BackendError, BackendFailure, BackendTimeout, BreakerOpen
 from app.webhooks.events import JsonText
-from app.webhooks.replies import READ_SIZE, read_events
+from app.webhooks.replies import READ_SIZE, read_events, storable_json
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +131,7 @@ class WebhookClient:
                     release(response)
             if len(body) > MAX_JSON_BYTES:
                 raise BackendError("backend answer exceeds the size limit")
-            try:
-                return json.loads(body)
-            except ValueError:
-                raise BackendError("backend answer is not valid JSON") from None
+            return storable_json(body, "an answer")
         except Exception as exc:  # noqa: BLE001 - every failure is classified below
             failure = self._failure_from(exc, timeout)
             raise failure from None

@@ -5,10 +5,9 @@ Every way an answer can be wrong becomes a BackendError; a well-formed answer be
 fields its part type defines in the contract (a code part's `language`, a media part's `mime_type`,
 `filename`, `duration_seconds`), so nothing a backend says about its content is lost on the way.
 """
-import json
-
 from urllib3.exceptions import ReadTimeoutError
 
+from app.input_guard import MAX_JSON_DEPTH, json_value_problem, loads_strict
 from app.schemas.content import PAYLOAD_FIELD, extras
 from app.webhooks.errors import BackendError
 
@@ -50,11 +49,22 @@ def _metadata(value):
     return value if isinstance(value, dict) else {}
 
 
-def _ndjson_event(line):
+def storable_json(data, what):
+    """A backend's JSON, held to what PostgreSQL stores: a NUL, a lone surrogate, NaN or nesting deeper
+    than MAX_JSON_DEPTH would be relayed to the client and then fail the reply's save (issue 26 §1).
+    Refused as a backend error instead, so the reply ends as backend_error with what came before it."""
     try:
-        event = json.loads(line)
-    except ValueError:
-        raise BackendError("backend sent a line that is not JSON") from None
+        value = loads_strict(data)
+    except (ValueError, RecursionError):
+        raise BackendError(f"backend sent {what} that is not JSON") from None
+    problem = json_value_problem(value, MAX_JSON_DEPTH)
+    if problem:
+        raise BackendError(f"backend sent {what} that cannot be stored ({problem[1]})")
+    return value
+
+
+def _ndjson_event(line):
+    event = storable_json(line, "a line")
     kind = event.get("type") if isinstance(event, dict) else None
     if kind == "chunk":
         return "chunk", _chunk(event.get("chunk"))
@@ -124,11 +134,7 @@ def read_events(response, max_bytes):
             if kind == "complete":
                 return  # anything after `complete` is ignored
     if not streaming:
-        try:
-            body = json.loads(pending)
-        except ValueError:
-            raise BackendError("backend answer is not valid JSON") from None
-        yield from json_events(body)
+        yield from json_events(storable_json(pending, "an answer"))
         return
     if pending.strip():
         raise BackendError("backend closed the stream in the middle of a line")

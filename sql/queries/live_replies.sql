@@ -46,6 +46,13 @@ UPDATE messages
  WHERE id = %(message_id)s
 RETURNING id, pg_notify('chat_engine_replies', id::text || ':end') AS notified;
 
+-- name: end_unstored_reply!
+-- The last resort when the database refuses a reply's content: its end and why are stored, its content stays as it was (issue 26 §1).
+UPDATE messages
+   SET is_complete = false, metadata = metadata || %(metadata)s, updated_at = clock_timestamp()
+ WHERE id = %(message_id)s
+RETURNING id, pg_notify('chat_engine_replies', id::text || ':end') AS notified;
+
 -- name: renew_leases*
 -- Extend this instance's leases; returns the rows still live, with any stop asked for meanwhile.
 UPDATE live_replies SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)

@@ -15,8 +15,7 @@ matches AS (
      LIMIT %(limit)s OFFSET %(offset)s
 )
 SELECT page.*, place.variant_path, place.on_active_path,
-       ts_headline('english', jsonb_path_query_array(page.content, '$[*].text')::text || ' '
-                              || jsonb_path_query_array(page.content, '$[*].code')::text, query.q,
+       ts_headline('english', left(message_search_text(page.content), 262144), query.q,
                    'MaxFragments=2, MaxWords=20, MinWords=5, StartSel=<mark>, StopSel=</mark>') AS context
   FROM page
  CROSS JOIN query
@@ -50,8 +49,7 @@ matches AS (
 SELECT page.session_id, page.session_rank, page.latest, page.total, s.metadata,
        r.id, r.parent_id, r.role, r.content, r.variant_index, r.is_active, r.created_at, r.rank,
        place.variant_path, place.on_active_path,
-       ts_headline('english', jsonb_path_query_array(r.content, '$[*].text')::text || ' '
-                              || jsonb_path_query_array(r.content, '$[*].code')::text, query.q,
+       ts_headline('english', left(message_search_text(r.content), 262144), query.q,
                    'MaxFragments=2, MaxWords=20, MinWords=5, StartSel=<mark>, StopSel=</mark>') AS context
   FROM page
   JOIN sessions s ON s.id = page.session_id

@@ -153,14 +153,18 @@ def too_many_words(count=130_000):
     return " ".join(words)
 
 
-def test_content_too_large_to_index_is_413_not_database_unavailable(contract, owner, local_session_type, db):
+def test_content_too_large_to_index_whole_is_stored_and_indexed_by_its_beginning(contract, owner,
+                                                                                 local_session_type, db):
+    """Was a 413 with nothing stored; since issue 26 §1 indexing never refuses a message."""
     session_id = owner.create_session(local_session_type)
     content = too_many_words()
     assert len(content.encode()) < 1024 * 1024
-    response = owner.post("/messages/send", json={"session_id": session_id, "content": content})
-    body = refused(contract, response, 413)
-    assert "too large to index" in body["message"] and "Retry-After" not in response.headers
-    assert db.execute("SELECT count(*) AS n FROM messages").fetchone()["n"] == 0
+    owner.send(session_id, content)
+    stored = db.execute("SELECT content FROM messages WHERE role = 'user'").fetchone()["content"]
+    assert stored == [{"type": "text", "text": content}]
+    first_word = content.split(" ", 1)[0]
+    hits = owner.get(f"/sessions/{session_id}/search", query_string={"query": first_word}).get_json()
+    assert len(hits["results"]) == 1
     owner.send(session_id, "a normal message still works")
 
 

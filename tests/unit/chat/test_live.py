@@ -132,3 +132,61 @@ def test_batches_are_stored_in_order_and_the_unstored_rest_is_handed_over(conn, 
     replay = [json.loads(line) for line in Rejoin(database, None, exchange.message_id, offset=1).lines()]
     assert [e["type"] for e in replay] == ["start", "chunk", "chunk", "complete"]
     assert [e["chunk"]["content"] for e in replay[1:3]] == ["b", "c"]  # after the first one: no gap, no repeat
+
+
+def distinct_words(total_bytes):
+    """Text whose full-text vector exceeds PostgreSQL's 1 MiB limit when indexed whole: many distinct
+    words, as in a long code listing or a hex dump (issue 26 §1)."""
+    words, size, n = [], 0, 0
+    while size < total_bytes:
+        word = f"w{n:x}q{n * 7919:x}"
+        words.append(word)
+        size += len(word) + 1
+        n += 1
+    return " ".join(words)
+
+
+def test_a_reply_too_large_to_index_whole_is_stored_and_found_by_its_beginning(conn, database, impatient,
+                                                                              caller, make_session):
+    text = distinct_words(850_000)
+    assert conn.execute("SELECT octet_length(%s)", (text,)).fetchone()["octet_length"] > 800_000
+    session_id = make_session()
+    reply = exchanges.start_send(database, impatient, caller, session_id, "dump it")
+    assert reply.save([{"type": "text", "text": text}], {}, outcomes.COMPLETE) is True
+    stored = messages.get_message(database, caller, reply.message_id)
+    assert stored["is_complete"] is True and stored["content"][0]["text"] == text
+    assert q.live_reply(conn, message_id=reply.message_id) is None
+    first_word = text.split(" ", 1)[0]
+    found = conn.execute("SELECT count(*) AS n FROM messages WHERE id = %s AND search_vector @@ plainto_tsquery("
+                         "'english', %s)", (reply.message_id, first_word)).fetchone()["n"]
+    assert found == 1
+
+
+def test_the_sweep_stores_a_lapsed_reply_too_large_to_index_whole(conn, database, impatient, caller,
+                                                                   make_session):
+    session_id = make_session()
+    first = exchanges.start_send(database, impatient, caller, session_id, "q1")
+    text = distinct_words(850_000)
+    chunks_stored(conn, first.message_id, text[:400_000], text[400_000:])
+    conn.execute("UPDATE live_replies SET lease_expires_at = now() - interval '1 second'")
+    assert live.sweep(database) == 1
+    row = messages.get_message(database, caller, first.message_id)
+    assert row["metadata"]["stop_reason"] == "interrupted" and row["content"] == [{"type": "text", "text": text}]
+    assert q.live_reply(conn, message_id=first.message_id) is None
+    exchanges.start_send(database, impatient, caller, session_id, "q2")  # the session is free
+
+
+def test_content_the_database_refuses_ends_the_reply_without_it_and_frees_the_session(conn, database, impatient,
+                                                                                      caller, make_session):
+    """Whatever the database refuses in a reply's content (here a NUL, which jsonb cannot hold), the
+    live row goes: the session is not busy forever and the sweep does not retry it forever."""
+    session_id = make_session()
+    first = exchanges.start_send(database, impatient, caller, session_id, "q1")
+    with pytest.raises(Exception) as refused:
+        first.save([{"type": "text", "text": "bad \x00 byte"}], {}, outcomes.COMPLETE)
+    assert refused.value.sqlstate.startswith("22")
+    row = messages.get_message(database, caller, first.message_id)
+    assert row["metadata"]["stop_reason"] == "storage_refused" and row["is_complete"] is False
+    assert q.live_reply(conn, message_id=first.message_id) is None
+    exchanges.start_send(database, impatient, caller, session_id, "q2")
+
