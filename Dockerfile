@@ -1,6 +1,17 @@
 # Chat Engine image. `runtime` runs the engine (gunicorn, gevent workers) or the demo backend;
-# `loadtest` adds Locust and the load-test tooling. Migrations are a separate command:
+# `loadtest` adds Locust and the load-test tooling; `pgbouncer` is the optional transaction pooler. Migrations are a separate command:
 #   docker run --rm -e DATABASE_URL=… chat-engine flask --app wsgi db upgrade
+# PgBouncer in transaction mode for the pooled topology (compose.pgbouncer.yaml, deploy/k8s/pgbouncer):
+# Debian's package, the one the tests run (tests/support/pgbouncer.py). Its config is mounted at run time.
+FROM debian:bookworm-slim AS pgbouncer
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends pgbouncer=1.18.0-1+deb12u1 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10002 --no-create-home pgbouncer
+USER 10002
+EXPOSE 6432
+CMD ["pgbouncer", "/etc/pgbouncer/pgbouncer.ini"]
+
 FROM python:3.11-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     BIND=0.0.0.0:8000 PROMETHEUS_MULTIPROC_DIR=/tmp/chat-engine-metrics

@@ -3,10 +3,17 @@
 No preload: each worker imports wsgi.py itself, so gevent patches before psycopg loads and the
 connection pool is created after the fork, never shared.
 """
+import json
+import logging
 import os
 import shutil
 import sys
 import tempfile
+import uuid
+
+import gevent
+import gunicorn.util
+from gunicorn.workers.ggevent import GeventWorker
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 
@@ -27,13 +34,52 @@ def _usable_cores():
 
 # One gevent worker per core: a worker is one CPU-bound Python process, so fewer leave cores idle.
 workers = int(os.environ.get("WEB_CONCURRENCY") or _usable_cores())
-worker_class = "gevent"
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "2000"))
 # A stream may legitimately run for the longest webhook timeout (300 s); gevent workers heartbeat
 # independently of requests, so `timeout` only catches a frozen worker.
 timeout = int(os.environ.get("WORKER_TIMEOUT", "60"))
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "30"))
+# How long a kept-alive connection may wait for its next request, that request's line and headers
+# included (gunicorn's one timer covers both). Longer than a balancer's idle upstream connections
+# (nginx: 60 s), so the balancer, not the engine, closes an idle one (docs/operations.md).
 keepalive = int(os.environ.get("KEEPALIVE", "75"))
+# A new connection's first request line and headers must have arrived within this (issue 26 §11).
+header_timeout = float(os.environ.get("HEADER_TIMEOUT", "10"))
+
+
+class ChatEngineWorker(GeventWorker):
+    """gunicorn's gevent worker, with a new connection's first request bounded by HEADER_TIMEOUT rather
+    than KEEPALIVE: a client that connects and then sends nothing, or its headers a byte at a time, is
+    dropped after seconds. Later requests on a kept-alive connection keep KEEPALIVE: a balancer's
+    pooled connections wait that long between requests."""
+
+    def timeout_ctx(self):
+        connection = gevent.getcurrent()  # one greenlet per connection, for all its requests
+        if getattr(connection, "chat_engine_served", False):
+            return super().timeout_ctx()
+        connection.chat_engine_served = True
+        return gevent.Timeout(min(header_timeout, self.cfg.keepalive), False)
+
+
+def write_json_error(sock, status_int, reason, mesg):
+    """gunicorn's answer to a request it refuses before the app sees it (a malformed request line or
+    header, a control character in a header value, bad chunked framing), in the contract's error shape
+    instead of gunicorn's HTML page. Its trace_id is logged next to gunicorn's own line."""
+    trace = uuid.uuid4().hex
+    client_error = status_int != 500  # 501: a transfer coding it does not implement, the client's doing too
+    body = json.dumps({"error_code": "INVALID_REQUEST" if client_error else "INTERNAL_ERROR",
+                       "message": (f"{reason}: {mesg}" if mesg else reason)[:300] if client_error else "internal error",
+                       "details": {"trace_id": trace}}).encode()
+    logging.getLogger("gunicorn.error").info("refused before the app: %s %s (trace_id %s)", status_int, reason, trace)
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    gunicorn.util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+# The workers' error path calls gunicorn.util.write_error; the workers fork from this process.
+gunicorn.util.write_error = write_json_error
+
+worker_class = ChatEngineWorker  # gevent
 preload_app = False
 accesslog = os.environ.get("ACCESS_LOG") or None
 errorlog = "-"

@@ -1,6 +1,7 @@
 """Chat Engine: the app factory."""
 import atexit
 import logging
+import secrets
 import time
 import uuid
 
@@ -13,6 +14,7 @@ from app.config import Config
 from app.db import Database
 from app.leases import LeaseKeeper
 from app.metrics import get_metrics
+from app.read_slots import ReadSlots
 from app.relay import RECEIVED_AT, StreamSlots
 from app.services import EXTENSION, Services
 from app.signals import Signals
@@ -48,14 +50,19 @@ def create_app(config=None):
     app.json.sort_keys = False
 
     metrics = get_metrics()
-    db = Database(config) if config.database_url else None
+    # Names this worker to PostgreSQL: its live replies record it, its listener holds a lock on it.
+    owner_key = secrets.randbelow(999_999_999) + 1  # nine digits at most: what migration 012 reads as a key
+    db = Database(config, owner_key) if config.database_url else None
     if db is not None:
         db.open()
         atexit.register(db.close)  # CLI runs end without a server shutdown to close it
     app.extensions[EXTENSION] = Services(
         config, db, WebhookClient(config, metrics), StreamSlots(config.max_streams_per_worker), metrics,
-        signals=Signals(config.database_url, config.db_connect_timeout_seconds) if db is not None else None,
-        leases=LeaseKeeper(db, config) if db is not None else None)
+        signals=Signals(config.session_database_url, config.db_connect_timeout_seconds, owner_key=owner_key)
+        if db is not None else None,
+        leases=LeaseKeeper(db, config) if db is not None else None,
+        reads=ReadSlots(config.max_concurrent_reads_per_client, config.max_concurrent_reads_per_worker,
+                        wait_seconds=config.db_pool_timeout_seconds))
 
     errors.register(app)
     api.register(app)
@@ -75,6 +82,7 @@ def _register_request_hooks(app, metrics, db):
         g.request_id = supplied if 0 < len(supplied) <= 100 and supplied.isprintable() else uuid.uuid4().hex
         errors.trace_id()
         input_guard.check_request_text(request.path, request.args)
+        input_guard.check_streamed_body_size(request)
 
     @app.after_request
     def finish_request(response):

@@ -67,10 +67,12 @@ def _verified(token, key, algorithms, issuer, audience, admin_role, roles_claim)
 
 def roles_of(claims, claim_name):
     """The roles a token carries: a list of strings or a space-separated string. Any other shape (a number,
-    an object such as {"admin": false}, a list holding non-strings) carries none: never guess privileges."""
+    an object such as {"admin": false}, a list holding non-strings) carries none: never guess privileges.
+    A string splits on the ASCII space only (RFC 6749's scope syntax), never on str.split()'s whitespace:
+    "user\\u2003admin" or "user\\tadmin" is one role, not the admin role."""
     value = claims.get(claim_name)
     if isinstance(value, str):
-        return frozenset(value.split())
+        return frozenset(role for role in value.split(" ") if role)
     if isinstance(value, list) and all(isinstance(role, str) for role in value):
         return frozenset(value)
     return frozenset()

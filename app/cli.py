@@ -31,7 +31,7 @@ def db_upgrade():
     config = current_services().config
     if not config.database_url:
         raise click.ClickException("DATABASE_URL is not set")
-    applied = migrations.upgrade(config.database_url)
+    applied = migrations.upgrade(config.session_database_url)  # an advisory lock: not through a pooler
     click.echo(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
 
 

@@ -5,6 +5,10 @@ from dataclasses import dataclass, field
 from app.secret_keys import export_link_key
 from app.url_policy import DEFAULT_ALLOWED_NETWORKS
 
+# Defaults the app/chat functions also fall back on when called without a Config (issue 26 §3).
+DEFAULT_MAX_SIBLINGS_PER_PARENT = 100
+DEFAULT_SIBLING_PAGE_MAX_BYTES = 1024 * 1024
+
 
 def _int(name, default):
     return int(os.environ.get(name, default))
@@ -26,6 +30,10 @@ def _list(name, default):
 @dataclass(frozen=True)
 class Config:
     database_url: str = field(default_factory=lambda: _str("DATABASE_URL"))
+    # What needs a session of its own (LISTEN, advisory locks, migrations) when DATABASE_URL is a
+    # transaction pooler (PgBouncer); unset: DATABASE_URL. Set and different: statements are never
+    # prepared server-side (a pooler hands each transaction another server connection).
+    database_direct_url: str = field(default_factory=lambda: _str("DATABASE_DIRECT_URL"))
     db_pool_min_size: int = field(default_factory=lambda: _int("DB_POOL_MIN_SIZE", 2))
     db_pool_max_size: int = field(default_factory=lambda: _int("DB_POOL_MAX_SIZE", 10))
     # Per worker, for the final save of streamed replies only (app/db.py); 0: saves use the main pool.
@@ -34,6 +42,9 @@ class Config:
     db_pool_max_waiting: int = field(default_factory=lambda: _int("DB_POOL_MAX_WAITING", 200))
     db_connect_timeout_seconds: int = field(default_factory=lambda: _int("DB_CONNECT_TIMEOUT_SECONDS", 3))
     db_outage_wait_seconds: float = field(default_factory=lambda: _float("DB_OUTAGE_WAIT_SECONDS", 0.5))
+    # How long a pool retries one lost connection (backing off 1, 2, 4 s) before it lets the next request
+    # start afresh: short, so a promoted standby is found within seconds, not after a long backoff.
+    db_reconnect_timeout_seconds: float = field(default_factory=lambda: _float("DB_RECONNECT_TIMEOUT_SECONDS", 5))
 
     jwt_secret: str = field(default_factory=lambda: _str("JWT_SECRET"))
     jwt_public_key: str = field(default_factory=lambda: _str("JWT_PUBLIC_KEY"))
@@ -48,7 +59,8 @@ class Config:
 
     webhook_connect_timeout_seconds: float = field(
         default_factory=lambda: _float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", 5))
-    # Where webhook and summarization URLs may point (app/url_policy.py); link-local is refused regardless.
+    # Where webhook and summarization URLs may point (app/url_policy.py); link-local and cloud metadata
+    # endpoints are refused regardless.
     webhook_allowed_networks: list = field(
         default_factory=lambda: _list("WEBHOOK_ALLOWED_NETWORKS", DEFAULT_ALLOWED_NETWORKS))
     webhook_pool_maxsize: int = field(default_factory=lambda: _int("WEBHOOK_POOL_MAXSIZE", 1000))
@@ -66,8 +78,22 @@ class Config:
 
     max_streams_per_worker: int = field(default_factory=lambda: _int("MAX_STREAMS_PER_WORKER", 1000))
     max_streams_per_client: int = field(default_factory=lambda: _int("MAX_STREAMS_PER_CLIENT", 20))
+    # Concurrent expensive reads (search, exports, message pages; app/read_slots.py), per worker; 0: no
+    # bound. A client over its cap gets 429; past the worker's cap a read waits DB_POOL_TIMEOUT_SECONDS.
+    max_concurrent_reads_per_client: int = field(default_factory=lambda: _int("MAX_CONCURRENT_READS_PER_CLIENT", 4))
+    max_concurrent_reads_per_worker: int = field(default_factory=lambda: _int(
+        "MAX_CONCURRENT_READS_PER_WORKER", max(1, _int("DB_POOL_MAX_SIZE", 10) // 2)))
     stream_buffer_limit_bytes: int = field(
         default_factory=lambda: _int("STREAM_BUFFER_LIMIT_BYTES", 10 * 1024 * 1024))
+    # A stream (send, rejoin, replay) whose client accepts nothing this long is cut (relay.WriteWatch); 0: never.
+    stream_write_timeout_seconds: float = field(
+        default_factory=lambda: _float("STREAM_WRITE_TIMEOUT_SECONDS", 30))
+    # The message tree (issue 26 §3): variants (siblings) under one parent, where recreate, a branch, an
+    # edit or a post adds one (409 past it; the common send never does); content per page of siblings.
+    max_siblings_per_parent: int = field(
+        default_factory=lambda: _int("MAX_SIBLINGS_PER_PARENT", DEFAULT_MAX_SIBLINGS_PER_PARENT))
+    sibling_page_max_bytes: int = field(
+        default_factory=lambda: _int("SIBLING_PAGE_MAX_BYTES", DEFAULT_SIBLING_PAGE_MAX_BYTES))
 
     search_statement_timeout_ms: int = field(default_factory=lambda: _int("SEARCH_STATEMENT_TIMEOUT_MS", 5000))
     export_statement_timeout_ms: int = field(default_factory=lambda: _int("EXPORT_STATEMENT_TIMEOUT_MS", 15000))
@@ -80,6 +106,11 @@ class Config:
     idempotency_ttl_seconds: int = field(default_factory=lambda: _int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600))
 
     export_ttl_seconds: int = field(default_factory=lambda: _int("EXPORT_TTL_SECONDS", 24 * 3600))
+    # Caps on stored exports (issue 26 §4); 0: no cap. One export (413), a client's live ones (429).
+    export_max_bytes: int = field(default_factory=lambda: _int("EXPORT_MAX_BYTES", 128 * 1024 * 1024))
+    export_max_per_client: int = field(default_factory=lambda: _int("EXPORT_MAX_PER_CLIENT", 50))
+    export_max_bytes_per_client: int = field(
+        default_factory=lambda: _int("EXPORT_MAX_BYTES_PER_CLIENT", 512 * 1024 * 1024))
     signing_key: str = field(default_factory=lambda: _str("SIGNING_KEY"))
 
     # Browser origins allowed to call the API (comma-separated, `*` for any); empty: no CORS headers.
@@ -89,6 +120,15 @@ class Config:
     # Development only: weak secrets are accepted with a warning (app/secret_keys.py).
     chat_engine_dev_mode: bool = field(
         default_factory=lambda: _str("CHAT_ENGINE_DEV_MODE", "0").lower() not in ("0", "false", "no"))
+
+    @property
+    def session_database_url(self):
+        """The URL for what needs a real session (LISTEN, advisory locks, migrations)."""
+        return self.database_direct_url or self.database_url
+
+    @property
+    def behind_pooler(self):
+        return bool(self.database_direct_url) and self.database_direct_url != self.database_url
 
     @property
     def url_signing_key(self):

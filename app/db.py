@@ -116,6 +116,10 @@ def checks():
 RESERVED_WAIT_SECONDS = 30
 
 
+def _reconnect_failed(pool):
+    log.warning("pool %s: could not reconnect; the next request will try again", pool.name)
+
+
 class Database:
     """Owns one worker's pools. Created after fork (the app factory runs inside each gunicorn worker).
 
@@ -126,27 +130,40 @@ class Database:
     behind the requests that are being shed.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, owner_key=None):
+        # The worker's owner key rides in application_name: a live row's default reads it (migration 012).
+        self.application_name = f"chat-engine#{owner_key}" if owner_key else "chat-engine"
         self._outage_wait = min(config.db_outage_wait_seconds, config.db_pool_timeout_seconds)
         self.outage = False  # set by a dead connection, cleared by the next transaction that commits
         self.pool = self._pool(config, "chat-engine", config.db_pool_min_size, config.db_pool_max_size,
-                               config.db_pool_max_waiting)
+                               config.db_pool_max_waiting, self.application_name)
         # Saves are short and few at a time; their queue holds only saves, so it needs no cap of its own
         # beyond the main pool's (a worker never has more replies in flight than its stream slots).
         self.reserved = self._pool(config, "chat-engine-reserved", 0, config.db_pool_reserved_size, 0,
+                                   self.application_name,
                                    timeout=max(config.db_pool_timeout_seconds, RESERVED_WAIT_SECONDS)) \
             if config.db_pool_reserved_size > 0 else None
 
     @staticmethod
-    def _pool(config, name, min_size, max_size, max_waiting, timeout=None):
+    def _pool(config, name, min_size, max_size, max_waiting, application_name, timeout=None):
+        kwargs = {"autocommit": True, "row_factory": dict_row, "application_name": application_name,
+                  "connect_timeout": config.db_connect_timeout_seconds}
+        if config.behind_pooler:
+            # Through a transaction pooler each transaction may land on another server connection: a
+            # statement prepared on one is missing on the next, or already exists ("_pg3_0").
+            kwargs["prepare_threshold"] = None
         return ConnectionPool(
             config.database_url,
             min_size=min_size,
             max_size=max_size,
             timeout=timeout or config.db_pool_timeout_seconds,
             max_waiting=max_waiting,
-            kwargs={"autocommit": True, "row_factory": dict_row,
-                    "connect_timeout": config.db_connect_timeout_seconds},
+            # After a failover every connection is dead and the standby may take seconds to be
+            # promoted: a lost connection is retried for this long, then the next request that waits
+            # starts a fresh attempt, so the reconnect delay never grows past a few seconds.
+            reconnect_timeout=config.db_reconnect_timeout_seconds,
+            reconnect_failed=_reconnect_failed,
+            kwargs=kwargs,
             open=False,
             name=name,
         )
@@ -175,6 +192,14 @@ class Database:
             try:
                 with conn.transaction():
                     yield conn
+            except psycopg.errors.ReadOnlySqlTransaction:
+                # A server that was primary and is not any more (demoted after a failover) still answers,
+                # so its connections never look broken: replace every one of them (drain: the idle ones
+                # now, those in use when they come back), dialling the server that accepts writes.
+                self.outage = True
+                for each in self._pools():
+                    each.drain()
+                raise
             except psycopg.OperationalError:
                 if conn.broken:
                     self.outage = True

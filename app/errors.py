@@ -99,6 +99,15 @@ def refused_by_database(exc):
     return isinstance(exc, psycopg.Error) and (exc.sqlstate or "").startswith(_REFUSAL_CLASSES)
 
 
+def database_unreachable(exc):
+    """True for an outage or a failover in progress: no connection in time, a dead connection, or a
+    server that answers read-only (a demoted primary, a standby not yet promoted). Worth retrying."""
+    if isinstance(exc, psycopg_pool.PoolTimeout) or isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return True
+    state = getattr(exc, "sqlstate", None) or ""
+    return isinstance(exc, psycopg.OperationalError) and (not state or state.startswith(_UNAVAILABLE_CLASSES))
+
+
 def classify_database_error(exc):
     """A database error as the ApiError a client should see, or None when it is a bug (500).
     Only connectivity failures are "database unavailable": a statement error is never retried forever."""
@@ -112,6 +121,9 @@ def classify_database_error(exc):
         return ApiError(413, "INVALID_REQUEST", "content too large to index; send it in smaller messages")
     if isinstance(exc, psycopg.DataError):
         return invalid("a value was refused by the database (out of range or not representable)")
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):  # a failover in progress
+        return ApiError(503, "INTERNAL_ERROR", "database unavailable, retry shortly",
+                        {"retry_after_seconds": 2}, {"Retry-After": "2"})
     if isinstance(exc, psycopg.errors.PipelineAborted):
         return None  # a statement queued after one that failed: the bug is elsewhere, not the connection
     if isinstance(exc, psycopg.OperationalError) and (not state or state.startswith(_UNAVAILABLE_CLASSES)):

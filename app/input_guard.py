@@ -8,7 +8,14 @@ string through `check_request_text` (a before_request hook), so no view has to r
 import json
 import math
 
+from werkzeug.exceptions import RequestEntityTooLarge
+
 from app.errors import invalid
+
+try:  # what gunicorn's body reader raises on broken chunked framing (the app also runs without gunicorn)
+    from gunicorn.http.errors import ParseException as _FramingError
+except ImportError:  # pragma: no cover
+    _FramingError = ()
 
 MAX_JSON_DEPTH = 64  # bodies; session metadata has its own, smaller cap (app/chat/metadata_limits.py)
 
@@ -100,6 +107,22 @@ def check_json_value(value, max_depth, field):
     if problem:
         code, message = problem
         raise invalid(message, field=field, code=code)
+
+
+def check_streamed_body_size(request):
+    """A chunked body (no Content-Length) over MAX_REQUEST_BYTES is a 413, like one whose Content-Length says
+    so. werkzeug stops reading such a body at the cap and hands the rest of the app a truncated body, which
+    used to be a 400 `malformed_json`. The body is read here, at most the cap and one byte more, and kept
+    for the view (`request.get_data` caches it). Broken chunked framing is a 400 (it was a 500)."""
+    limit = request.max_content_length
+    if limit is None or request.content_length is not None \
+            or "chunked" not in request.headers.get("Transfer-Encoding", "").lower():
+        return
+    try:
+        if len(request.get_data(cache=True)) >= limit and request.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
+    except _FramingError:
+        raise invalid("the body's chunked framing is malformed", field="body", code="malformed_body") from None
 
 
 def check_request_text(path, args):

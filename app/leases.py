@@ -4,13 +4,15 @@ every worker of every instance runs, so no restart is needed for the session to 
 
 Renewal is one UPDATE per worker for all its live replies. Its answer doubles as a backstop for lost
 notices: a stop asked for meanwhile, or a reply another instance has ended, is carried out here.
+
+The sweep also forgets expired idempotency keys and purges expired exports, in bounded batches.
 """
 import logging
 import random
 
 import gevent
 
-from app.chat import live
+from app.chat import exports, live
 from app.db import queries as q
 
 log = logging.getLogger(__name__)
@@ -67,4 +69,5 @@ class LeaseKeeper:
         ended = live.sweep(self.db)
         with self.db.transaction() as conn:
             q.delete_expired_idempotency_keys(conn, limit=1000)
+        exports.purge_expired(self.db)  # one bounded batch a round, not only when the next export is stored
         return ended

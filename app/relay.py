@@ -27,7 +27,7 @@ from app import outcomes
 from app.chunk_log import ChunkLog
 from app.errors import error_body, trace_id
 from app.webhooks.errors import BackendError, BackendFailure
-from app.webhooks.replies import merge_chunk
+from app.webhooks.replies import ContentBuilder
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,15 @@ class Reply:
     """The assistant content received so far, merged into content parts."""
 
     def __init__(self):
-        self.parts = []
+        self.content = ContentBuilder()
         self.metadata = {}
 
     def add(self, chunk):
-        merge_chunk(self.parts, chunk)
+        self.content.add(chunk)
+
+    @property
+    def parts(self):
+        return self.content.parts
 
 
 class ClientWatcher:
@@ -114,6 +118,65 @@ class ClientWatcher:
             self._io = None
 
 
+PIECE_BYTES = 64 * 1024  # the most handed to the server in one write (a long line goes in several)
+
+
+class WriteWatch:
+    """Cuts a client that stops reading (STREAM_WRITE_TIMEOUT_SECONDS).
+
+    gunicorn's gevent worker writes what a response generator yields with a blocking `sendall` in the
+    request's greenlet. Once the socket buffers are full, a client that reads nothing would hold that
+    greenlet, its stream slot and whatever the generator holds, for ever. So each piece is marked while
+    the server writes it, and a timer shuts the socket down once one has waited longer than `seconds`:
+    the stuck write fails (EPIPE) and gunicorn closes the generator, as after any failed write. Lines
+    go out in pieces of at most PIECE_BYTES, so a client that reads slowly but steadily is never cut,
+    only one that takes `seconds` to accept one piece. No timer runs when there is no socket or no
+    timeout (0)."""
+
+    def __init__(self, sock, seconds):
+        self._sock = sock
+        self._seconds = seconds
+        self._since = None  # when the piece the server is writing was handed over
+        self._timer = None
+        if sock is not None and seconds and seconds > 0:
+            interval = min(max(seconds / 4, 0.05), 5.0)
+            self._timer = gevent.get_hub().loop.timer(interval, interval)
+            self._timer.start(self._check)
+
+    def send(self, line):
+        """Yields `line` in pieces, each marked while the server writes it: `yield from watch.send(line)`."""
+        if len(line) <= PIECE_BYTES:
+            self._since = time.monotonic()
+            yield line
+        else:
+            for start in range(0, len(line), PIECE_BYTES):
+                self._since = time.monotonic()
+                yield line[start:start + PIECE_BYTES]
+        self._since = None
+
+    def finishing(self):
+        """The generator is done: the server still writes the response's end, which may block too."""
+        self._since = time.monotonic()
+
+    def _check(self):  # runs in the hub: must not block
+        since = self._since
+        if since is not None and time.monotonic() - since > self._seconds:
+            self.stop()
+            gevent.spawn(self._cut)
+
+    def _cut(self):
+        log.warning("client accepted nothing for %s s: stream cut", self._seconds)
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)  # fails the stuck write
+        except OSError:
+            pass
+
+    def stop(self):
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
+
+
 def error_line(message_id, error_code, message, details=None, trace=None):
     return ndjson_line({"type": "error", "message_id": message_id,
                         **error_body(error_code, message, details, trace=trace)})
@@ -142,6 +205,7 @@ class Relay:
                                   self.config.chunk_flush_seconds if mode == "on" else None) \
             if exchange.live and mode in ("on", "end") else None
         self._driver = None
+        self._writes = None
         self._chunk_head = None
         self._pump = None
         self._watcher = None
@@ -157,15 +221,17 @@ class Relay:
     # -- the generator handed to the WSGI server --------------------------------------------------
 
     def lines(self):
-        yield ndjson_line(self.exchange.start_event())
+        writes = self._writes = WriteWatch(self.sock, self.config.stream_write_timeout_seconds)
+        yield from writes.send(ndjson_line(self.exchange.start_event()))
         self._driver = gevent.spawn(self._drive)
         self._watcher = ClientWatcher(self.sock, self.client_gone)
         try:
             while True:
                 line = self.out.get()
                 if line is _END:
+                    writes.finishing()
                     return
-                yield line
+                yield from writes.send(line)
                 self.buffered -= len(line)
         except BaseException:
             # GeneratorExit (a failed write), GreenletExit / gevent.Timeout while shutting down.
@@ -184,6 +250,8 @@ class Relay:
     def close(self):
         """The response's close hook: a response closed before it was ever iterated still ends its
         exchange (as cancelled) and gives its stream slot back."""
+        if self._writes is not None:
+            self._writes.stop()
         if self._driver is None and not self._finished:
             self._finish(outcomes.CANCELLED)
 
@@ -236,7 +304,7 @@ class Relay:
                 return outcomes.BY_REQUEST.get(payload, outcomes.CANCELLED)
 
     def _chunk(self, chunk):
-        if not self.reply.parts:
+        if not self.reply.content:
             self.metrics.first_chunk(time.monotonic() - self._received_at)
         self.reply.add(chunk)
         if self.chunk_log is not None:

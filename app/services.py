@@ -7,6 +7,7 @@ from flask import current_app
 from app.config import Config
 from app.db import Database
 from app.leases import LeaseKeeper
+from app.read_slots import ReadSlots
 from app.relay import StreamSlots
 from app.signals import Signals
 from app.webhooks.client import WebhookClient
@@ -16,7 +17,7 @@ EXTENSION = "chat_engine"  # the key in app.extensions
 
 @dataclass
 class Services:
-    """The config, database pool, webhook client, stream slots and metrics of one worker."""
+    """The config, database pool, webhook client, stream and read slots and metrics of one worker."""
     config: Config
     db: Database
     webhooks: WebhookClient
@@ -24,6 +25,7 @@ class Services:
     metrics: object
     signals: Signals = None      # LISTEN/NOTIFY wake-ups across instances (one connection per worker)
     leases: LeaseKeeper = None   # renews this worker's leases, sweeps lapsed ones
+    reads: ReadSlots = None      # bounds on concurrent expensive reads, per client and per worker
 
     def start_background(self):
         """Called in each gunicorn worker after fork (gunicorn.conf.py), never by the CLI or tests in-process."""

@@ -20,11 +20,17 @@ log = logging.getLogger(__name__)
 CHANNEL = "chat_engine_replies"
 RESYNC = "resync"
 APPLICATION_NAME = "chat-engine-listener"  # how operators (and tests) find these connections
+# With the worker's owner key, the session-level advisory lock that says "this worker is alive" (issue 21
+# §4): PostgreSQL drops it when the connection dies with the process, and whoever finds a reply of
+# this worker in its way ends the reply at once (sql/migrations/012_reply_owners.sql).
+OWNER_LOCK_CLASS = 4242002
 
 
 class Signals:
-    def __init__(self, database_url, connect_timeout=3, health_seconds=5):
+    def __init__(self, database_url, connect_timeout=3, health_seconds=5, owner_key=None):
         self._url = database_url
+        self.owner_key = owner_key
+        self.owner_locked = False
         self._connect_timeout = connect_timeout
         self._health_seconds = health_seconds
         self._subscribers = {}  # message uuid -> {token: callback}
@@ -77,6 +83,14 @@ class Signals:
         except Exception:  # one subscriber's bug must not stop the listener
             log.exception("signal subscriber failed")
 
+    def _lock_owner_key(self, conn):
+        if self.owner_key is None:
+            return
+        row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (OWNER_LOCK_CLASS, self.owner_key)).fetchone()
+        self.owner_locked = bool(row[0])
+        if not self.owner_locked:  # another worker drew the same key: its leases still end our replies
+            log.warning("owner key %s is held by another worker; replies here end by their lease", self.owner_key)
+
     def _run(self):
         delay = 0.1
         while True:
@@ -84,6 +98,7 @@ class Signals:
                 with psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout,
                                      application_name=APPLICATION_NAME) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    self._lock_owner_key(conn)
                     self.connected = True
                     self.connections += 1
                     delay = 0.1
@@ -96,6 +111,7 @@ class Signals:
                 if self.connected:
                     log.warning("signal listener lost its connection: %s", exc)
                 self.connected = False
+                self.owner_locked = False
                 self._wake_all()
                 gevent.sleep(delay)
-                delay = min(delay * 2, 5)
+                delay = min(delay * 2, 1)  # this worker's replies look abandoned while it is away

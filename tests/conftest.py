@@ -71,21 +71,41 @@ def tree_invariants(request):
     assert not any(reply_violations.values()), reply_violations
 
 
+# Set by tests/test_pgbouncer.py for a run of the streaming, cross-instance and rejoin tests with every
+# engine behind a real PgBouncer in transaction mode (DATABASE_DIRECT_URL: the server itself).
+THROUGH_POOLER = os.environ.get("CHAT_ENGINE_TEST_THROUGH_PGBOUNCER") == "1"
+
+
 @pytest.fixture(scope="session")
-def engine_process(database_url):
-    server = EngineProcess(database_url)
+def engine_database(database_url):
+    """(DATABASE_URL, extra environment) for the engines the tests start."""
+    if not THROUGH_POOLER:
+        yield database_url, {}
+        return
+    from support.pgbouncer import PgBouncer
+
+    pooler = PgBouncer(database_url)
+    yield pooler.url, {"DATABASE_DIRECT_URL": database_url}
+    pooler.stop()
+
+
+@pytest.fixture(scope="session")
+def engine_process(engine_database):
+    url, env = engine_database
+    server = EngineProcess(url, **env)
     yield server
     close_clients(server.url)
     server.stop()
 
 
 @pytest.fixture
-def start_engine(database_url):
+def start_engine(engine_database):
     """Start more engines (other settings, or a second instance); all stopped after the test."""
     started = []
+    url, pooled = engine_database
 
     def start(**env):
-        server = EngineProcess(database_url, **env)
+        server = EngineProcess(url, **{**pooled, **env})
         started.append(server)
         return server
     yield start

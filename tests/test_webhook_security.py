@@ -184,3 +184,49 @@ def test_the_cli_registers_with_a_secret_from_the_environment_or_prints_a_genera
     refused = _flask(database_url, "session-type", "create", "--name", "cli_metadata",
                      "--webhook-url", "http://169.254.169.254/")
     assert refused.returncode != 0 and "not allowed" in refused.stderr
+
+
+# Issue 26 §8: cloud metadata endpoints, written plainly or carried in IPv6, are refused whatever
+# WEBHOOK_ALLOWED_NETWORKS says; fd00:ec2::254 even lies inside the default's fc00::/7.
+METADATA_URLS = ("http://[fd00:ec2::254]/latest/meta-data/", "http://100.100.100.200/latest/meta-data/",
+                 "http://168.63.129.16/machine?comp=goalstate", "http://[64:ff9b::a9fe:a9fe]/",
+                 "http://[64:ff9b:1::a9fe:a9fe]/", "http://[2002:a9fe:a9fe::]/", "http://[::a9fe:a9fe]/",
+                 "http://[::ffff:0:a9fe:a9fe]/", "http://[::ffff:6464:64c8]/",
+                 "http://[2001:0:4136:e378:8000:63bf:5601:5601]/", "http://1684301000/")
+# (Written in hex: the request schema's URL check refuses dotted IPv4 inside brackets before the policy runs.)
+
+
+def test_cloud_metadata_endpoints_are_refused_at_registration_whatever_the_setting(start_engine, admin, contract):
+    from support.engine import Api
+
+    everywhere = Api(start_engine(WEBHOOK_ALLOWED_NETWORKS="0.0.0.0/0,::/0").url, "operator", admin=True)
+    for registrar in (admin, everywhere):
+        for url in METADATA_URLS:
+            for field, body in (("webhook_url", {"webhook_url": url}),
+                                ("summarization_url", {"webhook_url": "http://127.0.0.1:9/",
+                                                       "summarization_url": url})):
+                response = registrar.post("/admin/session-types",
+                                          json={"name": f"t_{uuid.uuid4().hex[:8]}", **body})
+                contract.validate_error(response, 400, "INVALID_REQUEST")
+                error = response.json()["details"]["validation_errors"][0]
+                assert (error["field"], error["code"]) == (field, "url_not_allowed"), (registrar.base, url)
+                assert "always refused" in error["message"], (registrar.base, url, error)
+    type_id, _ = register(everywhere, "http://127.0.0.1:9/")
+    for url in METADATA_URLS:
+        patched = everywhere.call("PATCH", f"/admin/session-types/{type_id}", json={"webhook_url": url})
+        contract.validate_error(patched, 400, "INVALID_REQUEST")
+
+
+def test_a_stored_metadata_url_is_refused_when_called(start_engine, db, contract):
+    """A row registered before this policy (written here with SQL) is refused at call time, with no request."""
+    from support.engine import Api
+
+    engine = start_engine(WEBHOOK_ALLOWED_NETWORKS="0.0.0.0/0,::/0")
+    admin = Api(engine.url, "operator", admin=True)
+    for url in ("http://[fd00:ec2::254]/latest/meta-data/", "http://[64:ff9b::a9fe:a9fe]/",
+                "http://100.100.100.200/", "http://[2002:a83f:8110::]/"):
+        type_id, _ = register(admin, "http://127.0.0.1:9/")
+        db.execute("UPDATE session_types SET webhook_url = %s WHERE id = %s", (url, type_id))
+        refused = Api(engine.url, "someone").post("/sessions", json={"session_type_id": type_id})
+        body = contract.validate_error(refused, 502, "BACKEND_ERROR")
+        assert "URL policy" in body["message"], (url, body)

@@ -22,9 +22,11 @@ def session_type_catalogue():
 def post_message(id):
     session_id = session_id_from_path(id)
     body = load_body(schemas.MessagePost)
-    row = posting.post_message(current_services().db, g.caller, session_id, body["role"], body["content"],
+    services = current_services()
+    row = posting.post_message(services.db, g.caller, session_id, body["role"], body["content"],
                                parent_id=body.get("parent_message_id"), hidden_from_user=body["hidden_from_user"],
-                               hidden_from_backend=body["hidden_from_backend"], metadata=body["metadata"])
+                               hidden_from_backend=body["hidden_from_backend"], metadata=body["metadata"],
+                               max_siblings=services.config.max_siblings_per_parent)
     return responses.message(row), 201
 
 

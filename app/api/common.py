@@ -1,11 +1,12 @@
 """What every view needs: body/query loading, path ids."""
 import functools
 
-from flask import request
+from flask import g, request
 
 from app import ids
 from app.errors import invalid
 from app.input_guard import parse_json_body
+from app.services import current_services
 
 
 @functools.cache
@@ -13,6 +14,17 @@ def _schema(schema_class):
     # One instance per schema class: building one (fields deep-copied) costs as much as the JWT check,
     # and a marshmallow schema keeps no state between loads.
     return schema_class()
+
+
+def expensive_read(view):
+    """A view whose statements are heavy (search, exports, message pages): it runs within the caller's
+    and the worker's bounds on concurrent expensive reads (app/read_slots.py), or answers 429 / 503."""
+    @functools.wraps(view)
+    def bounded(*args, **kwargs):
+        caller = g.get("caller")  # None on the public views: only the worker's bound applies
+        with current_services().reads.hold(caller.client_id if caller is not None else None):
+            return view(*args, **kwargs)
+    return bounded
 
 
 def load_body(schema_class, required=True):

@@ -1,7 +1,7 @@
 """/api/v1/exports/{id}: download an export through its signed, expiring link (no token needed)."""
 from flask import Blueprint, Response
 
-from app.api.common import load_query, path_id
+from app.api.common import expensive_read, load_query, path_id
 from app.chat import exports
 from app.schemas import requests as schemas
 from app.services import current_services
@@ -10,6 +10,7 @@ bp = Blueprint("exports", __name__)
 
 
 @bp.get("/exports/<export_id>")
+@expensive_read
 def download_export(export_id):
     parsed = path_id("export", export_id)
     query = load_query(schemas.ExportDownload)

@@ -21,7 +21,8 @@ def ready():
         return {"status": "unavailable", "database": f"unreachable ({type(exc).__name__})",
                 "breakers": breakers}, 503
     return {"status": "ok", "database": "ok", "breakers": breakers,
-            "streams": {"active": services.slots.active, "limit": services.slots.limit}}
+            "streams": {"active": services.slots.active, "limit": services.slots.limit},
+            "expensive_reads": services.reads.state()}
 
 
 @bp.get("/metrics")

@@ -3,7 +3,7 @@ from flask import Blueprint, g
 
 from app import ids
 from app.api import idempotent
-from app.api.common import load_body, load_query, message_id_from_path, session_id_from_path
+from app.api.common import expensive_read, load_body, load_query, message_id_from_path, session_id_from_path
 from app.api.streams import rejoin_response, stream_response
 from app.chat import exchanges, live, messages, reactions
 from app.schemas import requests as schemas, responses
@@ -58,13 +58,16 @@ def stop_reply(id):
 
 
 @bp.get("/sessions/<id>/messages")
+@expensive_read
 def list_messages(id):
     session_id = session_id_from_path(id)
     query = load_query(schemas.MessageListQuery)
-    db = current_services().db
+    services = current_services()
+    db = services.db
     rows, next_cursor = messages.list_messages(db, g.caller, session_id, parent_id=query.get("parent_message_id"),
                                                children="parent_message_id" in query, limit=query["limit"],
-                                               cursor=query.get("cursor"))
+                                               cursor=query.get("cursor"),
+                                               max_bytes=services.config.sibling_page_max_bytes)
     summary = reactions.summaries(db, g.caller, [r["id"] for r in rows])
     return {"messages": [responses.message(r, summary) for r in rows], "next_cursor": next_cursor}
 
@@ -87,10 +90,16 @@ def react_to_message(id):
 
 
 @bp.get("/messages/<id>/variants")
+@expensive_read
 def message_variants(id):
-    row, siblings = messages.variants(current_services().db, g.caller, message_id_from_path(id))
-    current = next((s["variant_index"] for s in siblings if s["is_active"]), row["variant_index"])
-    return {"variants": [responses.variant(s) for s in siblings], "current_index": current}
+    message_id = message_id_from_path(id)
+    query = load_query(schemas.VariantsQuery)
+    services = current_services()
+    siblings, current, next_cursor = messages.variants(services.db, g.caller, message_id, limit=query["limit"],
+                                                       cursor=query.get("cursor"),
+                                                       max_bytes=services.config.sibling_page_max_bytes)
+    return {"variants": [responses.variant(s) for s in siblings], "current_index": current,
+            "next_cursor": next_cursor}
 
 
 @bp.post("/messages/<id>/activate")

@@ -98,8 +98,9 @@ REPLAYED = {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"
                                                    "with the same Idempotency-Key."}}
 BUSY_CONFLICT = {
     "description": "`if_busy: reject` and a reply still streams in the session "
-                   "(validation_errors[0].code `reply_in_progress`, details.resource_id its uuid), or an "
-                   "Idempotency-Key reused with another body (`idempotency_key_reused`).",
+                   "(validation_errors[0].code `reply_in_progress`, details.resource_id its uuid), an "
+                   "Idempotency-Key reused with another body (`idempotency_key_reused`), or a new variant "
+                   "(recreate, branch, edit) past MAX_SIBLINGS_PER_PARENT under its parent (`too_many_variants`).",
     "headers": {"X-In-Flight-Message-Id": {"schema": MESSAGE_ID,
                                            "description": "The reply in flight (reply_in_progress): rejoin "
                                                           "it with GET /messages/{id}/stream or stop it."}},
@@ -223,7 +224,9 @@ def _message_schemas():
             "message_id": MESSAGE_ID, "variant_index": {"type": "integer"}, "content": array(ref("ContentPart")),
             "is_active": {"type": "boolean"}, "is_complete": {"type": "boolean"}, "created_at": TIME,
         }, required=("message_id", "variant_index", "content", "is_active")),
-        "MessageVariants": obj({"variants": array(ref("MessageVariant")), "current_index": {"type": "integer"}},
+        "MessageVariants": obj({"variants": array(ref("MessageVariant")), "current_index": {
+            "type": "integer", "description": "variant_index of the active sibling, whichever page it is on"},
+                                "next_cursor": NEXT_CURSOR},
                                required=("variants", "current_index")),
         "MessageSendRequest": object_schema(requests.MessageSend),
         "MessageRecreateRequest": object_schema(requests.MessageRecreate),
@@ -365,7 +368,8 @@ def _message_paths():
             "operationId": "listMessages",
             "summary": "The active path from the root; with parent_message_id, that node's children",
             "parameters": [SESSION_PARAM, *query_parameters(requests.MessageListQuery)],
-            "responses": {"200": json_response("Messages", ref("MessageList")), **errors(400, 401, 404)}}},
+            "responses": {"200": json_response("Messages", ref("MessageList")),
+                          **errors(400, 401, 404, 429, 503)}}},
         "/messages/send": {"post": {
             "operationId": "sendMessage", "summary": "Send a message; the reply streams back",
             "parameters": [IDEMPOTENCY_KEY],
@@ -381,9 +385,13 @@ def _message_paths():
             "parameters": [MESSAGE_PARAM],
             "responses": {"200": json_response("The message", ref("Message")), **errors(400, 401, 404)}}},
         "/messages/{id}/variants": {"get": {
-            "operationId": "getMessageVariants", "summary": "All siblings of a message, by variant index",
-            "parameters": [MESSAGE_PARAM],
-            "responses": {"200": json_response("Variants", ref("MessageVariants")), **errors(400, 401, 404)}}},
+            "operationId": "getMessageVariants", "summary": "The siblings of a message, by variant index, paged",
+            "description": "At most `limit` siblings, and fewer once their content passes SIBLING_PAGE_MAX_BYTES "
+                           "(at least one); `next_cursor` pages on. With small siblings the default page holds "
+                           "all of them (a parent has at most MAX_SIBLINGS_PER_PARENT).",
+            "parameters": [MESSAGE_PARAM, *query_parameters(requests.VariantsQuery)],
+            "responses": {"200": json_response("Variants", ref("MessageVariants")),
+                          **errors(400, 401, 404, 429, 503)}}},
         "/messages/{id}/activate": {"post": {
             "operationId": "activateMessage",
             "summary": "Make this variant (and its ancestors) active; the next send continues below it",
@@ -400,9 +408,13 @@ def _export_paths():
     return {
         "/sessions/{id}/export": {"post": {
             "operationId": "exportSession", "summary": "Render an export; returns a signed, expiring download URL",
+            "description": "An unchanged session's live export of the same format and scope is returned again "
+                           "(its life extended) instead of being rebuilt. 413: the export is over EXPORT_MAX_BYTES; "
+                           "429: the client's live exports are at EXPORT_MAX_PER_CLIENT or would exceed "
+                           "EXPORT_MAX_BYTES_PER_CLIENT (Retry-After: until the first of them expires).",
             "parameters": [SESSION_PARAM], "requestBody": json_body(ref("ExportRequest")),
             "responses": {"200": json_response("Export ready", ref("ExportResponse")),
-                          **errors(400, 401, 404, 503)}}},
+                          **errors(400, 401, 404, 413, 429, 503)}}},
         "/exports/{id}": {"get": {
             "operationId": "downloadExport", "summary": "Download an export by its signed link", "security": [],
             "parameters": [path_param("id", UUID, "Export id"), *query_parameters(requests.ExportDownload)],
@@ -430,14 +442,14 @@ def _share_paths():
         "/share/{token}": {"get": {
             "operationId": "accessSharedSession", "summary": "Read-only view of a shared session", "security": [],
             "parameters": [SHARE_TOKEN_PARAM, *query_parameters(requests.PageQuery)],
-            "responses": {"200": json_response("Shared session", ref("SharedSession")), **errors(400, 404)}}},
+            "responses": {"200": json_response("Shared session", ref("SharedSession")), **errors(400, 404, 503)}}},
         "/share/{token}/messages": {
             "parameters": [SHARE_TOKEN_PARAM],
             "get": {"operationId": "recipientMessages",
                     "summary": "The recipient's view: the owner's path continued by the caller's own branch",
                     "parameters": query_parameters(requests.PageQuery),
                     "responses": {"200": json_response("Shared session", ref("SharedSession")),
-                                  **errors(400, 401, 404)}},
+                                  **errors(400, 401, 404, 429, 503)}},
             "post": {"operationId": "sendAsRecipient",
                      "summary": "Send as a share recipient: branches privately below the owner's last message",
                      "requestBody": json_body(ref("SharedSendRequest")),
@@ -451,12 +463,13 @@ def _search_paths():
         "/sessions/{id}/search": {"get": {
             "operationId": "searchSession", "summary": "Full-text search in one session",
             "parameters": [SESSION_PARAM, *search],
-            "responses": {"200": json_response("Matches", ref("SearchResults")), **errors(400, 401, 404, 503)}}},
+            "responses": {"200": json_response("Matches", ref("SearchResults")),
+                          **errors(400, 401, 404, 429, 503)}}},
         "/search": {"get": {
             "operationId": "searchAllSessions", "summary": "Full-text search across the caller's sessions",
             "parameters": search,
             "responses": {"200": json_response("Sessions with matches", ref("SessionSearchResults")),
-                          **errors(400, 401, 503)}}},
+                          **errors(400, 401, 429, 503)}}},
     }
 
 
@@ -539,9 +552,10 @@ def document():
                 "Unauthorized": _error_response("Missing or invalid token"),
                 "NotFound": _error_response("Not found, or not the caller's"),
                 "Conflict": _error_response("Conflicts with the current state"),
-                "TooLarge": _error_response("Request body over the size cap, metadata over its cap, or content "
-                                            "too large to index"),
-                "TooManyRequests": _error_response("Too many concurrent streams for this client "
+                "TooLarge": _error_response("Request body over the size cap, metadata over its cap, content "
+                                            "too large to index, or an export over its cap"),
+                "TooManyRequests": _error_response("Too many concurrent streams or expensive reads (searches, "
+                                                   "exports, message pages), or live exports, for this client "
                                                    "(details.limit_type = concurrent; see Retry-After)"),
                 "Unavailable": _error_response("Overloaded, database unavailable, or backend breaker open "
                                                "(see Retry-After)"),

@@ -51,8 +51,11 @@ def paths():
             "operationId": "postMessage",
             "summary": "Store a message without calling the backend (system prompt, note, import)",
             "parameters": [path_param("id", SESSION_ID, "Session id")],
+            "description": "409 (validation_errors[0].code `too_many_variants`): `parent_message_id` already has "
+                           "MAX_SIBLINGS_PER_PARENT children.",
             "requestBody": json_body(ref("MessagePostRequest")),
-            "responses": {"201": json_response("The stored message", ref("Message")), **errors(400, 401, 404)}}},
+            "responses": {"201": json_response("The stored message", ref("Message")),
+                          **errors(400, 401, 404, 409)}}},
         "/messages/{id}": {"delete": {
             "operationId": "deleteMessage",
             "summary": "Delete a message and its subtree; the active path moves to the nearest sibling",

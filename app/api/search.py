@@ -2,7 +2,7 @@
 from flask import Blueprint, g
 
 from app import ids
-from app.api.common import load_query
+from app.api.common import expensive_read, load_query
 from app.chat import search
 from app.schemas import requests as schemas, responses
 from app.services import current_services
@@ -11,6 +11,7 @@ bp = Blueprint("search", __name__)
 
 
 @bp.get("/search")
+@expensive_read
 def search_all():
     query = load_query(schemas.SearchQuery)
     services = current_services()

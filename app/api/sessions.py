@@ -3,7 +3,7 @@ from flask import Blueprint, g
 
 from app import ids
 from app.api import idempotent
-from app.api.common import load_body, load_query, path_id, session_id_from_path
+from app.api.common import expensive_read, load_body, load_query, path_id, session_id_from_path
 from app.api.streams import stream_response
 from app.chat import exchanges, exports, search, sessions, shares
 from app.chat.idempotency import REPLAYED_HEADER
@@ -78,6 +78,7 @@ def summarize_session(id):
 
 
 @bp.post("/sessions/<id>/export")
+@expensive_read
 def export_session(id):
     session_id = session_id_from_path(id)
     body = load_body(schemas.SessionExport)
@@ -109,6 +110,7 @@ def revoke_share(id, share_id):
 
 
 @bp.get("/sessions/<id>/search")
+@expensive_read
 def search_session(id):
     session_id = session_id_from_path(id)
     query = load_query(schemas.SearchQuery)

@@ -1,7 +1,7 @@
 """/api/v1/share/{token}: the read-only view (public), and a recipient's own branch (authenticated)."""
 from flask import Blueprint, g
 
-from app.api.common import load_body, load_query
+from app.api.common import expensive_read, load_body, load_query
 from app.api.streams import stream_response
 from app.chat import exchanges, shares
 from app.schemas import requests as schemas, responses
@@ -17,12 +17,14 @@ def _view(token, recipient=None):
 
 
 @bp.get("/share/<token>")
+@expensive_read
 def view_shared(token):
     """Public: anyone holding the token sees the title and the owner's active path (hidden messages excluded)."""
     return _view(token)
 
 
 @bp.get("/share/<token>/messages")
+@expensive_read
 def recipient_messages(token):
     """The authenticated recipient's view: the owner's path continued by the recipient's own branch."""
     return _view(token, recipient=g.caller.client_id)

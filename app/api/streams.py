@@ -3,7 +3,7 @@ from the backend) or a rejoin of a reply that already exists (app/rejoin.py)."""
 from flask import Response, current_app, g, request
 
 from app.errors import unavailable
-from app.rejoin import Rejoin
+from app.rejoin import Rejoin, read_limits
 from app.relay import NDJSON, Relay
 from app.services import current_services
 from app.stream_slots import ClientStreamSlots, StreamTicket, too_many_streams
@@ -53,7 +53,7 @@ def stream_response(start_exchange, resumable=False):
         ticket.release()
         raise
     if isinstance(started, Rejoin):
-        started.attach(request.environ.get("gunicorn.socket"), ticket.release)
+        started.attach(request.environ.get("gunicorn.socket"), ticket.release, **read_limits(services.config))
         return _respond(started, started.headers())
     return _respond(Relay(started, services, request.environ, ticket, resumable=resumable), started.headers())
 
@@ -63,7 +63,7 @@ def rejoin_response(message_id, offset, headers=None):
     services = current_services()
     ticket = _open_stream(services)
     rejoin = Rejoin(services.db, services.signals, message_id, offset, headers, on_close=ticket.release,
-                    sock=request.environ.get("gunicorn.socket"))
+                    sock=request.environ.get("gunicorn.socket"), **read_limits(services.config))
     return _respond(rejoin, rejoin.headers())
 
 

@@ -4,6 +4,11 @@ Cursors are not signed: every decoded field is validated (type, range, format) b
 query, and the listing name binds a cursor to the listing that issued it, so a tampered, truncated or
 foreign cursor is a 400, never a database error. A cursor only narrows a query the caller is already
 allowed to run (ownership is checked by the query itself), so forging one reveals nothing.
+
+Share views need more (issue 26 §5): their walk starts below the message the cursor names, and below
+a message that an edit took off the path lies an abandoned branch the share does not show. So a share
+view's cursor also names its share (another share's cursor is a 400), and app/chat/shares.py checks
+that the message is on what the share shows before it walks.
 """
 import base64
 import binascii
@@ -56,7 +61,7 @@ LISTINGS = {
     "search": (_rank, _time, _uuid),
     "messages": (_uuid,),
     "variants": (_index,),
-    "shared_messages": (_uuid,),
+    "shared_messages": (_uuid, _uuid),  # the share's id, then the page's last message
 }
 _DUMP = {_rank: float, _time: datetime.isoformat, _uuid: str, _index: int}
 

@@ -4,19 +4,33 @@
 history) and returns an Exchange; the relay calls the backend with no connection held, then
 `Exchange.save` runs transaction 2.
 """
+import logging
+import time
 import uuid
 from dataclasses import dataclass
 from functools import cached_property
 
+import gevent
 import psycopg
 from psycopg.types.json import Jsonb
 
 from app import ids
-from app.chat import capabilities, live, paths, shares
+from app.chat import capabilities, live, messages, paths, shares
 from app.db import queries as q
-from app.errors import conflict, invalid, message_not_found, refused_by_database, session_not_found
+from app.errors import (
+    conflict,
+    database_unreachable,
+    invalid,
+    message_not_found,
+    refused_by_database,
+    session_not_found,
+)
 from app.webhooks import events
 from app.webhooks.client import Target
+
+log = logging.getLogger(__name__)
+
+SAVE_RETRY_SECONDS = 30  # as long as the reserved pool waits for a connection (app/db.py)
 
 
 @dataclass
@@ -51,25 +65,45 @@ class Exchange:
         metadata = dict(metadata or {})
         if outcome.stop_reason:
             metadata["stop_reason"] = outcome.stop_reason
-        try:
-            with self.db.transaction(reserved=True) as conn:  # never queued behind requests being shed
-                if not self.live:
-                    q.finish_assistant_message(conn, message_id=self.message_id, session_id=self.session_id,
-                                               content=Jsonb(parts), is_complete=outcome.complete,
-                                               metadata=Jsonb(metadata))
-                    return True
-                first_index, chunks = tail or (0, [])
-                return q.finish_live_reply(conn, message_id=self.message_id, session_id=self.session_id,
+        # Its client has the chunks: an outage or a failover is waited out (issue 21 §1), not a reason to
+        # throw the reply away. The pools re-dial meanwhile; the deadline bounds how long the relay waits.
+        deadline = time.monotonic() + SAVE_RETRY_SECONDS
+        attempt = 0
+        while True:
+            try:
+                return self._store(parts, metadata, outcome, tail, retry=attempt > 0)
+            except Exception as exc:
+                if self.live and refused_by_database(exc):
+                    # Refused for what it carries: a retry cannot help, and the live row must not keep
+                    # the session busy. The relay still tells its client that the reply was not stored.
+                    live.end_unstored(self.db, self.message_id)
+                    raise
+                if not database_unreachable(exc) or time.monotonic() >= deadline:
+                    raise
+                attempt += 1
+                log.warning("reply %s: saving it waits for the database (%s)", self.message_id, exc)
+                gevent.sleep(min(0.25 * attempt, 1.0))
+
+    def _store(self, parts, metadata, outcome, tail, retry):
+        with self.db.transaction(reserved=True) as conn:  # never queued behind requests being shed
+            if not self.live:
+                q.finish_assistant_message(conn, message_id=self.message_id, session_id=self.session_id,
                                            content=Jsonb(parts), is_complete=outcome.complete,
-                                           metadata=Jsonb(metadata), first_index=first_index,
-                                           chunks=Jsonb(chunks)) is not None
-        except Exception as exc:
-            if not (self.live and refused_by_database(exc)):
-                raise
-            # Refused for what it carries: a retry cannot help, and the live row must not keep the
-            # session busy. The relay still tells its client that the reply was not stored.
-            live.end_unstored(self.db, self.message_id)
-            raise
+                                           metadata=Jsonb(metadata))
+                return True
+            first_index, chunks = tail or (0, [])
+            if q.finish_live_reply(conn, message_id=self.message_id, session_id=self.session_id,
+                                   content=Jsonb(parts), is_complete=outcome.complete,
+                                   metadata=Jsonb(metadata), first_index=first_index,
+                                   chunks=Jsonb(chunks)) is not None:
+                return True
+            if not retry:
+                return False
+            # A retry that finds the reply ended: the attempt before may have committed before its
+            # connection died (its answer lost), or another party ended it. The stored end tells which.
+            stored = q.reply_end(conn, message_id=self.message_id)
+            return stored is not None and stored["is_complete"] == outcome.complete \
+                and stored["stop_reason"] == outcome.stop_reason and stored["content"] == parts
 
     def aborted(self, parts):
         self.webhooks.notify(self.target, events.message_aborted(self.session_id, self.message_id, parts))
@@ -131,7 +165,8 @@ class _Busy(Exception):
 
 def _make_way(db, webhooks, busy, options):
     """The session's active path ends in a reply still streaming: apply the if_busy policy."""
-    if busy.lapsed:  # its instance died: end it now instead of waiting for the sweep
+    if busy.lapsed or live.owner_gone(db, busy.message_id):
+        # Its instance died (its lease lapsed, or its worker's lock is gone): end it now, not at the sweep.
         live.end_abandoned(db, busy.message_id, "interrupted", lapsed_only=True)
         return
     if options.if_busy == "interrupt":
@@ -217,16 +252,18 @@ def _start_continuing(db, webhooks, caller, session_id, content, file_ids, enabl
 
 
 def _turn_exchange(db, webhooks, conn, admission, session_id, session, user_id, assistant_id, content, file_ids,
-                   enabled, history, options):
+                   enabled, history, options, recipient=None):
     """After a turn is placed, still in its transaction: what needs the session row (the capabilities
     and files asked for, then the breaker; checked after the placement, so a refusal rolls it back
-    and a busy session answers 409 first), the idempotency key, and the exchange."""
+    and a busy session answers 409 first), the idempotency key, and the exchange. `recipient`: the share
+    recipient who sent the turn, named to the backend (issue 26 §9)."""
     chosen = capabilities.select(session["available_capabilities"], enabled)
     capabilities.check_files(session["accepts_files"], file_ids)
     stream = admission.admit(_target(session), "message.new")
     if options.idempotency is not None:
         options.idempotency.record(conn, session_id=session_id, message_id=assistant_id, user_message_id=user_id)
-    payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content, file_ids, history)
+    payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content, file_ids, history,
+                                 recipient=recipient)
     return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, payload,
                     user_message_id=user_id, live=True)
 
@@ -246,10 +283,10 @@ def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, 
         new_turn = {"session_id": session_id, "user_message_id": user_id, "assistant_message_id": assistant_id,
                     "content": Jsonb([{"type": "text", "text": content}]), "file_ids": list(file_ids),
                     "assistant_metadata": Jsonb({"session_type_id": session["session_type_id"]}),
-                    **_live(webhooks, options)}
+                    "max_siblings": webhooks.config.max_siblings_per_parent, **_live(webhooks, options)}
         history = _place_turn(conn, new_turn, parent_id, recipient, edited_id, options)
         return _turn_exchange(db, webhooks, conn, admission, session_id, session, user_id, assistant_id, content,
-                              file_ids, enabled, history, options)
+                              file_ids, enabled, history, options, recipient=recipient)
 
 
 def _place_turn(conn, new_turn, parent_id, recipient, edited_id, options):
@@ -270,8 +307,10 @@ def _place_turn(conn, new_turn, parent_id, recipient, edited_id, options):
             raise _Busy(in_flight["message_id"], in_flight["lapsed"])
     if branching and (not path or path[-1]["is_hidden_from_user"]):
         raise message_not_found(parent_id)
-    q.insert_user_turn(conn, parent_id=parent_id, recipient_client_id=recipient, user_metadata=Jsonb({}),
-                       **new_turn)
+    if q.insert_user_turn(conn, parent_id=parent_id, recipient_client_id=recipient, user_metadata=Jsonb({}),
+                          **new_turn) is None:  # the parent has MAX_SIBLINGS_PER_PARENT variants already
+        field = "edited_message_id" if edited_id is not None else "parent_message_id" if branching else "body"
+        raise messages.too_many_variants(new_turn["max_siblings"], field)
     if recipient is None and not all(row["is_active"] for row in path):
         # Branching from a message off the active path: its whole chain becomes active.
         q.activate_path(conn, session_id=session_id, message_id=parent_id)
@@ -310,10 +349,12 @@ def _start_recreate(db, webhooks, caller, message_id, enabled, options):
         stream = admission.admit(_target(session), "message.recreate")
         parent_id = session["message_parent_id"]
         path = paths.down_to(conn, session["id"], parent_id)
-        q.insert_assistant_variant(conn, session_id=session["id"], parent_id=parent_id,
-                                   assistant_message_id=assistant_id, recipient_client_id=None,
-                                   assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}),
-                                   **_live(webhooks, options))
+        max_siblings = webhooks.config.max_siblings_per_parent
+        if q.insert_assistant_variant(conn, session_id=session["id"], parent_id=parent_id,
+                                      assistant_message_id=assistant_id, recipient_client_id=None,
+                                      assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}),
+                                      max_siblings=max_siblings, **_live(webhooks, options)) is None:
+            raise messages.too_many_variants(max_siblings, "id")
         if not all(row["is_active"] for row in path):
             q.activate_path(conn, session_id=session["id"], message_id=assistant_id)
         if options.idempotency is not None:

@@ -1,13 +1,14 @@
 """Exports: rendered once, stored in PostgreSQL (any instance serves them), fetched by signed URL."""
 import hashlib
 import hmac
+import math
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from app.chat.transcripts import RENDERERS
 from app.db import queries as q
-from app.errors import not_configured, not_found, session_not_found
+from app.errors import ApiError, not_configured, not_found, session_not_found
 
 
 def _signature(key, export_id, expires):
@@ -15,6 +16,10 @@ def _signature(key, export_id, expires):
 
 
 def create(db, config, caller, session_id, export_format, scope):
+    """(download_url, expires_at). An export of a session that has not changed since a live export of the
+    same format and scope was built is that export again, its life extended (issue 26 §4): nothing is
+    rendered or stored. A new one must fit the caps: at most EXPORT_MAX_BYTES itself (413), and the
+    client's live exports at most EXPORT_MAX_PER_CLIENT and EXPORT_MAX_BYTES_PER_CLIENT (429)."""
     key = config.url_signing_key
     if key is None:
         raise not_configured("exports need SIGNING_KEY (or JWT_SECRET) to sign links")
@@ -22,17 +27,63 @@ def create(db, config, caller, session_id, export_format, scope):
     expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=config.export_ttl_seconds)
     with db.transaction() as conn:
         q.set_statement_timeout(conn, timeout_ms=config.export_statement_timeout_ms)
+        # One client's exports serialize, so two at once can neither pass the caps together nor both build
+        # what one of them could reuse.
+        q.lock_client_exports(conn, client_id=caller.client_id)
+        # Read before the session and its tree: the body is then never older than the version it records.
+        version = q.export_source_version(conn, session_id=session_id, client_id=caller.client_id)
         session = q.get_session(conn, id=session_id, client_id=caller.client_id)
-        if session is None:
+        if version is None or session is None:
             raise session_not_found(session_id)
-        rows = q.session_tree(conn, session_id=session_id)
-        body = render(session, rows, scope).encode()
-        row = q.insert_export(conn, id=uuid.uuid4(), session_id=session_id, format=export_format,
-                              scope=scope, content_type=content_type, body=body, expires_at=expires_at)
+        row = q.reuse_export(conn, session_id=session_id, format=export_format, scope=scope,
+                             source_version=version, expires_at=expires_at)
+        if row is None:
+            usage = q.client_export_usage(conn, client_id=caller.client_id)
+            _check_client_caps(config, usage)  # before the work of rendering
+            body = render(session, q.session_tree(conn, session_id=session_id), scope).encode()
+            if config.export_max_bytes and len(body) > config.export_max_bytes:
+                raise _too_large(len(body), config.export_max_bytes)  # nothing stored
+            _check_client_caps(config, usage, len(body))
+            row = q.insert_export(conn, id=uuid.uuid4(), session_id=session_id, client_id=caller.client_id,
+                                  format=export_format, scope=scope, content_type=content_type, body=body,
+                                  size_bytes=len(body), source_version=version, expires_at=expires_at)
     expires = int(row["expires_at"].timestamp())
     url = (f"{config.public_base_url}/api/v1/exports/{row['id']}"
            f"?expires={expires}&signature={_signature(key, row['id'], expires)}")
     return url, row["expires_at"]
+
+
+def _too_large(size, limit, setting="EXPORT_MAX_BYTES"):
+    return ApiError(413, "INVALID_REQUEST", f"the export would be {size} bytes, more than the {limit} allowed "
+                    f"({setting})")
+
+
+def _check_client_caps(config, usage, adding=None):
+    """429 when one more export would take the client past its caps on live exports: checked before
+    rendering (`adding` None: the count, and bytes already at the cap) and after (`adding`: its size).
+    Exports leave only by expiring, so the wait is until the client's first live one expires."""
+    max_count, max_bytes = config.export_max_per_client, config.export_max_bytes_per_client
+    if max_bytes and adding is not None and adding > max_bytes:
+        raise _too_large(adding, max_bytes, "EXPORT_MAX_BYTES_PER_CLIENT")  # waiting would not help
+    if adding is None and max_count and usage["live"] >= max_count:
+        message = f"this client has {usage['live']} live exports, the most allowed (EXPORT_MAX_PER_CLIENT)"
+    elif max_bytes and (usage["bytes"] >= max_bytes if adding is None else usage["bytes"] + adding > max_bytes):
+        message = f"this client's live exports would exceed {max_bytes} bytes (EXPORT_MAX_BYTES_PER_CLIENT)"
+    else:
+        return
+    now = datetime.now(UTC)
+    reset = usage["first_expiry"] or now
+    retry_after = max(1, math.ceil((reset - now).total_seconds()))
+    raise ApiError(429, "RATE_LIMIT_EXCEEDED", message + "; retry when an earlier one expires",
+                   {"retry_after_seconds": retry_after, "limit_type": "concurrent",
+                    "quota_reset_at": reset.isoformat()},
+                   headers={"Retry-After": str(retry_after)})
+
+
+def purge_expired(db, limit=20, max_bytes=256 * 1024 * 1024):
+    """One bounded batch of expired exports deleted (the sweep, every worker, every LEASE_SECONDS/2)."""
+    with db.transaction() as conn:
+        return q.delete_expired_exports(conn, limit=limit, max_bytes=max_bytes)
 
 
 def fetch(db, config, export_id, expires, signature):

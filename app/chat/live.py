@@ -16,7 +16,7 @@ from app.errors import message_not_found, refused_by_database
 from app.metrics import get_metrics
 from app.webhooks import events
 from app.webhooks.client import Target
-from app.webhooks.replies import merge_chunk
+from app.webhooks.replies import merge_chunks
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,13 @@ def wait_ended(db, signals, message_id, seconds):
     finally:
         if subscription is not None:
             signals.unsubscribe(subscription)
+
+
+def owner_gone(db, message_id):
+    """Whether the instance streaming a reply is dead: its worker's advisory lock is gone (issue 21 §4).
+    Asked only of a reply found in a send's way, so it costs the common send nothing."""
+    with db.transaction() as conn:
+        return bool(q.reply_owner_gone(conn, message_id=message_id))
 
 
 def end_abandoned(db, message_id, reason, lapsed_only):
@@ -85,10 +92,8 @@ def _end_from_chunks(db, message_id, reason, lapsed_only):
         q.lock_session_row(conn, id=row["session_id"])  # the session row first, as every tree write
         if q.claim_live_reply(conn, message_id=message_id, lapsed_only=lapsed_only) is None:
             return None
-        parts = []
-        for batch in q.all_reply_chunks(conn, message_id=message_id):
-            for chunk in batch["chunks"]:
-                merge_chunk(parts, chunk)
+        parts = merge_chunks(chunk for batch in q.all_reply_chunks(conn, message_id=message_id)
+                             for chunk in batch["chunks"])
         q.end_abandoned_reply(conn, message_id=message_id, content=Jsonb(parts),
                               metadata=Jsonb({"stop_reason": reason}))
     log.info("reply %s ended here as %s", message_id, reason)

@@ -90,6 +90,11 @@ class MessageListQuery(PageQuery):
     parent_message_id = MessageId()
 
 
+class VariantsQuery(PageQuery):
+    """A page of a message's siblings (GET /messages/{id}/variants): `limit` of them at most, and fewer when
+    their content passes SIBLING_PAGE_MAX_BYTES; `cursor` is the previous page's `next_cursor`."""
+
+
 SESSION_TYPE_NAME = validate.Length(min=1, max=200)
 
 

@@ -31,7 +31,25 @@ def health_check(session_type_id):
     return {"event": "session_type.health_check", "session_type_id": session_type_id, "timestamp": now_iso()}
 
 
-def message_new(session_id, message_id, session_metadata, capabilities, content, file_ids, history):
+# The key of session_metadata that names who sent a message through a share (issue 26 §9): the event's
+# top level and its `message` allow no extra properties; session_metadata is the object that does.
+SENDER_KEY = "chat_engine_sender"
+
+
+def _with_sender(session_metadata, recipient):
+    """The owner's session metadata, plus the sender when a share recipient sent the message. The key is
+    the engine's: a value the owner stored under it is dropped, so it can never name someone else."""
+    if recipient is None and SENDER_KEY not in session_metadata:
+        return session_metadata  # the owner's send, the hot path: nothing to copy
+    metadata = {key: value for key, value in session_metadata.items() if key != SENDER_KEY}
+    if recipient is not None:
+        metadata[SENDER_KEY] = {"client_id": recipient, "via_share": True}
+    return metadata
+
+
+def message_new(session_id, message_id, session_metadata, capabilities, content, file_ids, history, recipient=None):
+    """`recipient`: the client id of a share recipient who sent it (None: the session's owner)."""
+    session_metadata = _with_sender(session_metadata, recipient)
     message = {"role": "user", "content": content}
     if file_ids:
         message["file_ids"] = [str(f) for f in file_ids]

@@ -29,9 +29,10 @@ RETURNING m.id, (SELECT count(*) FROM tail) AS tail_batches,
 SELECT id FROM sessions WHERE id = %(id)s FOR NO KEY UPDATE;
 
 -- name: claim_live_reply^
--- Take over a live reply to end it here (a lapsed lease, or a stop its instance did not carry out in time).
+-- Take over a live reply to end it here (abandoned: a lapsed lease or a dead owner; or a stop its instance did not carry out in time).
 DELETE FROM live_replies
- WHERE message_id = %(message_id)s AND (NOT %(lapsed_only)s OR lease_expires_at < now())
+ WHERE message_id = %(message_id)s
+   AND (NOT %(lapsed_only)s OR lease_expires_at < now() OR reply_owner_gone(owner_key, started_at, (SELECT live_reply_owner_keys())))
 RETURNING message_id, session_id;
 
 -- name: all_reply_chunks*
@@ -60,11 +61,15 @@ UPDATE live_replies SET lease_expires_at = now() + make_interval(secs => %(lease
 RETURNING message_id, stop_requested;
 
 -- name: lapsed_replies*
--- Live replies whose instance stopped renewing their lease (it died): to be ended as interrupted.
+-- Live replies whose instance died (its lock is gone) or stopped renewing their lease: to be ended as interrupted.
 SELECT message_id, session_id FROM live_replies
- WHERE lease_expires_at < now()
+ WHERE lease_expires_at < now() OR reply_owner_gone(owner_key, started_at, (SELECT live_reply_owner_keys()))
  ORDER BY lease_expires_at
  LIMIT %(limit)s;
+
+-- name: reply_owner_gone$
+-- Whether a live reply's instance is dead (its worker's advisory lock is gone): asked only of a reply in a send's way.
+SELECT reply_owner_gone(owner_key, started_at, (SELECT live_reply_owner_keys())) FROM live_replies WHERE message_id = %(message_id)s;
 
 -- name: request_stop^
 -- Ask the instance streaming a reply to stop it (it hears at once through NOTIFY, or at its next lease renewal); the asker then waits for the end, so the row is marked watched.
@@ -92,18 +97,76 @@ SELECT l.message_id, l.lease_expires_at < now() AS lapsed
  ORDER BY l.started_at DESC
  LIMIT 1;
 
+-- name: owned_reply_head^
+-- A message of a caller's session, without its content (a rejoin's check: it reads the content in bounded pieces).
+SELECT m.id, m.role, m.is_hidden_from_user, m.recipient_client_id
+  FROM messages m
+  JOIN sessions s ON s.id = m.session_id AND s.client_id = %(client_id)s
+ WHERE m.id = %(message_id)s;
+
 -- name: reply_state^
--- What a rejoining client needs: the reply's stored state, whether it still streams, and its chunk batches after an offset.
-SELECT m.id, m.is_complete, m.metadata, m.content, (l.message_id IS NOT NULL) AS live,
+-- What a rejoining client reads, in one snapshot: the reply's stored state, whether it still streams, and its next chunks from an offset, bounded (issue 26 §2): from the batch holding the offset, at most max_batches batches and max_chunks chunks, those that begin before max_bytes (at least one); a chunk larger than max_bytes comes without its content (read in slices: reply_chunk_slice); `more`: chunks are left for the next read.
+WITH batches AS (
+    SELECT first_index, chunks FROM reply_chunks
+     WHERE message_id = %(message_id)s
+       AND first_index >= coalesce((SELECT max(first_index) FROM reply_chunks
+                                     WHERE message_id = %(message_id)s AND first_index <= %(offset)s), 0)
+     ORDER BY first_index
+     LIMIT %(max_batches)s
+), after_offset AS (
+    SELECT b.first_index + e.n - 1 AS index, e.chunk, octet_length(e.chunk::text) AS size
+      FROM batches b, jsonb_array_elements(b.chunks) WITH ORDINALITY AS e(chunk, n)
+     WHERE b.first_index + e.n - 1 >= %(offset)s
+), page AS (
+    SELECT CASE WHEN size > %(max_bytes)s THEN chunk - 'content' ELSE chunk END AS chunk, index,
+           sum(least(size, %(max_bytes)s)) OVER w - least(size, %(max_bytes)s) AS bytes_before,
+           row_number() OVER w AS rank
+      FROM after_offset
+    WINDOW w AS (ORDER BY index)
+)
+SELECT m.id, m.is_complete, m.metadata, (l.message_id IS NOT NULL) AS live,
        EXISTS (SELECT 1 FROM reply_chunks c WHERE c.message_id = m.id) AS has_chunks,
-       coalesce((SELECT jsonb_agg(jsonb_build_object('first_index', c.first_index, 'chunks', c.chunks)
-                                  ORDER BY c.first_index)
-                   FROM reply_chunks c
-                  WHERE c.message_id = m.id
-                    AND c.first_index + jsonb_array_length(c.chunks) > %(offset)s), '[]') AS batches
+       coalesce((SELECT jsonb_agg(chunk ORDER BY index) FROM page
+                  WHERE bytes_before < %(max_bytes)s AND rank <= %(max_chunks)s), '[]') AS chunks,
+       EXISTS (SELECT 1 FROM page WHERE bytes_before >= %(max_bytes)s OR rank > %(max_chunks)s)
+           OR EXISTS (SELECT 1 FROM reply_chunks c
+                       WHERE c.message_id = m.id AND c.first_index > (SELECT max(first_index) FROM batches)) AS more
   FROM messages m
   LEFT JOIN live_replies l ON l.message_id = m.id
  WHERE m.id = %(message_id)s;
+
+-- name: reply_chunk_slice$
+-- Characters [start, start + length) of the content of one stored chunk too large to read whole (1-based, as substr); None once it is gone.
+SELECT substr(c.chunks -> (%(index)s - c.first_index) ->> 'content', %(start)s, %(length)s)
+  FROM reply_chunks c
+ WHERE c.message_id = %(message_id)s
+   AND c.first_index = (SELECT max(first_index) FROM reply_chunks
+                         WHERE message_id = %(message_id)s AND first_index <= %(index)s);
+
+-- name: reply_parts_page^
+-- A replay of a reply stored without its chunk log: its content parts after ordinal `after`, at most max_parts, those that begin before max_bytes (at least one); a part larger than max_bytes comes without its payload fields (read in slices: reply_part_slice); None once the message is gone.
+WITH parts AS (
+    SELECT e.n, e.part, octet_length(e.part::text) AS size
+      FROM messages m, jsonb_array_elements(m.content) WITH ORDINALITY AS e(part, n)
+     WHERE m.id = %(message_id)s AND e.n > %(after)s
+), page AS (
+    SELECT CASE WHEN size > %(max_bytes)s THEN part - %(payload_fields)s::text[] ELSE part END AS part, n,
+           sum(least(size, %(max_bytes)s)) OVER w - least(size, %(max_bytes)s) AS bytes_before,
+           row_number() OVER w AS rank
+      FROM parts
+    WINDOW w AS (ORDER BY n)
+)
+SELECT coalesce((SELECT jsonb_agg(part ORDER BY n) FROM page
+                  WHERE bytes_before < %(max_bytes)s AND rank <= %(max_parts)s), '[]') AS parts,
+       EXISTS (SELECT 1 FROM page WHERE bytes_before >= %(max_bytes)s OR rank > %(max_parts)s) AS more
+  FROM messages
+ WHERE id = %(message_id)s;
+
+-- name: reply_part_slice$
+-- Characters [start, start + length) of the payload of one stored content part too large to read whole (ordinal 1-based); None once it is gone.
+SELECT substr(content -> (%(ordinal)s - 1) ->> %(field)s, %(start)s, %(length)s)
+  FROM messages
+ WHERE id = %(message_id)s;
 
 -- name: reply_backend^
 -- The backend a reply came from (for message.aborted when another instance ends it).
@@ -112,3 +175,7 @@ SELECT s.id AS session_id, s.session_type_id, t.webhook_url
   JOIN sessions s ON s.id = m.session_id
   JOIN session_types t ON t.id = s.session_type_id
  WHERE m.id = %(message_id)s;
+
+-- name: reply_end^
+-- How a reply was stored (for a save retried after a lost connection: did the attempt before commit?).
+SELECT is_complete, metadata->>'stop_reason' AS stop_reason, content FROM messages WHERE id = %(message_id)s;

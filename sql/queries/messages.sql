@@ -43,13 +43,50 @@ WITH RECURSIVE up AS (
 SELECT id, parent_id, role, is_active, is_hidden_from_user, recipient_client_id, history_item
   FROM up ORDER BY height DESC;
 
--- name: children*
--- The owner's children (variants) of one node of a session, or its roots when parent_id is null, by index.
-SELECT m.*, count(*) OVER () AS total_variants
+-- name: sibling_page*
+-- A page of the owner's visible children (variants) of one node of a session (parent_id null: its roots) after variant_index %(after_index)s: at most %(limit)s, and no more content than %(max_bytes)s unless one sibling alone is larger. One lookup per sibling plus one past the page (`more` on every row: siblings follow); `total_variants`: the owner's siblings.
+WITH RECURSIVE walk AS (
+    -- Each lookup returns the content's reference (a TOAST pointer) and its size is taken only for the
+    -- one sibling found: never every sibling's content, however many there are (issue 26 §3).
+    SELECT first.id, first.variant_index, octet_length(first.content::text)::bigint AS bytes_so_far, 1 AS n
+      FROM (SELECT m.id, m.variant_index, m.content
+              FROM messages m
+             WHERE m.session_id = %(session_id)s AND m.recipient_client_id IS NULL AND NOT m.is_hidden_from_user
+               AND (m.parent_id = %(parent_id)s OR (m.parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
+               AND m.variant_index > %(after_index)s
+             ORDER BY m.variant_index
+             LIMIT 1) first
+    UNION ALL
+    SELECT next.id, next.variant_index, walk.bytes_so_far + octet_length(next.content::text), walk.n + 1
+      FROM walk
+     CROSS JOIN LATERAL (
+           SELECT m.id, m.variant_index, m.content
+             FROM messages m
+            WHERE m.session_id = %(session_id)s AND m.recipient_client_id IS NULL AND NOT m.is_hidden_from_user
+              AND (m.parent_id = %(parent_id)s OR (m.parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
+              AND m.variant_index > walk.variant_index
+            ORDER BY m.variant_index
+            LIMIT 1
+     ) next
+     -- Only a sibling on the page looks further, so the walk ends one sibling past the page.
+     WHERE walk.n <= %(limit)s AND (walk.n = 1 OR walk.bytes_so_far <= %(max_bytes)s)
+), page AS (
+    SELECT id, n FROM walk WHERE n <= %(limit)s AND (n = 1 OR bytes_so_far <= %(max_bytes)s)
+)
+SELECT m.*, (SELECT count(*) FROM walk) > (SELECT count(*) FROM page) AS more,
+       (SELECT count(*) FROM messages s
+         WHERE s.session_id = %(session_id)s AND s.recipient_client_id IS NULL
+           AND (s.parent_id = %(parent_id)s OR (s.parent_id IS NULL AND %(parent_id)s::uuid IS NULL))) AS total_variants
+  FROM page
+  JOIN messages m ON m.id = page.id
+ ORDER BY page.n;
+
+-- name: active_sibling_index$
+-- The variant_index of the owner's active visible child of one node of a session (parent_id null: its roots), if any.
+SELECT m.variant_index
   FROM messages m
- WHERE m.session_id = %(session_id)s AND m.recipient_client_id IS NULL
-   AND (m.parent_id = %(parent_id)s OR (m.parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
- ORDER BY m.variant_index;
+ WHERE m.session_id = %(session_id)s AND m.is_active AND m.recipient_client_id IS NULL AND NOT m.is_hidden_from_user
+   AND (m.parent_id = %(parent_id)s OR (m.parent_id IS NULL AND %(parent_id)s::uuid IS NULL));
 
 -- name: get_owned_message^
 -- One message of a caller's session.
@@ -67,22 +104,28 @@ SELECT parent_id, count(*) AS total
    AND (recipient_client_id IS NULL OR recipient_client_id = %(recipient)s::text)
  GROUP BY parent_id;
 
--- name: insert_user_turn!
--- Add a user message as the newest active variant under a parent, with an empty assistant reply below it, live: leased to this instance (live_replies) while it streams.
-WITH deactivated AS (
+-- name: insert_user_turn^
+-- Add a user message as the newest active variant under a parent, with an empty assistant reply below it, live: leased to this instance (live_replies) while it streams. No row, and nothing written, when the parent already has %(max_siblings)s variants its audience sees (the owner's; for a share recipient, plus their own).
+WITH room AS (
+    SELECT coalesce(max(variant_index) + 1, 0) AS variant_index
+      FROM messages
+     WHERE session_id = %(session_id)s
+       AND (parent_id = %(parent_id)s OR (parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
+    HAVING count(*) FILTER (WHERE recipient_client_id IS NULL OR recipient_client_id = %(recipient_client_id)s)
+           < %(max_siblings)s
+), deactivated AS (
     UPDATE messages SET is_active = false, updated_at = clock_timestamp()
      WHERE session_id = %(session_id)s AND is_active
        AND recipient_client_id IS NOT DISTINCT FROM %(recipient_client_id)s
        AND (parent_id = %(parent_id)s OR (parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
+       AND EXISTS (SELECT 1 FROM room)
     RETURNING id
 ), user_message AS (
     INSERT INTO messages (id, session_id, parent_id, role, content, file_ids, variant_index, is_active,
                           recipient_client_id, metadata)
     SELECT %(user_message_id)s, %(session_id)s, %(parent_id)s, 'user', %(content)s, %(file_ids)s,
-           coalesce(max(variant_index) + 1, 0), true, %(recipient_client_id)s, %(user_metadata)s
-      FROM messages
-     WHERE session_id = %(session_id)s
-       AND (parent_id = %(parent_id)s OR (parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
+           room.variant_index, true, %(recipient_client_id)s, %(user_metadata)s
+      FROM room
     RETURNING id, created_at
 ), assistant_message AS (
     INSERT INTO messages (id, session_id, parent_id, role, content, variant_index, is_active, is_complete,
@@ -105,20 +148,26 @@ SELECT * FROM continue_active_path(%(session_id)s, %(client_id)s, %(check_busy)s
                                    %(assistant_message_id)s, %(content)s, %(file_ids)s::uuid[], %(resumable)s,
                                    %(lease_seconds)s::double precision, %(message_prefix)s, %(session_prefix)s);
 
--- name: insert_assistant_variant!
--- Add an empty assistant message as the newest active variant under a parent (a recreate), live: leased to this instance (live_replies) while it streams.
-WITH deactivated AS (
+-- name: insert_assistant_variant^
+-- Add an empty assistant message as the newest active variant under a parent (a recreate), live: leased to this instance (live_replies) while it streams. No row, and nothing written, when the parent already has %(max_siblings)s variants its audience sees (as insert_user_turn).
+WITH room AS (
+    SELECT coalesce(max(variant_index) + 1, 0) AS variant_index
+      FROM messages
+     WHERE session_id = %(session_id)s AND parent_id = %(parent_id)s
+    HAVING count(*) FILTER (WHERE recipient_client_id IS NULL OR recipient_client_id = %(recipient_client_id)s)
+           < %(max_siblings)s
+), deactivated AS (
     UPDATE messages SET is_active = false, updated_at = clock_timestamp()
      WHERE session_id = %(session_id)s AND parent_id = %(parent_id)s AND is_active
        AND recipient_client_id IS NOT DISTINCT FROM %(recipient_client_id)s
+       AND EXISTS (SELECT 1 FROM room)
     RETURNING id
 ), assistant_message AS (
     INSERT INTO messages (id, session_id, parent_id, role, content, variant_index, is_active, is_complete,
                           recipient_client_id, metadata)
     SELECT %(assistant_message_id)s, %(session_id)s, %(parent_id)s, 'assistant', '[]',
-           coalesce(max(variant_index) + 1, 0), true, false, %(recipient_client_id)s, %(assistant_metadata)s
-      FROM messages
-     WHERE session_id = %(session_id)s AND parent_id = %(parent_id)s
+           room.variant_index, true, false, %(recipient_client_id)s, %(assistant_metadata)s
+      FROM room
     RETURNING id, variant_index
 ), live AS (
     INSERT INTO live_replies (message_id, session_id, resumable, lease_expires_at)

@@ -86,3 +86,29 @@ WITH RECURSIVE path AS (
      WHERE path.depth + 1 < %(limit)s
 )
 SELECT * FROM path ORDER BY depth;
+
+-- name: on_shared_path$
+-- Whether a message is on what a share view shows (issue 26 §5): the owner's active path, or for a recipient that path continued by their own active branch (their active child wins at a node, as in recipient_path_page). Walked up from the message, one primary-key lookup per level, stopping at the first step off the path.
+WITH RECURSIVE up AS (
+    SELECT m.id, m.parent_id, m.is_active, m.recipient_client_id
+      FROM messages m
+     WHERE m.id = %(message_id)s AND m.session_id = %(session_id)s
+    UNION ALL
+    SELECT parent.*
+      FROM up
+     CROSS JOIN LATERAL (SELECT m.id, m.parent_id, m.is_active, m.recipient_client_id
+                           FROM messages m WHERE m.id = up.parent_id) parent
+     WHERE up.is_active
+       AND (up.recipient_client_id IS NULL OR up.recipient_client_id = %(recipient)s::text)
+), steps AS (
+    SELECT coalesce(up.is_active AND CASE
+               WHEN up.recipient_client_id IS NOT NULL
+                   THEN up.recipient_client_id = %(recipient)s::text AND up.parent_id IS NOT NULL
+               WHEN %(recipient)s::text IS NULL OR up.parent_id IS NULL THEN true
+               ELSE NOT EXISTS (SELECT 1 FROM messages sibling
+                                 WHERE sibling.parent_id = up.parent_id AND sibling.is_active
+                                   AND sibling.recipient_client_id = %(recipient)s::text)
+           END, false) AS on_path
+      FROM up
+)
+SELECT count(*) > 0 AND bool_and(on_path) FROM steps;

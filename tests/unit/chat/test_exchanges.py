@@ -48,9 +48,9 @@ def test_recreate_adds_an_active_variant_with_the_same_history(database, webhook
     original = reply(exchanges.start_send(database, webhooks, caller, session_id, "q"), "reply 1")
     again = reply(exchanges.start_recreate(database, webhooks, caller, original.message_id), "reply 2")
     assert texts(json.loads(again.payload["history"])) == ["q"]
-    row, siblings = messages.variants(database, caller, original.message_id)
+    siblings, current, _ = messages.variants(database, caller, original.message_id)
     assert texts(siblings) == ["reply 1", "reply 2"]
-    assert [s["is_active"] for s in siblings] == [False, True]
+    assert [s["is_active"] for s in siblings] == [False, True] and current == 1
 
 
 def test_branching_from_an_earlier_message_activates_the_new_branch(database, webhooks, caller, make_session):

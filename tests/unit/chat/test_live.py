@@ -190,3 +190,22 @@ def test_content_the_database_refuses_ends_the_reply_without_it_and_frees_the_se
     assert q.live_reply(conn, message_id=first.message_id) is None
     exchanges.start_send(database, impatient, caller, session_id, "q2")
 
+
+
+def test_the_sweep_ends_a_reply_whose_owner_s_lock_is_gone_and_spares_one_whose_lock_is_held(
+        conn, database, impatient, caller, make_session, database_url):
+    """Issue 21 §4: a worker's advisory lock (4242002, key) says it is alive; a live row naming a key
+    nobody holds belongs to a dead instance, whatever its lease says."""
+    import psycopg
+
+    dead = exchanges.start_send(database, impatient, caller, make_session(), "q1")
+    alive = exchanges.start_send(database, impatient, caller, make_session(), "q2")
+    for exchange, key in ((dead, 111111111), (alive, 222222222)):
+        conn.execute("UPDATE live_replies SET owner_key = %s, started_at = now() - interval '5 seconds' "
+                     "WHERE message_id = %s", (key, exchange.message_id))
+    with psycopg.connect(database_url, autocommit=True) as worker:
+        worker.execute("SELECT pg_advisory_lock(4242002, 222222222)")
+        assert live.owner_gone(database, dead.message_id) and not live.owner_gone(database, alive.message_id)
+        assert live.sweep(database) == 1
+    assert messages.get_message(database, caller, dead.message_id)["metadata"]["stop_reason"] == "interrupted"
+    assert q.live_reply(conn, message_id=alive.message_id) is not None

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from app.webhooks.errors import BackendError
-from app.webhooks.replies import json_events, merge_chunk, read_events
+from app.webhooks.replies import ContentBuilder, json_events, merge_chunks, read_events
 
 
 class Answer:
@@ -89,12 +89,11 @@ def test_chunks_keep_the_optional_fields_of_their_part_type_only():
 
 
 def test_streamed_pieces_merge_until_the_language_changes():
-    parts = []
-    for piece in ({"type": "text", "content": "See"}, {"type": "text", "content": ":"},
-                  {"type": "code", "content": "a", "language": "go"}, {"type": "code", "content": "b"},
-                  {"type": "code", "content": "c", "language": "go"}, {"type": "code", "content": "d", "language": "c"},
-                  {"type": "image", "content": "id-1"}, {"type": "image", "content": "id-2"}):
-        merge_chunk(parts, piece)
+    parts = merge_chunks([
+        {"type": "text", "content": "See"}, {"type": "text", "content": ":"},
+        {"type": "code", "content": "a", "language": "go"}, {"type": "code", "content": "b"},
+        {"type": "code", "content": "c", "language": "go"}, {"type": "code", "content": "d", "language": "c"},
+        {"type": "image", "content": "id-1"}, {"type": "image", "content": "id-2"}])
     assert parts == [{"type": "text", "text": "See:"}, {"type": "code", "code": "abc", "language": "go"},
                      {"type": "code", "code": "d", "language": "c"}, {"type": "image", "image_id": "id-1"},
                      {"type": "image", "image_id": "id-2"}]
@@ -103,8 +102,21 @@ def test_streamed_pieces_merge_until_the_language_changes():
 def test_parts_of_a_json_answer_stay_whole_with_all_their_fields():
     answer = {"content": [{"type": "code", "code": "a", "language": "go"}, {"type": "code", "code": "b"},
                           {"type": "document", "document_id": "d", "filename": "f.txt", "mime_type": "text/plain"}]}
-    parts = []
-    for kind, payload in json_events(answer):
-        if kind == "chunk":
-            merge_chunk(parts, payload)
+    parts = merge_chunks(payload for kind, payload in json_events(answer) if kind == "chunk")
     assert parts == answer["content"]
+
+
+def test_parts_read_while_streaming_continue_where_they_left_off():
+    content = ContentBuilder()
+    content.add({"type": "text", "content": "a"})
+    content.add({"type": "text", "content": "b"})
+    assert content.parts == [{"type": "text", "text": "ab"}]
+    content.add({"type": "text", "content": "c"})
+    assert content.parts == [{"type": "text", "text": "abc"}]
+
+
+def test_many_small_chunks_make_one_part():
+    content = ContentBuilder()
+    for _ in range(100_000):
+        content.add({"type": "text", "content": "0123456789"})
+    assert content.parts == [{"type": "text", "text": "0123456789" * 100_000}]
