@@ -10,10 +10,11 @@ WITH touched AS (
      WHERE l.message_id = %(message_id)s AND l.session_id = touched.id
     RETURNING l.message_id, l.watched
 ), tail AS (
-    INSERT INTO reply_chunks (message_id, first_index, chunks)
+    INSERT INTO reply_chunks AS c (message_id, first_index, chunks)
     SELECT message_id, %(first_index)s, %(chunks)s FROM claimed
      WHERE jsonb_array_length(%(chunks)s) > 0
-    ON CONFLICT DO NOTHING
+    ON CONFLICT (message_id, first_index) DO UPDATE SET chunks = EXCLUDED.chunks
+     WHERE jsonb_array_length(EXCLUDED.chunks) > jsonb_array_length(c.chunks)  -- a flush whose commit went unseen
     RETURNING 1
 )
 UPDATE messages m

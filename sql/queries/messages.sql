@@ -153,12 +153,14 @@ SELECT * FROM continue_active_path(%(session_id)s, %(client_id)s, %(check_busy)s
 WITH room AS (
     SELECT coalesce(max(variant_index) + 1, 0) AS variant_index
       FROM messages
-     WHERE session_id = %(session_id)s AND parent_id = %(parent_id)s
+     WHERE session_id = %(session_id)s
+       AND (parent_id = %(parent_id)s OR (parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
     HAVING count(*) FILTER (WHERE recipient_client_id IS NULL OR recipient_client_id = %(recipient_client_id)s)
            < %(max_siblings)s
 ), deactivated AS (
     UPDATE messages SET is_active = false, updated_at = clock_timestamp()
-     WHERE session_id = %(session_id)s AND parent_id = %(parent_id)s AND is_active
+     WHERE session_id = %(session_id)s AND is_active
+       AND (parent_id = %(parent_id)s OR (parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
        AND recipient_client_id IS NOT DISTINCT FROM %(recipient_client_id)s
        AND EXISTS (SELECT 1 FROM room)
     RETURNING id
@@ -232,11 +234,12 @@ WITH RECURSIVE path AS (
 SELECT * FROM path ORDER BY depth;
 
 -- name: append_reply_chunks!
--- Store a batch of a live reply's chunk events; wake the listeners if someone watches it. The row is locked FOR SHARE whatever its mark: a watcher marking it meanwhile either commits first (the mark is seen) or waits for this batch (and reads it).
+-- Store a batch of a live reply's chunk events; wake the listeners if someone watches it. The row is locked FOR SHARE whatever its mark: a watcher marking it meanwhile either commits first (the mark is seen) or waits for this batch (and reads it). A batch at an index already stored is the retry of one whose commit went unseen, with the chunks since: the longer one is kept.
 WITH stored AS (
-    INSERT INTO reply_chunks (message_id, first_index, chunks)
+    INSERT INTO reply_chunks AS c (message_id, first_index, chunks)
     VALUES (%(message_id)s, %(first_index)s, %(chunks)s)
-    ON CONFLICT DO NOTHING
+    ON CONFLICT (message_id, first_index) DO UPDATE SET chunks = EXCLUDED.chunks
+     WHERE jsonb_array_length(EXCLUDED.chunks) > jsonb_array_length(c.chunks)
     RETURNING message_id
 ), live AS (
     SELECT watched FROM live_replies WHERE message_id = %(message_id)s FOR SHARE

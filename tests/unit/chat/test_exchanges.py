@@ -9,7 +9,7 @@ import pytest
 
 from app import outcomes
 from app.auth import Caller
-from app.chat import exchanges, messages
+from app.chat import exchanges, messages, posting
 from app.errors import ApiError
 from app.webhooks.errors import BreakerOpen
 
@@ -116,3 +116,14 @@ def test_a_session_still_busy_after_making_way_three_times_is_a_409(database, we
         exchanges._with_busy_policy(database, webhooks, exchanges.Options(), always_busy)
     assert (refused.value.status, len(attempts)) == (409, 4)
     assert "X-In-Flight-Message-Id" in refused.value.headers
+
+
+def test_recreating_a_root_assistant_message_adds_a_root_variant(database, webhooks, caller, make_session):
+    """A message posted first in a session has no parent: its recreate was a unique violation (a 500)."""
+    session_id = make_session()
+    root = posting.post_message(database, caller, session_id, "assistant", [{"type": "text", "text": "welcome"}])
+    exchange = exchanges.start_recreate(database, webhooks, caller, root["id"])
+    assert exchange.save([{"type": "text", "text": "hello again"}], {}, outcomes.COMPLETE) is True
+    siblings, current_index, _ = messages.variants(database, caller, root["id"])
+    assert [(v["variant_index"], v["is_active"]) for v in siblings] == [(0, False), (1, True)]
+    assert current_index == 1

@@ -209,3 +209,15 @@ def test_the_sweep_ends_a_reply_whose_owner_s_lock_is_gone_and_spares_one_whose_
         assert live.sweep(database) == 1
     assert messages.get_message(database, caller, dead.message_id)["metadata"]["stop_reason"] == "interrupted"
     assert q.live_reply(conn, message_id=alive.message_id) is not None
+
+
+def test_a_chunk_batch_retried_after_an_unseen_commit_keeps_the_chunks_since(conn, database, impatient, caller,
+                                                                             make_session):
+    """A flush whose commit answer was lost stays pending; the next flush sends it again at the same
+    index with the chunks that came since: those must not be dropped by the conflict."""
+    reply = exchanges.start_send(database, impatient, caller, make_session(), "q")
+    chunks_stored(conn, reply.message_id, "a", "b")
+    chunks_stored(conn, reply.message_id, "a", "b", "c")
+    chunks_stored(conn, reply.message_id, "a")
+    stored = conn.execute("SELECT chunks FROM reply_chunks WHERE message_id = %s", (reply.message_id,)).fetchall()
+    assert [[c["content"] for c in row["chunks"]] for row in stored] == [["a", "b", "c"]]
