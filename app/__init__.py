@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("chat_engine.access")
 
 
-def check_gevent_wait():
+def check_gevent_wait(silence_seconds=None):
     """psycopg must use a wait function gevent can switch out of, or one query freezes the worker.
     Under gevent it gets app.gevent_wait's, which costs less CPU per query than the one it picks."""
     chosen = psycopg.waiting.wait.__name__
@@ -32,7 +32,7 @@ def check_gevent_wait():
         if chosen == "wait_c":
             raise RuntimeError("psycopg was imported before gevent patched the standard library: "
                                "it chose the blocking wait_c; patch first (see wsgi.py)")
-        chosen = gevent_wait.install()
+        chosen = gevent_wait.install(silence_seconds)
     log.info("psycopg wait function: %s", chosen)
     return chosen
 
@@ -40,7 +40,7 @@ def check_gevent_wait():
 def create_app(config=None):
     config = config or Config()
     logs.configure(config.log_level)
-    check_gevent_wait()
+    check_gevent_wait(config.db_silence_seconds)
     auth.check_config(config)
     secret_keys.check(config)
     url_policy.parse_networks(tuple(config.webhook_allowed_networks))  # a bad CIDR stops the start

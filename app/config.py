@@ -44,6 +44,9 @@ class Config:
     db_outage_wait_seconds: float = field(default_factory=lambda: _float("DB_OUTAGE_WAIT_SECONDS", 0.5))
     # How long a pool retries one lost connection (backing off 1, 2, 4 s) before it lets the next request
     # start afresh: short, so a promoted standby is found within seconds, not after a long backoff.
+    # A query that hears nothing from the server for this long abandons its connection (a hung primary,
+    # a partition; app/gevent_wait.py). Above every statement timeout; 0: wait forever.
+    db_silence_seconds: float = field(default_factory=lambda: _float("DB_SILENCE_SECONDS", 20))
     db_reconnect_timeout_seconds: float = field(default_factory=lambda: _float("DB_RECONNECT_TIMEOUT_SECONDS", 5))
 
     jwt_secret: str = field(default_factory=lambda: _str("JWT_SECRET"))

@@ -9,8 +9,15 @@ yields Wait.R/W/RW and is sent Ready flags; a missed deadline raises `_WaitTimeo
 `Connection.notifies(timeout=…)` expects) is the one `psycopg.waiting` implements. Like psycopg's
 own waits it looks every second whether the descriptor was closed under it (epoll, under libev,
 forgets a closed descriptor: the wait would never end) and then raises OperationalError.
+
+A server that stops answering without closing its sockets (a hung or frozen primary, a network
+partition: issue 21) would hold every query sent to it forever, and with them the pool's connections.
+A wait with no deadline of its own that sees no byte for `silence_seconds` (DB_SILENCE_SECONDS) shuts
+the socket down and raises OperationalError: the connection is broken, the pool dials again, and with a
+multi-host URL reaches the promoted standby. Waits with a deadline (LISTEN's notifies) keep theirs.
 """
 import os
+import socket
 from time import monotonic
 
 import psycopg.waiting
@@ -22,6 +29,7 @@ _EV_READ, _EV_WRITE = 1, 2  # libev's event bits, as gevent passes them to a wat
 _WATCH = {Wait.R: _EV_READ, Wait.W: _EV_WRITE, Wait.RW: _EV_READ | _EV_WRITE}
 _TIMED_OUT, _LOOK_AGAIN = object(), object()
 LOOK_SECONDS = 1.0
+_silence = {"seconds": None}  # set by install(): the longest a query may wait for the server's next byte
 
 
 def wait_gevent(gen, fileno, interval=None, timeout=None):
@@ -30,6 +38,8 @@ def wait_gevent(gen, fileno, interval=None, timeout=None):
     LOOK_SECONDS instead, only to look whether the descriptor was closed."""
     hub = get_hub()
     deadline = None if timeout is None else monotonic() + timeout
+    silence = _silence["seconds"] if timeout is None else None
+    heard = monotonic()
     try:
         state = next(gen)
         while True:
@@ -38,8 +48,11 @@ def wait_gevent(gen, fileno, interval=None, timeout=None):
                 raise errors._WaitTimeout("wait timeout expired")
             if events is _LOOK_AGAIN:
                 _check_open(fileno)
+                if silence and monotonic() - heard > silence:
+                    _give_up(fileno, silence)
                 state = gen.send(Ready.NONE)
                 continue
+            heard = monotonic()
             if events < 0:  # libev reports a descriptor it cannot watch (closed under us)
                 raise errors.OperationalError("connection socket closed")
             ready = (Ready.R if events & _EV_READ else 0) | (Ready.W if events & _EV_WRITE else 0)
@@ -65,6 +78,19 @@ def _wait_once(hub, fileno, watch, deadline):
         timer.close()
 
 
+def _give_up(fileno, silence):
+    """Shut the socket down (it stays open: libpq closes it) so libpq sees the connection as lost."""
+    try:
+        sock = socket.socket(fileno=fileno)
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            sock.detach()
+    except OSError:
+        pass
+    raise errors.OperationalError(f"the database server sent nothing for {silence:g} s: connection abandoned")
+
+
 def _check_open(fileno):
     try:
         os.fstat(fileno)
@@ -72,7 +98,8 @@ def _check_open(fileno):
         raise errors.OperationalError("connection socket closed") from exc
 
 
-def install():
+def install(silence_seconds=None):
     """Make psycopg use `wait_gevent` (call once gevent has patched the standard library)."""
+    _silence["seconds"] = silence_seconds or None
     psycopg.waiting.wait = wait_gevent
     return wait_gevent.__name__

@@ -51,6 +51,7 @@ from psycopg.rows import dict_row  # noqa: E402
 from app.db import checks  # noqa: E402
 from launch.embedded_postgres import free_port  # noqa: E402
 from loadtests import ha  # noqa: E402
+from loadtests.cluster import _wait as wait_ready  # noqa: E402
 from loadtests.report_sections import write_section  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -316,18 +317,6 @@ class Client:
         return response.json()["session_id"]
 
 
-def _wait_http(url, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        gevent.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer 200")
-
-
 def engine_log_summary(path, start=0, limit=12):
     """The engine's warnings and errors from byte `start` on, counted by their first line (numbers and
     ids blanked, addresses kept)."""
@@ -384,7 +373,7 @@ def run(clients, after_seconds, scenarios, backend_delay, workers, out_dir, clie
         processes.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
                                           cwd=ROOT, env=env, stdout=engine_log, stderr=subprocess.STDOUT))
         engine_url = f"http://127.0.0.1:{engine_port}"
-        _wait_http(engine_url + "/health/ready")
+        wait_ready(engine_url + "/health/ready")
         lease_seconds = float(env.get("LEASE_SECONDS", 20))
 
         for scenario in scenarios:

@@ -81,3 +81,37 @@ def test_a_deadline_counts_from_the_wait_not_from_the_loop_s_last_clock_update(d
         started = time.monotonic()
         assert list(listener.notifies(timeout=0.2)) == []
         assert time.monotonic() - started >= 0.19
+
+
+def test_a_server_that_stops_answering_costs_one_connection_not_the_pool(database_url):
+    """A hung primary (SIGSTOP here, a partition elsewhere) keeps its sockets open and silent: a query
+    sent to it waited forever, and with it the connection. After DB_SILENCE_SECONDS the connection is
+    abandoned and the pool dials again (issue 21)."""
+    import os
+    import signal
+    import time
+
+    from app.db import Database
+    from support.inprocess import make_config
+
+    check_gevent_wait(silence_seconds=1.5)
+    database = Database(make_config(database_url=database_url, db_pool_min_size=1, db_pool_max_size=1,
+                                    db_pool_reserved_size=0, db_pool_timeout_seconds=10))
+    database.open()
+    frozen = None
+    try:
+        with database.transaction() as conn:
+            frozen = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()["pid"]
+        os.kill(frozen, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(psycopg.OperationalError, match="sent nothing for 1.5 s"):
+            with database.transaction() as conn:
+                conn.execute("SELECT 1")
+        assert time.monotonic() - started < 10
+        with database.transaction() as conn:  # a new connection, to a server that answers
+            assert conn.execute("SELECT pg_backend_pid() AS pid").fetchone()["pid"] != frozen
+    finally:
+        if frozen is not None:
+            os.kill(frozen, signal.SIGCONT)
+        database.close()
+        check_gevent_wait()
