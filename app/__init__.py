@@ -56,11 +56,11 @@ def create_app(config=None):
     if db is not None:
         db.open()
         atexit.register(db.close)  # CLI runs end without a server shutdown to close it
+    signals = Signals(config.session_database_url, config.db_connect_timeout_seconds, owner_key=owner_key) \
+        if db is not None else None
     app.extensions[EXTENSION] = Services(
         config, db, WebhookClient(config, metrics), StreamSlots(config.max_streams_per_worker), metrics,
-        signals=Signals(config.session_database_url, config.db_connect_timeout_seconds, owner_key=owner_key)
-        if db is not None else None,
-        leases=LeaseKeeper(db, config) if db is not None else None,
+        signals=signals, leases=LeaseKeeper(db, config, signals) if db is not None else None,
         reads=ReadSlots(config.max_concurrent_reads_per_client, config.max_concurrent_reads_per_worker,
                         wait_seconds=config.db_pool_timeout_seconds))
 

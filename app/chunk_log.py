@@ -5,6 +5,10 @@ wakes the listeners of other instances (NOTIFY "<id>:chunks"). A reply shorter t
 costs no extra round trip: its chunks travel with the transaction that stores the finished reply
 (`close()` hands them over). No connection is held between batches. With no interval (CHUNK_LOG=end)
 every chunk waits for the end.
+
+Chunks are stored as rows of at most BATCH_MAX_CHUNKS chunks and about BATCH_MAX_CHARS of content
+(`batches`): a rejoin reads from the row holding its offset, so a row's size bounds what one read of a
+rejoin expands, however fast the backend was or however long the reply went unflushed.
 """
 import logging
 
@@ -15,6 +19,26 @@ from psycopg.types.json import Jsonb
 from app.db import queries as q
 
 log = logging.getLogger(__name__)
+
+BATCH_MAX_CHUNKS = 256
+BATCH_MAX_CHARS = 64 * 1024
+
+
+def batches(first_index, chunks):
+    """`chunks` (numbered from `first_index`) as rows to store: [{first_index, chunks}], split where a
+    row would pass either bound. The split depends only on what precedes it, so a batch retried with
+    more chunks splits the same way, its last row longer (which the conflict rule keeps)."""
+    rows, start, chars = [], 0, 0
+    for offset, chunk in enumerate(chunks):
+        content = chunk.get("content")
+        size = len(content) if isinstance(content, str) else 64
+        if offset > start and (offset - start >= BATCH_MAX_CHUNKS or chars + size > BATCH_MAX_CHARS):
+            rows.append({"first_index": first_index + start, "chunks": chunks[start:offset]})
+            start, chars = offset, 0
+        chars += size
+    if start < len(chunks):
+        rows.append({"first_index": first_index + start, "chunks": chunks[start:]})
+    return Jsonb(rows)
 
 
 class ChunkLog:
@@ -46,8 +70,8 @@ class ChunkLog:
             batch = list(self.pending)
             try:
                 with self.db.transaction() as conn:
-                    q.append_reply_chunks(conn, message_id=self.message_id, first_index=self.flushed,
-                                          chunks=Jsonb(batch), payload=f"{self.message_id}:chunks")
+                    q.append_reply_chunks(conn, message_id=self.message_id, batches=batches(self.flushed, batch),
+                                          payload=f"{self.message_id}:chunks")
             except Exception as exc:  # noqa: BLE001 - the batch stays pending; the final save stores it
                 log.warning("could not store chunks of %s: %s", self.message_id, exc)
                 return

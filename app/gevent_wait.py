@@ -15,9 +15,12 @@ partition: issue 21) would hold every query sent to it forever, and with them th
 A wait with no deadline of its own that sees no byte for `silence_seconds` (DB_SILENCE_SECONDS) shuts
 the socket down and raises OperationalError: the connection is broken, the pool dials again, and with a
 multi-host URL reaches the promoted standby. Waits with a deadline (LISTEN's notifies) keep theirs.
+Work that is quiet by nature (a migration rewriting a table, waiting for another replica's migration
+lock) runs under `silence_allowed()`, in a process of its own (the CLI), never in a serving worker.
 """
 import os
 import socket
+from contextlib import contextmanager
 from time import monotonic
 
 import psycopg.waiting
@@ -96,6 +99,18 @@ def _check_open(fileno):
         os.fstat(fileno)
     except OSError as exc:
         raise errors.OperationalError("connection socket closed") from exc
+
+
+@contextmanager
+def silence_allowed():
+    """Within this block a wait may hear nothing for as long as the server needs. It changes the
+    process-wide setting: for one-job processes (migrations), not for a worker serving requests."""
+    before = _silence["seconds"]
+    _silence["seconds"] = None
+    try:
+        yield
+    finally:
+        _silence["seconds"] = before
 
 
 def install(silence_seconds=None):

@@ -19,8 +19,9 @@ log = logging.getLogger(__name__)
 
 
 class LeaseKeeper:
-    def __init__(self, db, config):
+    def __init__(self, db, config, signals=None):
         self.db = db
+        self.signals = signals  # app.signals.Signals: whether this worker may judge other workers dead
         self.lease_seconds = config.lease_seconds
         self._relays = {}  # message uuid -> Relay, this worker's live replies
         self._greenlets = []
@@ -66,7 +67,7 @@ class LeaseKeeper:
                 relay.stop(still_live[message_id])
 
     def sweep(self):
-        ended = live.sweep(self.db)
+        ended = live.sweep(self.db, judge_owners=self.signals is not None and self.signals.judges_owners())
         with self.db.transaction() as conn:
             q.delete_expired_idempotency_keys(conn, limit=1000)
         exports.purge_expired(self.db)  # one bounded batch a round, not only when the next export is stored

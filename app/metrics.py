@@ -37,6 +37,9 @@ class Metrics:
                                    ["session_type"], multiprocess_mode="livemax")
         self.replies_ended = Counter("chat_engine_replies_ended_total",
                                      "Streamed replies by how they ended (stop_reason, or complete)", ["reason"])
+        self.owners_suspected = Counter(
+            "chat_engine_reply_owners_suspected_total",
+            "Live replies found with their worker's lock missing (ended if it is still missing a second later)")
         self.pool_size = Gauge("chat_engine_db_pool_size", "Connections held by the pool",
                                multiprocess_mode="livesum")
         self.pool_available = Gauge("chat_engine_db_pool_available", "Idle connections in the pool",
@@ -64,6 +67,9 @@ class Metrics:
 
     def reply_ended(self, stop_reason):
         self.replies_ended.labels(stop_reason or "complete").inc()
+
+    def owner_suspected(self, count=1):
+        self.owners_suspected.inc(count)
 
     def breaker(self, session_type, state):
         self.breaker_state.labels(session_type).set(BREAKER_LEVEL.get(state, 0))

@@ -57,3 +57,15 @@ def for_stored(stop_reason):
     known = {o.stop_reason: o for o in (CANCELLED, SUPERSEDED, MAX_DURATION, SHUTDOWN, INTERRUPTED,
                                          STORAGE_REFUSED)}
     return known.get(stop_reason, INTERRUPTED)
+
+
+def reply_metadata(backend_metadata, outcome):
+    """What a reply's metadata gets at its end. `stop_reason` is the engine's (why a reply ended
+    incomplete; absent on a complete one): a backend's own (an LLM's "end_turn") is kept as
+    `backend_stop_reason`."""
+    metadata = dict(backend_metadata or {})
+    if "stop_reason" in metadata:
+        metadata["backend_stop_reason"] = metadata.pop("stop_reason")
+    if outcome.stop_reason:
+        metadata["stop_reason"] = outcome.stop_reason
+    return metadata

@@ -54,18 +54,34 @@ class ReadSlots:
     def hold(self, client_id):
         """One expensive read of `client_id` (None: a public read) runs inside; raises ApiError (429 for
         the client's cap, 503 for the worker's) when it may not."""
+        release = self.acquire(client_id)
+        try:
+            yield
+        finally:
+            release()
+
+    def acquire(self, client_id):
+        """Take the slots of one read (raises as `hold`); returns the function that gives them back, which
+        may be called more than once: a response released when its body is written, or on an error."""
         self._take_client_slot(client_id)
         try:
             self._take_worker_slot()
-            self.active += 1
-            try:
-                yield
-            finally:
-                self.active -= 1
-                if self._worker is not None:
-                    self._worker.release()
-        finally:
+        except BaseException:
             self._release_client_slot(client_id)
+            raise
+        self.active += 1
+        released = False
+
+        def release():
+            nonlocal released
+            if released:
+                return
+            released = True
+            self.active -= 1
+            if self._worker is not None:
+                self._worker.release()
+            self._release_client_slot(client_id)
+        return release
 
     def _take_client_slot(self, client_id):
         if client_id is None or self.per_client <= 0:

@@ -412,7 +412,7 @@ class Relay:
             self.exchange.aborted(self.reply.parts)
         if outcome.complete:
             return ndjson_line({"type": "complete", "message_id": self.exchange.public_message_id,
-                                "metadata": self.reply.metadata})
+                                "metadata": outcomes.reply_metadata(self.reply.metadata, outcome)})  # as stored
         if failure is not None and outcome.error_code == failure.error_code:
             log.warning("%s to %s failed: %s", self.exchange.stream.event, self.exchange.target.session_type_id,
                         failure, extra={"trace_id": self._trace_id})

@@ -10,6 +10,7 @@ reconnects (a database restart loses notices), so a lost notice delays, never lo
 """
 import itertools
 import logging
+import time
 import uuid
 
 import gevent
@@ -24,6 +25,13 @@ APPLICATION_NAME = "chat-engine-listener"  # how operators (and tests) find thes
 # §4): PostgreSQL drops it when the connection dies with the process, and whoever finds a reply of
 # this worker in its way ends the reply at once (sql/migrations/012_reply_owners.sql).
 OWNER_LOCK_CLASS = 4242002
+# A missing lock is not yet a dead worker: a listener reconnecting after a blip, or every listener after a
+# failover, holds none for a moment. A reply's owner is judged gone only when its lock is missing twice,
+# OWNER_CONFIRM_SECONDS apart, and only by a worker whose own lock has been held OWNER_SETTLE_SECONDS
+# (after a failover or a restart, the others are taking theirs again meanwhile).
+OWNER_CONFIRM_SECONDS = 1.0
+OWNER_SETTLE_SECONDS = 2.0
+UNLOCKED_RETRY_SECONDS = 1.0  # how soon a listener that could not take its lock tries again
 
 
 class Signals:
@@ -31,6 +39,7 @@ class Signals:
         self._url = database_url
         self.owner_key = owner_key
         self.owner_locked = False
+        self._locked_at = 0.0  # time.monotonic() when the lock was taken
         self._connect_timeout = connect_timeout
         self._health_seconds = health_seconds
         self._subscribers = {}  # message uuid -> {token: callback}
@@ -83,13 +92,25 @@ class Signals:
         except Exception:  # one subscriber's bug must not stop the listener
             log.exception("signal subscriber failed")
 
-    def _lock_owner_key(self, conn):
-        if self.owner_key is None:
+    def judges_owners(self):
+        """Whether this worker may end other workers' replies because their lock is missing."""
+        return self.owner_locked and time.monotonic() - self._locked_at >= OWNER_SETTLE_SECONDS
+
+    def _lock_owner_key(self, conn, first_try):
+        """Take the lock; retried every UNLOCKED_RETRY_SECONDS while someone else holds it (a session of
+        this worker's that the server has not yet seen die, or another worker that drew the same key)."""
+        if self.owner_key is None or self.owner_locked:
             return
         row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (OWNER_LOCK_CLASS, self.owner_key)).fetchone()
         self.owner_locked = bool(row[0])
-        if not self.owner_locked:  # another worker drew the same key: its leases still end our replies
-            log.warning("owner key %s is held by another worker; replies here end by their lease", self.owner_key)
+        if self.owner_locked:
+            self._locked_at = time.monotonic()
+        elif first_try:
+            log.warning("owner key %s is held by another session; retrying (replies here end by their lease "
+                        "meanwhile)", self.owner_key)
+
+    def _health_wait(self):
+        return self._health_seconds if self.owner_locked or self.owner_key is None else UNLOCKED_RETRY_SECONDS
 
     def _run(self):
         delay = 0.1
@@ -98,15 +119,16 @@ class Signals:
                 with psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout,
                                      application_name=APPLICATION_NAME) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
-                    self._lock_owner_key(conn)
+                    self._lock_owner_key(conn, first_try=True)
                     self.connected = True
                     self.connections += 1
                     delay = 0.1
                     self._wake_all()  # notices sent while we were away are lost: everyone re-reads
                     while True:
-                        for notice in conn.notifies(timeout=self._health_seconds):
+                        for notice in conn.notifies(timeout=self._health_wait()):
                             self._dispatch(notice.payload)
                         conn.execute("SELECT 1")  # a dead server is noticed here, not never
+                        self._lock_owner_key(conn, first_try=False)
             except Exception as exc:  # noqa: BLE001 - reconnect whatever broke
                 if self.connected:
                     log.warning("signal listener lost its connection: %s", exc)

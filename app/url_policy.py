@@ -2,7 +2,7 @@
 
 A webhook or summarization URL is checked when it is registered and again on every call, against
 WEBHOOK_ALLOWED_NETWORKS (CIDRs). Every address a host name resolves to must be allowed. Link-local and
-unspecified ranges and the cloud metadata endpoints (169.254.169.254, fd00:ec2::254, 100.100.100.200,
+unspecified ranges and the cloud metadata endpoints (169.254.169.254, AWS's fd00:ec2::/32, 100.100.100.200,
 168.63.129.16) are refused whatever the setting says. An IPv6 address that carries an IPv4 address (IPv4-
 mapped, -translated and -compatible, NAT64, 6to4, Teredo) is judged as the IPv4 it carries, so
 [64:ff9b::a9fe:a9fe] is 169.254.169.254 and [::ffff:10.0.0.1] is 10.0.0.1.
@@ -22,7 +22,7 @@ DEFAULT_ALLOWED_NETWORKS = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168
 # What a webhook must never reach, however it is routed: link-local (cloud metadata at 169.254.169.254
 # included) and the metadata endpoints outside it: AWS's IPv6 one, Alibaba Cloud's, Azure's wire server.
 METADATA = tuple(ipaddress.ip_network(n) for n in (
-    "169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32", "168.63.129.16/32"))
+    "169.254.0.0/16", "fe80::/10", "fd00:ec2::/32", "100.100.100.200/32", "168.63.129.16/32"))
 # Refused whatever WEBHOOK_ALLOWED_NETWORKS says: the above, and the unspecified addresses.
 ALWAYS_REFUSED = METADATA + tuple(ipaddress.ip_network(n) for n in ("0.0.0.0/8", "::/128"))
 _REFUSED = "link-local, unspecified or a cloud metadata endpoint, always refused"

@@ -9,6 +9,7 @@ monkey.patch_all()
 import os  # noqa: E402
 import uuid  # noqa: E402
 
+import flask.testing  # noqa: E402
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
 import requests  # noqa: E402
@@ -20,6 +21,17 @@ from launch.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from support.backends import Backend  # noqa: E402
 from support.contract import Contract  # noqa: E402
 from support.engine import Api, EngineProcess, close_clients, expect  # noqa: E402
+
+
+class ServerLikeClient(flask.testing.FlaskClient):
+    """Flask's test client, closing each response as a WSGI server does once it has written it: without
+    that, what a view holds until its response is closed (an expensive read's slots) would never come back."""
+
+    def open(self, *args, buffered=True, **kwargs):
+        return super().open(*args, buffered=buffered, **kwargs)
+
+
+flask.Flask.test_client_class = ServerLikeClient
 
 TABLES = "session_types, sessions, messages, share_tokens, reactions, exports, idempotency_keys"
 CHECKS = checks()

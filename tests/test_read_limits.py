@@ -7,6 +7,7 @@ seeded messages; the searches are held in flight deterministically by a test con
 ACCESS EXCLUSIVE lock on `messages` (a SELECT waits for no row lock), so what each request meets is
 certain, not a matter of timing. GET /sessions reads only `sessions`, so the lock does not touch it.
 """
+import socket
 import time
 
 import gevent
@@ -14,7 +15,7 @@ import psycopg
 import requests
 
 from app import ids
-from support.engine import Api
+from support.engine import Api, token
 from support.waiting import wait_until
 
 # No statement_timeout gets in the way of a search that waits on the lock for the length of a test, and
@@ -144,3 +145,40 @@ def test_expensive_reads_of_many_clients_leave_database_connections_for_cheap_re
     gevent.joinall(searches, timeout=60, raise_error=True)
     assert [search.value.status_code for search in searches] == [200] * 4
     assert all(search.value.json()["total"] == 1 for search in searches)
+
+
+def test_a_large_page_holds_its_read_slots_until_written_and_a_client_that_stops_reading_is_cut(
+        start_engine, session_type, db):
+    """Issue 26 §2 and §10 for bodies that are not streams: a page of many megabytes is written in pieces
+    under STREAM_WRITE_TIMEOUT_SECONDS, and its read slots stay taken until it is written (they were
+    given back as soon as the body was built, so a client's cap bounded nothing while it was written)."""
+    engine = start_engine(WEB_CONCURRENCY=1, MAX_CONCURRENT_READS_PER_CLIENT=1, STREAM_WRITE_TIMEOUT_SECONDS=2)
+    reader = Api(engine.url, "page-reader")
+    session_id = reader.create_session(session_type)
+    seed_conversation(db, ids.parse_session_id(session_id), count=200)
+    db.execute("UPDATE messages SET content = jsonb_build_array(jsonb_build_object('type', 'text', 'text', "
+               "repeat('x', 50000))) WHERE session_id = %s", (ids.parse_session_id(session_id),))
+
+    stalled = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: no autotuning
+    stalled.connect(("127.0.0.1", int(engine.url.rsplit(":", 1)[1])))
+    try:
+        stalled.sendall((f"GET /api/v1/sessions/{session_id}/messages?limit=200 HTTP/1.1\r\nHost: engine\r\n"
+                         f"Authorization: Bearer {token('page-reader')}\r\n\r\n").encode())
+        wait_until(lambda: reads_on(engine.url)["active"] == 1, message="the page being written holds its slot")
+        refused = reader.get(f"/sessions/{session_id}/messages", params={"limit": 1})
+        assert refused.status_code == 429  # the client's one read is still being written
+
+        # It reads nothing for STREAM_WRITE_TIMEOUT_SECONDS: the write is given up and the slot comes back.
+        wait_until(lambda: reads_on(engine.url)["active"] == 0, timeout=30, message="its slot given back")
+        stalled.settimeout(30)
+        received = bytearray()
+        while chunk := stalled.recv(65536):  # it reads at last: what it gets ends early, the connection cut
+            received += chunk
+        head, _, body = bytes(received).partition(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
+        assert head.startswith(b"HTTP/1.1 200") and 8_000_000 < length and len(body) < length
+    finally:
+        stalled.close()
+    assert reader.get(f"/sessions/{session_id}/messages", params={"limit": 1}).status_code == 200

@@ -37,6 +37,24 @@ def test_a_reply_streaming_longer_than_timeout_seconds_completes(api, backend, m
     assert message["is_complete"] is True and "stop_reason" not in message["metadata"]
 
 
+def test_a_backend_s_own_stop_reason_is_kept_aside_and_the_reply_is_complete_live_and_rejoined(
+        api, backend, session_type):
+    """`stop_reason` is the engine's: a backend's "end_turn" would mark a complete reply as incomplete
+    (and a rejoin would end it with an error line)."""
+    def answer(event, environ):
+        return stream_answer([ndjson(chunk("done")),
+                              ndjson({"type": "complete", "metadata": {"stop_reason": "end_turn", "model": "m"}})])
+    backend.on("message.new", answer)
+    result = api.send(api.create_session(session_type), "hi")
+    expected = {"backend_stop_reason": "end_turn", "model": "m"}
+    assert result.events[-1]["type"] == "complete" and result.events[-1]["metadata"] == expected
+    message = stored(api, result.message_id)
+    assert message["is_complete"] is True and message["metadata"] == {**message["metadata"], **expected}
+    assert "stop_reason" not in message["metadata"]
+    rejoined = list(read_ndjson(api.get(f"/messages/{result.message_id}/stream", stream=True)))
+    assert rejoined[-1]["type"] == "complete" and rejoined[-1]["metadata"]["backend_stop_reason"] == "end_turn"
+
+
 def test_silence_mid_stream_is_backend_timeout_with_the_partial_kept(api, backend, make_session_type):
     never = gate()
 

@@ -1,11 +1,12 @@
 """What every view needs: body/query loading, path ids."""
 import functools
 
-from flask import g, request
+from flask import g, make_response, request
 
 from app import ids
 from app.errors import invalid
 from app.input_guard import parse_json_body
+from app.relay import PIECE_BYTES, WriteWatch
 from app.services import current_services
 
 
@@ -18,13 +19,40 @@ def _schema(schema_class):
 
 def expensive_read(view):
     """A view whose statements are heavy (search, exports, message pages): it runs within the caller's
-    and the worker's bounds on concurrent expensive reads (app/read_slots.py), or answers 429 / 503."""
+    and the worker's bounds on concurrent expensive reads (app/read_slots.py), or answers 429 / 503.
+    The slots are held until the body is written, not only while it is built: an export download of
+    many megabytes is as much a read as the query behind it. A large body goes out in pieces under
+    STREAM_WRITE_TIMEOUT_SECONDS, so a client that stops reading it is cut and gives its slots back."""
     @functools.wraps(view)
     def bounded(*args, **kwargs):
         caller = g.get("caller")  # None on the public views: only the worker's bound applies
-        with current_services().reads.hold(caller.client_id if caller is not None else None):
-            return view(*args, **kwargs)
+        services = current_services()
+        release = services.reads.acquire(caller.client_id if caller is not None else None)
+        try:
+            response = make_response(view(*args, **kwargs))
+        except BaseException:
+            release()
+            raise
+        response.call_on_close(release)  # the server closes every response it was handed, written or not
+        _write_in_watched_pieces(response, services.config.stream_write_timeout_seconds)
+        return response
     return bounded
+
+
+def _write_in_watched_pieces(response, write_timeout_seconds):
+    if response.is_streamed:
+        return
+    body = response.get_data()
+    if len(body) <= PIECE_BYTES:
+        return  # one write the socket buffers take at once
+    watch = WriteWatch(request.environ.get("gunicorn.socket"), write_timeout_seconds)
+
+    def pieces():
+        try:
+            yield from watch.send(body)
+        finally:
+            watch.stop()
+    response.response = pieces()  # Content-Length stays: the body's size is known
 
 
 def load_body(schema_class, required=True):

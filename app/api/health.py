@@ -20,7 +20,9 @@ def ready():
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return {"status": "unavailable", "database": f"unreachable ({type(exc).__name__})",
                 "breakers": breakers}, 503
+    signals = services.signals  # this worker's listener: cross-instance wake-ups and its owner lock
     return {"status": "ok", "database": "ok", "breakers": breakers,
+            "signals": {"listening": signals.connected, "owner_lock": signals.owner_locked},
             "streams": {"active": services.slots.active, "limit": services.slots.limit},
             "expensive_reads": services.reads.state()}
 

@@ -14,8 +14,9 @@ import gevent
 import psycopg
 from psycopg.types.json import Jsonb
 
-from app import ids
+from app import ids, outcomes
 from app.chat import capabilities, live, messages, paths, shares
+from app.chunk_log import batches
 from app.db import queries as q
 from app.errors import (
     conflict,
@@ -62,9 +63,7 @@ class Exchange:
         """Transaction 2. `tail`: (index of the first chunk not yet stored, those chunks). Returns False
         when the reply had already been ended elsewhere (stopped, superseded, or swept as interrupted
         after its lease lapsed): what is stored is that party's, and this reply is not complete."""
-        metadata = dict(metadata or {})
-        if outcome.stop_reason:
-            metadata["stop_reason"] = outcome.stop_reason
+        metadata = outcomes.reply_metadata(metadata, outcome)
         # Its client has the chunks: an outage or a failover is waited out (issue 21 §1), not a reason to
         # throw the reply away. The pools re-dial meanwhile; the deadline bounds how long the relay waits.
         deadline = time.monotonic() + SAVE_RETRY_SECONDS
@@ -94,8 +93,7 @@ class Exchange:
             first_index, chunks = tail or (0, [])
             if q.finish_live_reply(conn, message_id=self.message_id, session_id=self.session_id,
                                    content=Jsonb(parts), is_complete=outcome.complete,
-                                   metadata=Jsonb(metadata), first_index=first_index,
-                                   chunks=Jsonb(chunks)) is not None:
+                                   metadata=Jsonb(metadata), batches=batches(first_index, chunks)) is not None:
                 return True
             if not retry:
                 return False
@@ -103,7 +101,7 @@ class Exchange:
             # connection died (its answer lost), or another party ended it. The stored end tells which.
             stored = q.reply_end(conn, message_id=self.message_id)
             return stored is not None and stored["is_complete"] == outcome.complete \
-                and stored["stop_reason"] == outcome.stop_reason and stored["content"] == parts
+                and stored["stop_reason"] == metadata.get("stop_reason") and stored["content"] == parts
 
     def aborted(self, parts):
         self.webhooks.notify(self.target, events.message_aborted(self.session_id, self.message_id, parts))
@@ -165,9 +163,11 @@ class _Busy(Exception):
 
 def _make_way(db, webhooks, busy, options):
     """The session's active path ends in a reply still streaming: apply the if_busy policy."""
-    if busy.lapsed or live.owner_gone(db, busy.message_id):
-        # Its instance died (its lease lapsed, or its worker's lock is gone): end it now, not at the sweep.
+    if busy.lapsed:  # its instance stopped renewing the lease: end it now, not at the sweep
         live.end_abandoned(db, busy.message_id, "interrupted", lapsed_only=True)
+        return
+    judge_owners = options.signals is not None and options.signals.judges_owners()
+    if live.end_if_owner_gone(db, busy.message_id, judge_owners):  # its instance died: its lock is gone
         return
     if options.if_busy == "interrupt":
         live.stop_and_wait(db, options.signals, webhooks, busy.message_id, "superseded",

@@ -7,6 +7,7 @@ is ended exactly once however many instances race for it.
 import logging
 import time
 
+import gevent
 import gevent.event
 from psycopg.types.json import Jsonb
 
@@ -14,6 +15,7 @@ from app import outcomes
 from app.db import queries as q
 from app.errors import message_not_found, refused_by_database
 from app.metrics import get_metrics
+from app.signals import OWNER_CONFIRM_SECONDS
 from app.webhooks import events
 from app.webhooks.client import Target
 from app.webhooks.replies import merge_chunks
@@ -47,27 +49,36 @@ def wait_ended(db, signals, message_id, seconds):
             signals.unsubscribe(subscription)
 
 
-def owner_gone(db, message_id):
-    """Whether the instance streaming a reply is dead: its worker's advisory lock is gone (issue 21 §4).
-    Asked only of a reply found in a send's way, so it costs the common send nothing."""
+def end_if_owner_gone(db, message_id, judge_owners):
+    """End a reply whose instance is dead (issue 21 §4): its worker's lock is missing now and still
+    missing OWNER_CONFIRM_SECONDS later (a listener that reconnects holds none for a moment). Asked only
+    of a reply found in a send's way, so it costs the common send nothing. Returns whether the owner was
+    suspected, and so whether the caller should look at the session again."""
+    if not judge_owners:
+        return False
     with db.transaction() as conn:
-        return bool(q.reply_owner_gone(conn, message_id=message_id))
+        if not q.reply_owner_gone(conn, message_id=message_id):
+            return False
+    get_metrics().owner_suspected()
+    gevent.sleep(OWNER_CONFIRM_SECONDS)  # no connection held meanwhile
+    end_abandoned(db, message_id, "interrupted", lapsed_only=True, judge_owners=True)  # its claim looks again
+    return True
 
 
-def end_abandoned(db, message_id, reason, lapsed_only):
+def end_abandoned(db, message_id, reason, lapsed_only, judge_owners=False):
     """End a reply here: its content rebuilt from its stored chunks, incomplete, with `reason`.
     Returns the content stored, or None when it was not live any more (its instance, or another,
     ended it). Content the database refuses does not keep the reply live (see end_unstored)."""
     try:
-        return _end_from_chunks(db, message_id, reason, lapsed_only)
+        return _end_from_chunks(db, message_id, reason, lapsed_only, judge_owners)
     except Exception as exc:
         if not refused_by_database(exc):
             raise  # an outage: the next sweep, or the next send, tries again
         log.error("reply %s: the database refused its content (%s); ending it without", message_id, exc)
-        return end_unstored(db, message_id, lapsed_only)
+        return end_unstored(db, message_id, lapsed_only, judge_owners)
 
 
-def end_unstored(db, message_id, lapsed_only=False):
+def end_unstored(db, message_id, lapsed_only=False, judge_owners=False):
     """The last resort when the database refuses a reply's content (issue 26 §1): the live row goes,
     so the session takes messages again and no sweep retries it forever; the message keeps what it had
     and says `storage_refused`. Returns [] (the content stored), or None when it was not live."""
@@ -76,7 +87,8 @@ def end_unstored(db, message_id, lapsed_only=False):
         if row is None:
             return None
         q.lock_session_row(conn, id=row["session_id"])
-        if q.claim_live_reply(conn, message_id=message_id, lapsed_only=lapsed_only) is None:
+        if q.claim_live_reply(conn, message_id=message_id, lapsed_only=lapsed_only,
+                               judge_owners=judge_owners) is None:
             return None
         q.end_unstored_reply(conn, message_id=message_id,
                              metadata=Jsonb({"stop_reason": outcomes.STORAGE_REFUSED.stop_reason}))
@@ -84,13 +96,14 @@ def end_unstored(db, message_id, lapsed_only=False):
     return []
 
 
-def _end_from_chunks(db, message_id, reason, lapsed_only):
+def _end_from_chunks(db, message_id, reason, lapsed_only, judge_owners):
     with db.transaction() as conn:
         row = q.live_reply(conn, message_id=message_id)
         if row is None:
             return None
         q.lock_session_row(conn, id=row["session_id"])  # the session row first, as every tree write
-        if q.claim_live_reply(conn, message_id=message_id, lapsed_only=lapsed_only) is None:
+        if q.claim_live_reply(conn, message_id=message_id, lapsed_only=lapsed_only,
+                               judge_owners=judge_owners) is None:
             return None
         parts = merge_chunks(chunk for batch in q.all_reply_chunks(conn, message_id=message_id)
                              for chunk in batch["chunks"])
@@ -125,14 +138,21 @@ def stop(db, signals, webhooks, caller, message_id, seconds):
     return stop_and_wait(db, signals, webhooks, message_id, "cancelled", seconds)
 
 
-def sweep(db, limit=20):
-    """End replies whose lease lapsed (their instance died) as `interrupted`. Any instance runs it."""
+def sweep(db, judge_owners, limit=20):
+    """End as `interrupted` the replies whose instance died: their lease lapsed, or (when this worker
+    may judge) their worker's lock is missing, and still missing OWNER_CONFIRM_SECONDS later. Any
+    instance runs it."""
     with db.transaction() as conn:
-        lapsed = q.lapsed_replies(conn, limit=limit)
+        abandoned = q.lapsed_replies(conn, limit=limit, judge_owners=judge_owners)
+    suspected = sum(row["owner_missing"] for row in abandoned)
+    if suspected:
+        get_metrics().owner_suspected(suspected)
+        gevent.sleep(OWNER_CONFIRM_SECONDS)  # each claim below looks at the lock again
     ended = 0
-    for row in lapsed:
+    for row in abandoned:
         try:
-            ended += end_abandoned(db, row["message_id"], "interrupted", lapsed_only=True) is not None
+            ended += end_abandoned(db, row["message_id"], "interrupted", lapsed_only=True,
+                                   judge_owners=judge_owners) is not None
         except Exception as exc:  # noqa: BLE001 - the next sweep retries
             log.warning("could not end lapsed reply %s: %s", row["message_id"], exc)
     return ended

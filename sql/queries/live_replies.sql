@@ -1,5 +1,5 @@
 -- name: finish_live_reply^
--- Store a reply's end if its live row is still ours to claim: session first (lock order), then the claim, the last chunks and the message; wakes whoever watches it (a mark made before the claim is seen: the DELETE waits for the marking transaction and reads the row it left). No row: another party (a stop, a superseding send, the sweep) ended it first.
+-- Store a reply's end if its live row is still ours to claim: session first (lock order), then the claim, the last chunks (rows of bounded size, as append_reply_chunks) and the message; wakes whoever watches it (a mark made before the claim is seen: the DELETE waits for the marking transaction and reads the row it left). No row: another party (a stop, a superseding send, the sweep) ended it first.
 WITH touched AS (
     UPDATE sessions SET updated_at = clock_timestamp()
      WHERE id = %(session_id)s
@@ -11,8 +11,8 @@ WITH touched AS (
     RETURNING l.message_id, l.watched
 ), tail AS (
     INSERT INTO reply_chunks AS c (message_id, first_index, chunks)
-    SELECT message_id, %(first_index)s, %(chunks)s FROM claimed
-     WHERE jsonb_array_length(%(chunks)s) > 0
+    SELECT claimed.message_id, (b ->> 'first_index')::integer, b -> 'chunks'
+      FROM claimed, jsonb_array_elements(%(batches)s) b
     ON CONFLICT (message_id, first_index) DO UPDATE SET chunks = EXCLUDED.chunks
      WHERE jsonb_array_length(EXCLUDED.chunks) > jsonb_array_length(c.chunks)  -- a flush whose commit went unseen
     RETURNING 1
@@ -30,10 +30,11 @@ RETURNING m.id, (SELECT count(*) FROM tail) AS tail_batches,
 SELECT id FROM sessions WHERE id = %(id)s FOR NO KEY UPDATE;
 
 -- name: claim_live_reply^
--- Take over a live reply to end it here (abandoned: a lapsed lease or a dead owner; or a stop its instance did not carry out in time).
+-- Take over a live reply to end it here (abandoned: a lapsed lease, or, when judge_owners, a dead owner; or a stop its instance did not carry out in time).
 DELETE FROM live_replies
  WHERE message_id = %(message_id)s
-   AND (NOT %(lapsed_only)s OR lease_expires_at < now() OR reply_owner_gone(owner_key, started_at, (SELECT live_reply_owner_keys())))
+   AND (NOT %(lapsed_only)s OR lease_expires_at < now()
+        OR (%(judge_owners)s AND reply_owner_gone(owner_key, started_at, (SELECT live_reply_owner_keys()))))
 RETURNING message_id, session_id;
 
 -- name: all_reply_chunks*
@@ -62,14 +63,15 @@ UPDATE live_replies SET lease_expires_at = now() + make_interval(secs => %(lease
 RETURNING message_id, stop_requested;
 
 -- name: lapsed_replies*
--- Live replies whose instance died (its lock is gone) or stopped renewing their lease: to be ended as interrupted.
-SELECT message_id, session_id FROM live_replies
- WHERE lease_expires_at < now() OR reply_owner_gone(owner_key, started_at, (SELECT live_reply_owner_keys()))
+-- Live replies whose instance stopped renewing their lease, or (when judge_owners) whose owner's lock is missing: to be ended as interrupted (the second kind once the lock is seen missing again).
+SELECT message_id, session_id, lease_expires_at >= now() AS owner_missing FROM live_replies
+ WHERE lease_expires_at < now()
+    OR (%(judge_owners)s AND reply_owner_gone(owner_key, started_at, (SELECT live_reply_owner_keys())))
  ORDER BY lease_expires_at
  LIMIT %(limit)s;
 
 -- name: reply_owner_gone$
--- Whether a live reply's instance is dead (its worker's advisory lock is gone): asked only of a reply in a send's way.
+-- Whether a live reply's owner lock is missing (its instance may be dead): asked only of a reply in a send's way.
 SELECT reply_owner_gone(owner_key, started_at, (SELECT live_reply_owner_keys())) FROM live_replies WHERE message_id = %(message_id)s;
 
 -- name: request_stop^

@@ -234,14 +234,14 @@ WITH RECURSIVE path AS (
 SELECT * FROM path ORDER BY depth;
 
 -- name: append_reply_chunks!
--- Store a batch of a live reply's chunk events; wake the listeners if someone watches it. The row is locked FOR SHARE whatever its mark: a watcher marking it meanwhile either commits first (the mark is seen) or waits for this batch (and reads it). A batch at an index already stored is the retry of one whose commit went unseen, with the chunks since: the longer one is kept.
+-- Store a live reply's chunk events, as rows of bounded size (app/chunk_log.batches: [{first_index, chunks}]); wake the listeners if someone watches it. The row is locked FOR SHARE whatever its mark: a watcher marking it meanwhile either commits first (the mark is seen) or waits for this batch (and reads it). A row at an index already stored is the retry of one whose commit went unseen, with the chunks since: the longer one is kept.
 WITH stored AS (
     INSERT INTO reply_chunks AS c (message_id, first_index, chunks)
-    VALUES (%(message_id)s, %(first_index)s, %(chunks)s)
+    SELECT %(message_id)s, (b ->> 'first_index')::integer, b -> 'chunks' FROM jsonb_array_elements(%(batches)s) b
     ON CONFLICT (message_id, first_index) DO UPDATE SET chunks = EXCLUDED.chunks
      WHERE jsonb_array_length(EXCLUDED.chunks) > jsonb_array_length(c.chunks)
     RETURNING message_id
 ), live AS (
     SELECT watched FROM live_replies WHERE message_id = %(message_id)s FOR SHARE
 )
-SELECT pg_notify('chat_engine_replies', %(payload)s) FROM stored, live WHERE live.watched;
+SELECT pg_notify('chat_engine_replies', %(payload)s) FROM live WHERE live.watched AND EXISTS (SELECT FROM stored);

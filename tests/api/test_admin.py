@@ -3,9 +3,13 @@ import os
 import subprocess
 import sys
 
+import gevent
+import psycopg
+
 from app import migrations
 from support.backends import json_answer
 from support.engine import JWT_SECRET, ROOT
+from support.waiting import wait_until
 
 
 def test_session_type_crud(admin, backend, contract):
@@ -57,8 +61,8 @@ def test_health_check_probe_on_create(admin, backend, contract):
         .status_code == 404
 
 
-def _flask(database_url, *args):
-    env = {**os.environ, "DATABASE_URL": database_url, "JWT_SECRET": JWT_SECRET, "LOG_LEVEL": "WARNING"}
+def _flask(database_url, *args, **env):
+    env = {**os.environ, "DATABASE_URL": database_url, "JWT_SECRET": JWT_SECRET, "LOG_LEVEL": "WARNING", **env}
     return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
 
@@ -81,6 +85,21 @@ def test_cli_manages_session_types_and_migrations(database_url, db, admin):
     assert upgrade.returncode == 0 and "up to date" in upgrade.stdout
     versions = [r["version"] for r in db.execute("SELECT version FROM schema_migrations")]
     assert versions == [name[:-4] for name in migrations.available()]
+
+
+def test_a_migration_may_be_quiet_longer_than_db_silence_seconds(database_url, db):
+    """Waiting for another replica's migration (or a migration rewriting a large table) hears nothing
+    from the server: that is no hung primary, and must not be abandoned after DB_SILENCE_SECONDS."""
+    with psycopg.connect(database_url, autocommit=True) as other_replica:
+        other_replica.execute("SELECT pg_advisory_lock(%s)", (migrations.LOCK_KEY,))
+        upgrade = gevent.spawn(_flask, database_url, "db", "upgrade", DB_SILENCE_SECONDS="0.5")
+        wait_until(lambda: db.execute(
+            "SELECT count(*) AS n FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' "
+            "AND l.objid = %s AND NOT l.granted AND clock_timestamp() - a.query_start > interval '2 s'",
+            (migrations.LOCK_KEY,)).fetchone()["n"] == 1, timeout=30, message="upgrade waiting 4x DB_SILENCE_SECONDS")
+        other_replica.execute("SELECT pg_advisory_unlock(%s)", (migrations.LOCK_KEY,))
+        finished = upgrade.get(timeout=60)
+    assert finished.returncode == 0 and "up to date" in finished.stdout, finished.stderr
 
 
 def test_cli_token_is_accepted_by_the_engine(database_url, engine_process):

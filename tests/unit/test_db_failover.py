@@ -100,3 +100,16 @@ def test_a_retried_save_whose_first_attempt_committed_is_still_reported_stored(l
     assert exchange._store(parts, {}, outcomes.COMPLETE, None, retry=False) is True
     assert exchange._store(parts, {}, outcomes.COMPLETE, None, retry=True) is True
     assert exchange._store([{"type": "text", "text": "other"}], {}, outcomes.COMPLETE, None, retry=True) is False
+
+
+def test_a_backend_s_own_stop_reason_neither_marks_a_complete_reply_nor_hides_a_retried_save(live_exchange, db):
+    """A backend's metadata may carry a stop_reason of its own ("end_turn"). Stored as it came, a
+    complete reply had a stop_reason (which says it ended incomplete), and a save retried after an
+    unseen commit was taken for someone else's end. It is kept as backend_stop_reason."""
+    database, exchange = live_exchange
+    parts = [{"type": "text", "text": "done"}]
+    assert exchange.save(parts, {"stop_reason": "end_turn", "model": "m"}, outcomes.COMPLETE) is True
+    stored = db.execute("SELECT metadata FROM messages WHERE id = %s", (exchange.message_id,)).fetchone()["metadata"]
+    assert "stop_reason" not in stored and stored["backend_stop_reason"] == "end_turn" and stored["model"] == "m"
+    written = outcomes.reply_metadata({"stop_reason": "end_turn", "model": "m"}, outcomes.COMPLETE)
+    assert exchange._store(parts, written, outcomes.COMPLETE, None, retry=True) is True

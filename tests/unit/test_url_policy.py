@@ -145,7 +145,9 @@ def test_loopback_and_unspecified_ipv6_are_not_read_as_embedded_ipv4():
     check_call("http://[::1]:9100/", DEFAULT)  # ::1 is loopback, not IPv4-compatible 0.0.0.1
     with pytest.raises(UrlNotAllowed, match="always refused"):
         check_call("http://[::]:9100/", EVERYWHERE)
-    check_call("http://[fd00:ec2::253]/", DEFAULT)  # only the metadata address of that range is special
+    check_call("http://[fd00:ec3::253]/", DEFAULT)  # a unique-local address next to AWS's range
+    with pytest.raises(UrlNotAllowed, match="always refused"):
+        check_call("http://[fd00:ec2::23]/", DEFAULT)  # AWS's range is its own (metadata, DNS, NTP): all refused
 
 
 def test_refused_metadata_literals_never_enter_the_verdict_cache():
