@@ -43,7 +43,7 @@ graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "30"))
 # included (gunicorn's one timer covers both). Longer than a balancer's idle upstream connections
 # (nginx: 60 s), so the balancer, not the engine, closes an idle one (docs/operations.md).
 keepalive = int(os.environ.get("KEEPALIVE", "75"))
-# A new connection's first request line and headers must have arrived within this (issue 26 §11).
+# A new connection's first request line and headers must have arrived within this.
 header_timeout = float(os.environ.get("HEADER_TIMEOUT", "10"))
 
 
@@ -129,7 +129,7 @@ def post_worker_init(worker):
 
     import gevent
 
-    from app.relay import end_streams_for_shutdown
+    from app.streams.relay import end_streams_for_shutdown
 
     stop_worker = signal.getsignal(signal.SIGTERM)
 

@@ -12,12 +12,13 @@ from flask import Flask, g, request
 from app import api, auth, cli, cors, errors, gevent_wait, input_guard, logs, secret_keys, url_policy
 from app.config import Config
 from app.db import Database
-from app.leases import LeaseKeeper
 from app.metrics import get_metrics
 from app.read_slots import ReadSlots
-from app.relay import RECEIVED_AT, StreamSlots
 from app.services import EXTENSION, Services
-from app.signals import Signals
+from app.streams.leases import LeaseKeeper
+from app.streams.relay import RECEIVED_AT
+from app.streams.slots import StreamSlots
+from app.streams.wakeups import Signals
 from app.webhooks.client import WebhookClient
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,8 @@ def create_app(config=None):
     signals = Signals(config.session_database_url, config.db_connect_timeout_seconds, owner_key=owner_key) \
         if db is not None else None
     app.extensions[EXTENSION] = Services(
-        config, db, WebhookClient(config, metrics), StreamSlots(config.max_streams_per_worker), metrics,
+        config, db, WebhookClient(config, metrics),
+        StreamSlots(config.max_streams_per_worker, config.max_streams_per_client, metrics), metrics,
         signals=signals, leases=LeaseKeeper(db, config, signals) if db is not None else None,
         reads=ReadSlots(config.max_concurrent_reads_per_client, config.max_concurrent_reads_per_worker,
                         wait_seconds=config.db_pool_timeout_seconds))

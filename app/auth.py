@@ -1,4 +1,4 @@
-"""JWT verification -> the caller's identity (SPEC §9)."""
+"""JWT verification -> the caller's identity."""
 import functools
 import time
 from dataclasses import dataclass

@@ -1,11 +1,12 @@
-"""Every setting, read from the environment in one place. The README's configuration table mirrors this."""
+"""Every setting, read from the environment in one place. docs/configuration.md lists each one, with its
+default (tests/unit/test_config.py holds the two together)."""
 import os
 from dataclasses import dataclass, field
 
 from app.secret_keys import export_link_key
 from app.url_policy import DEFAULT_ALLOWED_NETWORKS
 
-# Defaults the app/chat functions also fall back on when called without a Config (issue 26 §3).
+# Defaults the app/chat functions also fall back on when called without a Config.
 DEFAULT_MAX_SIBLINGS_PER_PARENT = 100
 DEFAULT_SIBLING_PAGE_MAX_BYTES = 1024 * 1024
 
@@ -91,7 +92,7 @@ class Config:
     # A stream (send, rejoin, replay) whose client accepts nothing this long is cut (relay.WriteWatch); 0: never.
     stream_write_timeout_seconds: float = field(
         default_factory=lambda: _float("STREAM_WRITE_TIMEOUT_SECONDS", 30))
-    # The message tree (issue 26 §3): variants (siblings) under one parent, where recreate, a branch, an
+    # The message tree: variants (siblings) under one parent, where recreate, a branch, an
     # edit or a post adds one (409 past it; the common send never does); content per page of siblings.
     max_siblings_per_parent: int = field(
         default_factory=lambda: _int("MAX_SIBLINGS_PER_PARENT", DEFAULT_MAX_SIBLINGS_PER_PARENT))
@@ -100,7 +101,7 @@ class Config:
 
     search_statement_timeout_ms: int = field(default_factory=lambda: _int("SEARCH_STATEMENT_TIMEOUT_MS", 5000))
     export_statement_timeout_ms: int = field(default_factory=lambda: _int("EXPORT_STATEMENT_TIMEOUT_MS", 15000))
-    # Resumable replies, leases and idempotency (issue 12).
+    # Resumable replies, leases and idempotency.
     lease_seconds: float = field(default_factory=lambda: _float("LEASE_SECONDS", 20))
     chunk_flush_seconds: float = field(default_factory=lambda: _float("CHUNK_FLUSH_SECONDS", 0.25))
     # on: batches while streaming; end: only with the reply's end; off: never (see README).
@@ -109,7 +110,7 @@ class Config:
     idempotency_ttl_seconds: int = field(default_factory=lambda: _int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600))
 
     export_ttl_seconds: int = field(default_factory=lambda: _int("EXPORT_TTL_SECONDS", 24 * 3600))
-    # Caps on stored exports (issue 26 §4); 0: no cap. One export (413), a client's live ones (429).
+    # Caps on stored exports; 0: no cap. One export (413), a client's live ones (429).
     export_max_bytes: int = field(default_factory=lambda: _int("EXPORT_MAX_BYTES", 128 * 1024 * 1024))
     export_max_per_client: int = field(default_factory=lambda: _int("EXPORT_MAX_PER_CLIENT", 50))
     export_max_bytes_per_client: int = field(

@@ -11,7 +11,7 @@ own waits it looks every second whether the descriptor was closed under it (epol
 forgets a closed descriptor: the wait would never end) and then raises OperationalError.
 
 A server that stops answering without closing its sockets (a hung or frozen primary, a network
-partition: issue 21) would hold every query sent to it forever, and with them the pool's connections.
+partition) would hold every query sent to it forever, and with them the pool's connections.
 A wait with no deadline of its own that sees no byte for `silence_seconds` (DB_SILENCE_SECONDS) shuts
 the socket down and raises OperationalError: the connection is broken, the pool dials again, and with a
 multi-host URL reaches the promoted standby. Waits with a deadline (LISTEN's notifies) keep theirs.

@@ -1,4 +1,4 @@
-"""Public GTS ids <-> UUIDs, at the API edge only (SPEC §3).
+"""Public GTS ids <-> UUIDs, at the API edge only.
 
 The patterns below are the one home of the id formats: the parsers full-match them, and the OpenAPI
 document publishes them as they are (anchored, so they mean the same to a JSON Schema validator).

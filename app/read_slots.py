@@ -1,4 +1,4 @@
-"""Bounds on concurrent expensive reads (issue 26 §10), per worker, next to the stream caps (app/stream_slots.py).
+"""Bounds on concurrent expensive reads, per worker, next to the stream caps (app/streams/slots.py).
 
 Searches, building and downloading exports, message pages, variants and share views hold a database
 connection (and CPU) for as long as their statements run. Unbounded, one client firing many of them at

@@ -6,10 +6,10 @@ from flask import current_app
 
 from app.config import Config
 from app.db import Database
-from app.leases import LeaseKeeper
 from app.read_slots import ReadSlots
-from app.relay import StreamSlots
-from app.signals import Signals
+from app.streams.leases import LeaseKeeper
+from app.streams.slots import StreamSlots
+from app.streams.wakeups import Signals
 from app.webhooks.client import WebhookClient
 
 EXTENSION = "chat_engine"  # the key in app.extensions
@@ -21,7 +21,7 @@ class Services:
     config: Config
     db: Database
     webhooks: WebhookClient
-    slots: StreamSlots
+    slots: StreamSlots           # the caps on concurrent streams, per worker and per client
     metrics: object
     signals: Signals = None      # LISTEN/NOTIFY wake-ups across instances (one connection per worker)
     leases: LeaseKeeper = None   # renews this worker's leases, sweeps lapsed ones

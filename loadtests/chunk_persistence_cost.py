@@ -1,4 +1,4 @@
-"""What storing a reply's chunks (for rejoins, issue 12 §5) costs per streamed exchange.
+"""What storing a reply's chunks (for rejoins) costs per streamed exchange.
 
     python -m loadtests.chunk_persistence_cost                 # 15 s per variant
     python -m loadtests.chunk_persistence_cost --duration 10 --warmup 3

@@ -405,7 +405,7 @@ def section(result):
     cpu_ratio = engine_cpu / relay_cpu if engine_cpu and relay_cpu else None
     rate_ratio = engine_rate / relay_rate if engine_rate and relay_rate else None
     lines += [f"- **engine / baseline CPU per exchange (the server's own): {_fmt(cpu_ratio)}×** "
-              f"({_fmt(engine_cpu)} ms against {_fmt(relay_cpu)} ms; issue 13's target: ≤ 1.3×)",
+              f"({_fmt(engine_cpu)} ms against {_fmt(relay_cpu)} ms; the target: ≤ 1.3×)",
               f"- engine / baseline throughput: **{_fmt(rate_ratio)}×** ({_fmt(engine_rate, '{:.0f}')} against "
               f"{_fmt(relay_rate, '{:.0f}')} exchanges/s; target ≥ 0.8×)",
               "- CPU comes from /proc (utime + stime, reaped children included) of each role's process tree: "

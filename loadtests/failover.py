@@ -1,4 +1,4 @@
-"""The engine on a PostgreSQL that fails over, under streamed load (issue 21 §2): what clients lose.
+"""The engine on a PostgreSQL that fails over, under streamed load: what clients lose.
 
     python -m loadtests.failover [--clients 6] [--after-seconds 20] [--scenarios kill,planned,freeze]
 
@@ -58,7 +58,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MESSAGE_PREFIX = "gts.hyperspot.chat_engine.entities.message.v1~"
 SESSION_TYPE = "gts.hyperspot.chat_engine.session_types.failover_demo.v1~"
 JWT_SECRET = "failover-bench-secret-long-enough-for-hmac-sha256"
-BOUND_SECONDS = 5.0  # issue 21: new sends succeed within 5 s of the promotion
+BOUND_SECONDS = 5.0  # the bar: new sends succeed within 5 s of the promotion
 PAUSE_AFTER_FAILURE = 0.1
 
 

@@ -1,4 +1,4 @@
-"""PostgreSQL with automatic failover on loopback, run by pg_auto_failover (issue 21 §2).
+"""PostgreSQL with automatic failover on loopback, run by pg_auto_failover.
 
     python -m loadtests.ha up [--state-dir DIR]       # monitor, primary, synchronous standby; prints DATABASE_URL
     python -m loadtests.ha status                     # the monitor's view of the nodes, and the URL

@@ -1,5 +1,5 @@
 """One thousand concurrent open streams on one instance: memory per open stream, database connections
-held, and routing overhead against the backend called directly, in the same run (issue 13 §5).
+held, and routing overhead against the backend called directly, in the same run.
 
     python -m loadtests.open_streams                     # 1,000 streams, replies of 6 chunks 5 s apart
     python -m loadtests.open_streams --streams 300 --backend-delay 2

@@ -1,4 +1,4 @@
-"""What not preparing statements costs (issue 21 §3): behind a transaction pooler the engine sends every
+"""What not preparing statements costs: behind a transaction pooler the engine sends every
 statement unprepared (psycopg's prepare_threshold=None), since a statement prepared on one server
 connection is missing, or already there, on the next. Measured here on a direct connection, the
 same engine twice in one run, same load:

@@ -1,4 +1,4 @@
-"""Issue 10 §6: with no PostgreSQL server binaries on the machine, the run and test commands fall back
+"""With no PostgreSQL server binaries on the machine, the run and test commands fall back
 to the PostgreSQL that the pip package `pgserver` ships. CHAT_ENGINE_PG_BINDIR pointing at an empty
 directory stands in for a machine without binaries."""
 import os

@@ -1,4 +1,4 @@
-"""Issue 21 §2: the engine on a real HA PostgreSQL, the primary SIGKILLed under streamed load.
+"""The engine on a real HA PostgreSQL, the primary SIGKILLed under streamed load.
 
 pg_auto_failover (Debian's packages, installed with apt-get when missing: loadtests/ha.py) runs a
 monitor, a primary and a synchronous standby on loopback; the engine (real gunicorn) has
@@ -100,7 +100,7 @@ def test_a_primary_killed_under_streamed_load_loses_nothing_acknowledged(ha_clus
     unsettled = [f for f in outcome["in_flight_at_kill"]["detail"]
                  if not f["stored"] or not (f["stored"]["is_complete"] or f["stored"]["stop_reason"])]
     assert unsettled == [], context
-    # Issue 21: new sends succeed within 5 s of the promotion (from the first write the new primary took).
+    # New sends succeed within 5 s of the promotion (from the first write the new primary took).
     first = outcome["promotion_to_first_acknowledged_new_send_s"]
     assert first is not None and first <= BOUND_SECONDS, context
     assert outcome["failed_after_promotion_plus_bound"] == 0, context

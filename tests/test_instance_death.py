@@ -1,4 +1,4 @@
-"""A dead instance's replies are ended in seconds, not a lease (issue 21 §4): each worker holds an
+"""A dead instance's replies are ended in seconds, not a lease: each worker holds an
 advisory lock on its LISTEN connection, its live rows name it (sql/migrations/012_reply_owners.sql),
 and a send that finds such a reply in its way ends it at once when the lock is gone."""
 import time

@@ -1,4 +1,4 @@
-"""Issue 10 §2: access and error logs never carry share tokens, export signatures, bearer tokens,
+"""Access and error logs never carry share tokens, export signatures, bearer tokens,
 webhook secrets or message content. A real gunicorn (its own access log on, app logs at INFO) serves
 every such path; then its whole log is grepped."""
 import logging

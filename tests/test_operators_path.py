@@ -1,4 +1,4 @@
-"""Issue 10 §6: the operators' path runs, not just parses.
+"""The operators' path runs, not just parses.
 
 The image installs requirements.txt alone, so a fresh virtualenv with nothing else must boot gunicorn
 as the image's CMD does. The Dockerfile passes hadolint and the manifests validate against the

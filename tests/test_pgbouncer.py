@@ -1,4 +1,4 @@
-"""Behind PgBouncer in transaction mode (issue 21 §3): the streaming, cross-instance, rejoin and
+"""Behind PgBouncer in transaction mode: the streaming, cross-instance, rejoin and
 instance-death tests run once more with every engine's DATABASE_URL pointing at a real pgbouncer, and
 DATABASE_DIRECT_URL at the server for LISTEN, the owner locks and migrations."""
 import os

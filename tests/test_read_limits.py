@@ -1,4 +1,4 @@
-"""Issue 26 §10: one client's heavy reads (searches, exports, message pages) are bounded per client and per
+"""One client's heavy reads (searches, exports, message pages) are bounded per client and per
 worker, so they cannot take a worker's database connections from other clients' cheap requests.
 
 Measured before the fix: 24 concurrent phrase searches from one client raised another client's
@@ -149,7 +149,7 @@ def test_expensive_reads_of_many_clients_leave_database_connections_for_cheap_re
 
 def test_a_large_page_holds_its_read_slots_until_written_and_a_client_that_stops_reading_is_cut(
         start_engine, session_type, db):
-    """Issue 26 §2 and §10 for bodies that are not streams: a page of many megabytes is written in pieces
+    """Slow readers and read bounds for bodies that are not streams: a page of many megabytes is written in pieces
     under STREAM_WRITE_TIMEOUT_SECONDS, and its read slots stay taken until it is written (they were
     given back as soon as the body was built, so a client's cap bounded nothing while it was written)."""
     engine = start_engine(WEB_CONCURRENCY=1, MAX_CONCURRENT_READS_PER_CLIENT=1, STREAM_WRITE_TIMEOUT_SECONDS=2)

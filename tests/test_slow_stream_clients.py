@@ -1,4 +1,4 @@
-"""Clients that stop reading a stream (issue 26 §2), through real gunicorn workers and raw sockets.
+"""Clients that stop reading a stream, through real gunicorn workers and raw sockets.
 
 A rejoin or an idempotent replay of a large reply reads the stored chunks a bounded piece at a time, so
 a rejoiner that never reads holds about one read, never the reply; and every stream whose client
@@ -146,7 +146,7 @@ def test_rejoiners_that_never_read_hold_no_copy_of_the_reply_and_are_cut(engines
     cut = eventually(lambda: open_streams(b) == 0, timeout=WRITE_TIMEOUT + 20)
     peak_growth_kb = worker_memory_kb(b, "VmHWM") - before
     reply_kb = CHUNKS * CHUNK_TEXT // 1024
-    # Before issue 26 §2 each rejoiner held the whole reply, decoded (tens of MB each), for as long as it
+    # Before bounded reads each rejoiner held the whole reply, decoded (tens of MB each), for as long as it
     # stayed connected; now each holds one bounded read while its write waits.
     assert peak_growth_kb < reply_kb, f"the worker grew by {peak_growth_kb} kB for a {reply_kb} kB reply"
     assert cut, "the rejoiners that never read were not cut"

@@ -1,5 +1,5 @@
 """Timeouts that fit streaming, a stop_reason on every incomplete reply, fair breakers, and
-connection reuse towards backends (issue 12 §1-2, issue 10 §4, issue 13)."""
+connection reuse towards backends."""
 import time
 
 import requests

@@ -1,4 +1,4 @@
-"""Cancellation by closing the connection, backend failures mid-stream (SPEC §5, ADR-0009)."""
+"""Cancellation by closing the connection, backend failures mid-stream."""
 import time
 
 import gevent

@@ -1,5 +1,5 @@
-"""Double-texting, idempotent retries, resumable replies, rejoin and stop, across two real instances
-(issue 12 §3-5). The database invariants are checked after each test (conftest)."""
+"""Double-texting, idempotent retries, resumable replies, rejoin and stop, across two real instances.
+The database invariants are checked after each test (conftest)."""
 import time
 
 import gevent

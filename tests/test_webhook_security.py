@@ -1,4 +1,4 @@
-"""Issue 10 §5: every webhook request is signed with its session type's secret; URLs are policed at
+"""Every webhook request is signed with its session type's secret; URLs are policed at
 registration and call time; no redirects followed; health-check failures do not echo bodies."""
 import time
 import uuid
@@ -186,7 +186,7 @@ def test_the_cli_registers_with_a_secret_from_the_environment_or_prints_a_genera
     assert refused.returncode != 0 and "not allowed" in refused.stderr
 
 
-# Issue 26 §8: cloud metadata endpoints, written plainly or carried in IPv6, are refused whatever
+# Cloud metadata endpoints, written plainly or carried in IPv6, are refused whatever
 # WEBHOOK_ALLOWED_NETWORKS says; fd00:ec2::254 even lies inside the default's fc00::/7.
 METADATA_URLS = ("http://[fd00:ec2::254]/latest/meta-data/", "http://100.100.100.200/latest/meta-data/",
                  "http://168.63.129.16/machine?comp=goalstate", "http://[64:ff9b::a9fe:a9fe]/",

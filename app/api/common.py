@@ -6,8 +6,8 @@ from flask import g, make_response, request
 from app import ids
 from app.errors import invalid
 from app.input_guard import parse_json_body
-from app.relay import PIECE_BYTES, WriteWatch
 from app.services import current_services
+from app.streams.relay import PIECE_BYTES, WriteWatch
 
 
 @functools.cache

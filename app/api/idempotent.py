@@ -12,5 +12,4 @@ def claim(services, caller, operation, body):
         return None
     if not 0 < len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
         raise invalid(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters", field=HEADER)
-    return Claim(services.db, services.signals, caller.client_id, key, operation, body,
-                 services.config.idempotency_ttl_seconds)
+    return Claim(caller.client_id, key, operation, body, services.config.idempotency_ttl_seconds)

@@ -5,9 +5,10 @@ from app import ids
 from app.api import idempotent
 from app.api.common import expensive_read, load_body, load_query, message_id_from_path, session_id_from_path
 from app.api.streams import rejoin_response, stream_response
-from app.chat import exchanges, live, messages, reactions
+from app.chat import exchanges, messages, reactions
 from app.schemas import requests as schemas, responses
 from app.services import current_services
+from app.streams import live
 
 bp = Blueprint("messages", __name__)
 
@@ -16,13 +17,13 @@ bp = Blueprint("messages", __name__)
 def send_message():
     body = load_body(schemas.MessageSend)
     services = current_services()
-    options = exchanges.Options(resumable=body["resumable"], if_busy=body["if_busy"], signals=services.signals,
+    options = exchanges.Options(resumable=body["resumable"], if_busy=body["if_busy"],
                                 idempotency=idempotent.claim(services, g.caller, "send", body))
     return stream_response(lambda: exchanges.start_send(
         services.db, services.webhooks, g.caller, body["session_id"], body["content"],
         parent_id=body.get("parent_message_id"), file_ids=body.get("file_ids") or (),
         enabled=body.get("enabled_capabilities"), edited_id=body.get("edited_message_id"), options=options),
-        resumable=body["resumable"])
+        options)
 
 
 @bp.post("/messages/<id>/recreate")
@@ -30,12 +31,11 @@ def recreate_message(id):
     message_id = message_id_from_path(id)
     body = load_body(schemas.MessageRecreate, required=False)
     services = current_services()
-    options = exchanges.Options(resumable=body.get("resumable", False), signals=services.signals,
-                                idempotency=idempotent.claim(services, g.caller, f"recreate {message_id}",
-                                                                     body))
+    options = exchanges.Options(resumable=body.get("resumable", False), if_busy="parallel",
+                                idempotency=idempotent.claim(services, g.caller, f"recreate {message_id}", body))
     return stream_response(lambda: exchanges.start_recreate(
         services.db, services.webhooks, g.caller, message_id, enabled=body.get("enabled_capabilities"),
-        options=options), resumable=body.get("resumable", False))
+        options=options), options)
 
 
 @bp.get("/messages/<id>/stream")

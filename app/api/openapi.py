@@ -10,128 +10,43 @@ and query parameters are generated from the marshmallow schemas the views load t
 built by plain functions (app/schemas/responses.py) that have no schema to generate from.
 """
 from functools import cache
-from importlib import import_module
 
 from flask import Blueprint
 
-from app import ids
-from app.api.jsonschema import field_schema, object_schema, query_parameters
-from app.schemas import fields as id_fields, requests
+from app.api import openapi_chat_apps, openapi_streams, openapi_webhook_security
+from app.api.jsonschema import object_schema, query_parameters
+from app.api.openapi_terms import (
+    ACCEPTS_FILES,
+    BUSY_CONFLICT,
+    CONTENT_TYPES,
+    IDEMPOTENCY_KEY,
+    MESSAGE_ID,
+    MESSAGE_PARAM,
+    NEXT_CURSOR,
+    REACTION_TYPE,
+    REPLAYED,
+    SESSION_ID,
+    SESSION_PARAM,
+    SESSION_TYPE_ID,
+    SESSION_TYPE_PARAM,
+    SHARE_TOKEN_PARAM,
+    STREAM,
+    STREAM_SETTINGS,
+    TIME,
+    UUID,
+    array,
+    errors,
+    json_body,
+    json_response,
+    obj,
+    part_fields,
+    path_param,
+    ref,
+)
+from app.schemas import requests
 from app.schemas.content import PARTS
 
 bp = Blueprint("openapi", __name__)
-
-SESSION_ID = id_fields.SessionId.json_schema
-MESSAGE_ID = id_fields.MessageId.json_schema
-SESSION_TYPE_ID = id_fields.SessionTypeId.json_schema
-UUID = id_fields.PlainUuid.json_schema
-UUID_PATTERN = ids.UUID_PATTERN
-TIME = {"type": "string", "format": "date-time"}
-CONTENT_TYPES = list(PARTS)
-REACTION_TYPE = field_schema(requests.Reaction().fields["reaction_type"])
-ACCEPTS_FILES = {"type": "boolean", "description": "Whether send accepts file_ids: the session type's setting, or "
-                                                   "else the backend's declared `file_attachments` capability."}
-
-
-def _part_fields():
-    """Every optional field a content part type defines (app/schemas/content.py), by its JSON type."""
-    kinds = {name: kind for _, optional in PARTS.values() for name, kind in optional.items()}
-    return {name: {"type": "number", "minimum": 0} if kind == "seconds" else {"type": "string"}
-            for name, kind in kinds.items()}
-
-
-def ref(name):
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def obj(properties, required=(), extra=None, **more):
-    schema = {"type": "object", "properties": properties, **more}
-    if required:
-        schema["required"] = list(required)
-    if extra is not None:
-        schema["additionalProperties"] = extra
-    return schema
-
-
-def array(items):
-    return {"type": "array", "items": items}
-
-
-def json_body(schema, required=True):
-    return {"required": required, "content": {"application/json": {"schema": schema}}}
-
-
-def json_response(description, schema):
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def errors(*statuses):
-    names = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 409: "Conflict", 413: "TooLarge",
-             429: "TooManyRequests", 503: "Unavailable", 500: "InternalServerError"}
-    return {str(s): {"$ref": f"#/components/responses/{names[s]}"} for s in (*statuses, 500)}
-
-
-def path_param(name, schema, description):
-    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
-
-
-def query_param(name, schema, description="", required=False):
-    """For a parameter no marshmallow schema loads; prefer query_parameters(SomeQuerySchema)."""
-    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
-
-
-SESSION_PARAM = path_param("id", SESSION_ID, "Session id")
-MESSAGE_PARAM = path_param("id", MESSAGE_ID, "Message id")
-SESSION_TYPE_PARAM = path_param("id", SESSION_TYPE_ID, "Session type id")
-SHARE_TOKEN_PARAM = path_param("token", {"type": "string"}, "Share token")
-NEXT_CURSOR = {"type": "string", "nullable": True, "description": "Opaque; null on the last page"}
-
-IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key", "in": "header", "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-    "description": "Client-chosen, scoped to the caller, kept at least 24 h. The same key with the same body "
-                   "returns the earlier result (header Idempotent-Replayed: true; a stream is replayed, or "
-                   "joined while it still streams) with no new message and no backend call; with another "
-                   "body it is 409 with validation_errors[0].code `idempotency_key_reused`."}
-REPLAYED = {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]},
-                                    "description": "Present when the answer repeats an earlier request "
-                                                   "with the same Idempotency-Key."}}
-BUSY_CONFLICT = {
-    "description": "`if_busy: reject` and a reply still streams in the session "
-                   "(validation_errors[0].code `reply_in_progress`, details.resource_id its uuid), an "
-                   "Idempotency-Key reused with another body (`idempotency_key_reused`), or a new variant "
-                   "(recreate, branch, edit) past MAX_SIBLINGS_PER_PARENT under its parent (`too_many_variants`).",
-    "headers": {"X-In-Flight-Message-Id": {"schema": MESSAGE_ID,
-                                           "description": "The reply in flight (reply_in_progress): rejoin "
-                                                          "it with GET /messages/{id}/stream or stop it."}},
-    "content": {"application/json": {"schema": ref("Error")}}}
-# Session type settings of issue 12, as responses show them (requests are generated from the schemas).
-STREAM_SETTINGS = {
-    "max_reply_seconds": {"type": "integer", "minimum": 1, "maximum": 3600, "default": 1800,
-                          "description": "Caps a streamed reply's total duration (stop_reason max_duration); "
-                                         "timeout_seconds bounds only the first byte and silences."},
-    "breaker_failure_threshold": {"type": "integer", "minimum": 1, "maximum": 1000, "nullable": True,
-                                  "description": "Consecutive backend faults that open the breaker "
-                                                 "(null: BREAKER_FAIL_MAX, 5)."},
-    "breaker_open_seconds": {"type": "integer", "minimum": 1, "maximum": 3600, "nullable": True,
-                             "description": "How long an open breaker fails fast (null: BREAKER_RESET_SECONDS, 60)."},
-    "breaker_half_open_probes": {"type": "integer", "minimum": 1, "maximum": 100, "nullable": True,
-                                 "description": "Calls let through at once when half-open "
-                                                "(null: BREAKER_HALF_OPEN_MAX_CALLS, 3)."},
-}
-
-STREAM = {
-    "description": "NDJSON stream: `start`, then `chunk` events as the backend sends them, then "
-                   "`complete` (after the reply is committed) or `error`. Headers X-User-Message-Id "
-                   "(send only) and X-Assistant-Message-Id carry the ids of the messages created. An "
-                   "incomplete reply is stored with metadata.stop_reason.",
-    "headers": {"X-Assistant-Message-Id": {"schema": MESSAGE_ID},
-                "X-User-Message-Id": {"schema": MESSAGE_ID}, **REPLAYED},
-    "content": {"application/x-ndjson": {"schema": {"oneOf": [
-        ref("StreamingStartEvent"), ref("StreamingChunkEvent"), ref("StreamingCompleteEvent"),
-        ref("StreamingErrorEvent")]}}},
-}
-
 
 # --- schemas, by area -------------------------------------------------------------------------------
 
@@ -191,7 +106,7 @@ def _session_schemas():
 def _message_schemas():
     return {
         "ContentPart": obj({"type": {"type": "string", "enum": CONTENT_TYPES},
-                            **{payload: {"type": "string"} for payload, _ in PARTS.values()}, **_part_fields()},
+                            **{payload: {"type": "string"} for payload, _ in PARTS.values()}, **part_fields()},
                            required=("type",),
                            description="Every field of the contract's part schemas is kept: text and code (with "
                                        "`language`), image/audio/video/document ids with `mime_type`, audio and "
@@ -246,7 +161,7 @@ def _stream_schemas():
     return {
         "StreamingStartEvent": event("start", {}),
         "StreamingChunkEvent": event("chunk", {"chunk": obj(
-            {"type": {"type": "string", "enum": CONTENT_TYPES}, "content": {"type": "string"}, **_part_fields()},
+            {"type": {"type": "string", "enum": CONTENT_TYPES}, "content": {"type": "string"}, **part_fields()},
             required=("type", "content"), extra=False,
             description="`content` is the part's payload (text, code, or a media id); the part's optional fields "
                         "from the backend ride along.")}, required=("chunk",)),
@@ -509,14 +424,14 @@ def _paths():
 
 
 # Feature areas may keep their paths and schemas in a module of their own (app/api/openapi_<area>.py,
-# each with paths() and schemas() returning dicts); list them here so the document stays one.
-AREA_MODULES = ("openapi_chat_apps", "openapi_webhook_security", "openapi_streams")
+# each with paths() and schemas() returning dicts, written with openapi_terms); list them here so the
+# document stays one.
+AREA_MODULES = (openapi_chat_apps, openapi_webhook_security, openapi_streams)
 
 
 def _area_parts(name):
     merged = {}
-    for module_name in AREA_MODULES:
-        module = import_module(f"app.api.{module_name}")
+    for module in AREA_MODULES:
         merged.update(getattr(module, name)())
     return merged
 

@@ -1,9 +1,9 @@
-"""OpenAPI paths and schemas of app/api/chat_apps.py (issue 11): the session-type catalogue, posted
+"""OpenAPI paths and schemas of app/api/chat_apps.py: the session-type catalogue, posted
 messages, message deletion. The posted message's body is generated from requests.MessagePost. Edits to
 existing schemas (content parts, search hits' place in the tree, sessions' accepts_files) are in
 openapi.py itself."""
 from app.api.jsonschema import object_schema
-from app.api.openapi import (
+from app.api.openapi_terms import (
     MESSAGE_ID,
     SESSION_ID,
     SESSION_TYPE_ID,

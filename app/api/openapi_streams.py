@@ -1,5 +1,5 @@
-"""OpenAPI paths and schemas of resumable replies: rejoin and stop (issue 12 §5)."""
-from app.api.openapi import MESSAGE_ID, STREAM, errors, json_response, obj, path_param, query_param, ref
+"""OpenAPI paths and schemas of resumable replies: rejoin and stop."""
+from app.api.openapi_terms import MESSAGE_ID, STREAM, errors, json_response, obj, path_param, query_param, ref
 
 
 def paths():

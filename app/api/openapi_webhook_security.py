@@ -1,5 +1,5 @@
-"""OpenAPI parts of webhook security: the once-shown signing secret and its rotation (issue 10 §5)."""
-from app.api.openapi import SESSION_TYPE_ID, errors, json_response, obj, path_param, ref
+"""OpenAPI parts of webhook security: the once-shown signing secret and its rotation."""
+from app.api.openapi_terms import SESSION_TYPE_ID, errors, json_response, obj, path_param, ref
 
 SECRET = {"type": "string", "pattern": "^whsec_[A-Za-z0-9_-]{32,200}$",
           "description": "Signs every webhook request to this session type (X-Chat-Engine-Signature: "

@@ -5,7 +5,7 @@ query, and the listing name binds a cursor to the listing that issued it, so a t
 foreign cursor is a 400, never a database error. A cursor only narrows a query the caller is already
 allowed to run (ownership is checked by the query itself), so forging one reveals nothing.
 
-Share views need more (issue 26 §5): their walk starts below the message the cursor names, and below
+Share views need more: their walk starts below the message the cursor names, and below
 a message that an edit took off the path lies an abandoned branch the share does not show. So a share
 view's cursor also names its share (another share's cursor is a 400), and app/chat/shares.py checks
 that the message is on what the share shows before it walks.

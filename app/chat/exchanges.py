@@ -2,7 +2,8 @@
 
 `start_*` runs transaction 1 (lock the session, place the new messages in the tree, read the
 history) and returns an Exchange; the relay calls the backend with no connection held, then
-`Exchange.save` runs transaction 2.
+`Exchange.save` runs transaction 2. A session whose reply still streams raises Busy, an Idempotency-Key
+seen before raises idempotency.Replayed: what follows is the streaming layer's (app.streams.starting).
 """
 import logging
 import time
@@ -11,15 +12,12 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import gevent
-import psycopg
 from psycopg.types.json import Jsonb
 
-from app import ids, outcomes
-from app.chat import capabilities, live, messages, paths, shares
-from app.chunk_log import batches
+from app import ids
+from app.chat import capabilities, messages, paths, replies, shares
 from app.db import queries as q
 from app.errors import (
-    conflict,
     database_unreachable,
     invalid,
     message_not_found,
@@ -63,8 +61,8 @@ class Exchange:
         """Transaction 2. `tail`: (index of the first chunk not yet stored, those chunks). Returns False
         when the reply had already been ended elsewhere (stopped, superseded, or swept as interrupted
         after its lease lapsed): what is stored is that party's, and this reply is not complete."""
-        metadata = outcomes.reply_metadata(metadata, outcome)
-        # Its client has the chunks: an outage or a failover is waited out (issue 21 §1), not a reason to
+        metadata = replies.end_metadata(metadata, outcome.stop_reason)
+        # Its client has the chunks: an outage or a failover is waited out, not a reason to
         # throw the reply away. The pools re-dial meanwhile; the deadline bounds how long the relay waits.
         deadline = time.monotonic() + SAVE_RETRY_SECONDS
         attempt = 0
@@ -75,7 +73,7 @@ class Exchange:
                 if self.live and refused_by_database(exc):
                     # Refused for what it carries: a retry cannot help, and the live row must not keep
                     # the session busy. The relay still tells its client that the reply was not stored.
-                    live.end_unstored(self.db, self.message_id)
+                    replies.end_unstored(self.db, self.message_id)
                     raise
                 if not database_unreachable(exc) or time.monotonic() >= deadline:
                     raise
@@ -93,7 +91,8 @@ class Exchange:
             first_index, chunks = tail or (0, [])
             if q.finish_live_reply(conn, message_id=self.message_id, session_id=self.session_id,
                                    content=Jsonb(parts), is_complete=outcome.complete,
-                                   metadata=Jsonb(metadata), batches=batches(first_index, chunks)) is not None:
+                                   metadata=Jsonb(metadata),
+                                   batches=replies.chunk_rows(first_index, chunks)) is not None:
                 return True
             if not retry:
                 return False
@@ -147,56 +146,20 @@ class _Admission:
 
 @dataclass
 class Options:
-    """How a send or recreate behaves beyond its content (issue 12)."""
+    """How a send or recreate behaves beyond its content."""
     resumable: bool = False       # a client disconnect does not stop the reply
     if_busy: str = "reject"       # the session's reply still streams: reject, interrupt or parallel
-    signals: object = None        # app.signals.Signals: wakes waits for a reply's end
     idempotency: object = None    # app.chat.idempotency.Claim, written with the new messages
 
 
-class _Busy(Exception):
+class Busy(Exception):
+    """The session's active path ends in a reply still streaming (a send or recreate with if_busy other
+    than parallel): what to do about it is the caller's policy (app.streams.starting)."""
+
     def __init__(self, message_id, lapsed):
         super().__init__("a reply is still streaming")
         self.message_id = message_id
-        self.lapsed = lapsed
-
-
-def _make_way(db, webhooks, busy, options):
-    """The session's active path ends in a reply still streaming: apply the if_busy policy."""
-    if busy.lapsed:  # its instance stopped renewing the lease: end it now, not at the sweep
-        live.end_abandoned(db, busy.message_id, "interrupted", lapsed_only=True)
-        return
-    judge_owners = options.signals is not None and options.signals.judges_owners()
-    if live.end_if_owner_gone(db, busy.message_id, judge_owners):  # its instance died: its lock is gone
-        return
-    if options.if_busy == "interrupt":
-        live.stop_and_wait(db, options.signals, webhooks, busy.message_id, "superseded",
-                           webhooks.config.stop_wait_seconds)
-        return
-    raise _in_progress(busy)
-
-
-def _in_progress(busy):
-    public_id = ids.message_gts(busy.message_id)
-    return conflict("a reply is still streaming in this session; rejoin it (GET /messages/{id}/stream), stop it, "
-                    "or send with if_busy=interrupt", reason="reply_in_progress", field="if_busy",
-                    resource_id=busy.message_id, headers={"X-In-Flight-Message-Id": public_id})
-
-
-def _with_busy_policy(db, webhooks, options, start):
-    for _ in range(3):
-        try:
-            return start()
-        except _Busy as busy:
-            _make_way(db, webhooks, busy, options)
-        except psycopg.errors.UniqueViolation:
-            if options.idempotency is None:
-                raise
-            # A concurrent duplicate (same Idempotency-Key) committed first: the retry finds its result.
-    try:
-        return start()
-    except _Busy as busy:  # still busy after making way three times (senders superseding each other)
-        raise _in_progress(busy) from None
+        self.lapsed = lapsed  # its lease lapsed: its instance stopped renewing it
 
 
 def start_send(db, webhooks, caller, session_id, content, parent_id=None, file_ids=(), enabled=None,
@@ -205,12 +168,10 @@ def start_send(db, webhooks, caller, session_id, content, parent_id=None, file_i
     next variant of that user message (an edit: same parent, so the first message can be edited too)."""
     options = options or Options()
     if parent_id is None and edited_id is None:
-        return _with_busy_policy(db, webhooks, options, lambda: _start_continuing(
-            db, webhooks, caller, session_id, content, file_ids, enabled, options))
-    return _with_busy_policy(db, webhooks, options, lambda: _start_turn(
-        db, webhooks, content, parent_id, file_ids, enabled, recipient=None, edited_id=edited_id,
-        lock=lambda conn: q.lock_session(conn, id=session_id, client_id=caller.client_id),
-        missing=lambda: session_not_found(session_id), options=options))
+        return _start_continuing(db, webhooks, caller, session_id, content, file_ids, enabled, options)
+    return _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient=None, edited_id=edited_id,
+                       lock=lambda conn: q.lock_session(conn, id=session_id, client_id=caller.client_id),
+                       missing=lambda: session_not_found(session_id), options=options)
 
 
 def start_shared_send(db, webhooks, caller, token, content, file_ids=(), enabled=None, options=None):
@@ -235,9 +196,7 @@ def _start_continuing(db, webhooks, caller, session_id, content, file_ids, enabl
         if options.idempotency is not None:
             if q.lock_session(conn, id=session_id, client_id=caller.client_id) is None:
                 raise session_not_found(session_id)
-            replay = options.idempotency.check(conn, session_id=session_id)
-            if replay is not None:
-                return replay
+            options.idempotency.check(conn)
         placed = q.continue_active_path(
             conn, session_id=session_id, client_id=caller.client_id, check_busy=options.if_busy != "parallel",
             user_message_id=user_id, assistant_message_id=assistant_id,
@@ -246,7 +205,7 @@ def _start_continuing(db, webhooks, caller, session_id, content, file_ids, enabl
         if placed is None:
             raise session_not_found(session_id)
         if not placed["placed"]:
-            raise _Busy(placed["busy_message_id"], placed["busy_lapsed"])
+            raise Busy(placed["busy_message_id"], placed["busy_lapsed"])
         return _turn_exchange(db, webhooks, conn, admission, session_id, placed["session"], user_id, assistant_id,
                               content, file_ids, enabled, events.JsonText(placed["history"]), options)
 
@@ -256,7 +215,7 @@ def _turn_exchange(db, webhooks, conn, admission, session_id, session, user_id, 
     """After a turn is placed, still in its transaction: what needs the session row (the capabilities
     and files asked for, then the breaker; checked after the placement, so a refusal rolls it back
     and a busy session answers 409 first), the idempotency key, and the exchange. `recipient`: the share
-    recipient who sent the turn, named to the backend (issue 26 §9)."""
+    recipient who sent the turn, named to the backend."""
     chosen = capabilities.select(session["available_capabilities"], enabled)
     capabilities.check_files(session["accepts_files"], file_ids)
     stream = admission.admit(_target(session), "message.new")
@@ -277,9 +236,7 @@ def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, 
             raise missing()
         session_id = session["id"]
         if options.idempotency is not None:
-            replay = options.idempotency.check(conn, session_id=session_id)
-            if replay is not None:
-                return replay
+            options.idempotency.check(conn)
         new_turn = {"session_id": session_id, "user_message_id": user_id, "assistant_message_id": assistant_id,
                     "content": Jsonb([{"type": "text", "text": content}]), "file_ids": list(file_ids),
                     "assistant_metadata": Jsonb({"session_type_id": session["session_type_id"]}),
@@ -304,7 +261,7 @@ def _place_turn(conn, new_turn, parent_id, recipient, edited_id, options):
         # Read after the lock: a fresh snapshot sees a send that committed while this one waited for it.
         in_flight = q.busy_reply_of_session(conn, session_id=session_id)
         if in_flight is not None:
-            raise _Busy(in_flight["message_id"], in_flight["lapsed"])
+            raise Busy(in_flight["message_id"], in_flight["lapsed"])
     if branching and (not path or path[-1]["is_hidden_from_user"]):
         raise message_not_found(parent_id)
     if q.insert_user_turn(conn, parent_id=parent_id, recipient_client_id=recipient, user_metadata=Jsonb({}),
@@ -329,20 +286,13 @@ def _edit_point(conn, session_id, edited_id):
 
 def start_recreate(db, webhooks, caller, message_id, enabled=None, options=None):
     options = options or Options(if_busy="parallel")
-    return _with_busy_policy(db, webhooks, options, lambda: _start_recreate(
-        db, webhooks, caller, message_id, enabled, options))
-
-
-def _start_recreate(db, webhooks, caller, message_id, enabled, options):
     assistant_id = uuid.uuid4()
     with _Admission(webhooks) as admission, db.transaction() as conn:
         session = q.lock_session_of_message(conn, message_id=message_id, client_id=caller.client_id)
         if session is None:
             raise message_not_found(message_id)
         if options.idempotency is not None:
-            replay = options.idempotency.check(conn, session_id=session["id"])
-            if replay is not None:
-                return replay
+            options.idempotency.check(conn)
         if session["message_role"] != "assistant":
             raise invalid("only assistant messages can be recreated", field="id", code="not_assistant")
         chosen = capabilities.select(session["available_capabilities"], enabled)

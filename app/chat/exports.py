@@ -17,7 +17,7 @@ def _signature(key, export_id, expires):
 
 def create(db, config, caller, session_id, export_format, scope):
     """(download_url, expires_at). An export of a session that has not changed since a live export of the
-    same format and scope was built is that export again, its life extended (issue 26 §4): nothing is
+    same format and scope was built is that export again, its life extended: nothing is
     rendered or stored. A new one must fit the caps: at most EXPORT_MAX_BYTES itself (413), and the
     client's live exports at most EXPORT_MAX_PER_CLIENT and EXPORT_MAX_BYTES_PER_CLIENT (429)."""
     key = config.url_signing_key

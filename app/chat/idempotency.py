@@ -1,9 +1,10 @@
-"""Idempotency-Key on POST /sessions, /messages/send and /messages/{id}/recreate (issue 12 §3).
+"""Idempotency-Key on POST /sessions, /messages/send and /messages/{id}/recreate.
 
 A key is scoped to the caller (the JWT's client id) and kept IDEMPOTENCY_TTL_SECONDS (24 h). It is
 stored in the same transaction as the work it stands for, so the key and its effect commit together
-or not at all, on any instance. Same key, same request: the earlier result (for a stream, a join of
-the reply: live if it still streams, else a replay). Same key, different request: 409.
+or not at all, on any instance. Same key, same request: the earlier result (for a stream, `check`
+raises Replayed, and the streaming layer joins the reply: live if it still streams, else a replay).
+Same key, different request: 409.
 Concurrent duplicates serialize on the session's row lock (send, recreate) or, for session creation,
 on the key's primary key: the loser re-reads the winner's result.
 """
@@ -15,11 +16,19 @@ from psycopg.types.json import Jsonb
 from app import ids
 from app.db import queries as q
 from app.errors import conflict
-from app.rejoin import Rejoin
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
+
+
+class Replayed(Exception):
+    """This request was made before with the same key: its reply is `message_id`."""
+
+    def __init__(self, message_id, headers):
+        super().__init__("an Idempotency-Key seen before")
+        self.message_id = message_id
+        self.headers = headers
 
 
 def body_hash(operation, body):
@@ -31,9 +40,7 @@ def body_hash(operation, body):
 class Claim:
     """One request's key: `check` inside the transaction (after the session lock), `record` at its end."""
 
-    def __init__(self, db, signals, client_id, key, operation, body, ttl_seconds):
-        self.db = db
-        self.signals = signals
+    def __init__(self, client_id, key, operation, body, ttl_seconds):
         self.client_id = client_id
         self.key = key
         self.operation = operation
@@ -50,15 +57,15 @@ class Claim:
                            field=HEADER)
         return row
 
-    def check(self, conn, session_id=None):
-        """For a stream: a Rejoin of the earlier reply (replayed or joined live), or None."""
+    def check(self, conn):
+        """For a stream: raises Replayed when this request was made before."""
         row = self.earlier(conn)
         if row is None:
-            return None
+            return
         headers = {REPLAYED_HEADER: "true"}
         if row["user_message_id"]:
             headers["X-User-Message-Id"] = ids.message_gts(row["user_message_id"])
-        return Rejoin(self.db, self.signals, row["message_id"], 0, headers)
+        raise Replayed(row["message_id"], headers)
 
     def record(self, conn, session_id=None, message_id=None, user_message_id=None, response=None):
         q.insert_idempotency_key(conn, client_id=self.client_id, key=self.key,

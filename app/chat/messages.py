@@ -40,7 +40,7 @@ def sibling_page(conn, session_id, parent_id, limit, cursor, max_bytes):
     """(rows, next_cursor): the owner's visible children of a node (parent None = the roots) by
     variant_index, at most `limit` of them and at most `max_bytes` of content as PostgreSQL writes it
     as JSON (one larger sibling alone), filtered and bounded by the query itself: never every sibling,
-    nor every sibling's content (issue 26 §3). The children and variants listings share it and its cursor."""
+    nor every sibling's content. The children and variants listings share it and its cursor."""
     (after_index,) = cursors.decode("variants", cursor) or (-1,)
     rows = q.sibling_page(conn, session_id=session_id, parent_id=parent_id, after_index=after_index, limit=limit,
                           max_bytes=max_bytes)
@@ -98,7 +98,7 @@ def activate(db, caller, message_id):
         if q.lock_session(conn, id=row["session_id"], client_id=caller.client_id) is None:
             raise message_not_found(message_id)  # its session was deleted meanwhile
         # A delete that held the lock has committed by now, and each statement below reads afresh: a
-        # message deleted meanwhile activates nothing and is a 404 (issue 26 §6), never a 500.
+        # message deleted meanwhile activates nothing and is a 404, never a 500.
         q.activate_path(conn, session_id=row["session_id"], message_id=message_id)
         row = q.get_owned_message(conn, message_id=message_id, client_id=caller.client_id)
         if row is None:
@@ -108,7 +108,7 @@ def activate(db, caller, message_id):
 
 def get_reply(db, caller, message_id):
     """One of the caller's assistant messages (something that streamed), else 404 / 400. Only its head:
-    never its content, which a rejoin reads in bounded pieces (issue 26 §2)."""
+    never its content, which a rejoin reads in bounded pieces."""
     with db.transaction() as conn:
         row = q.owned_reply_head(conn, message_id=message_id, client_id=caller.client_id)
     if row is None or row["is_hidden_from_user"] or row["recipient_client_id"] is not None:

@@ -1,4 +1,4 @@
-"""Caps on session metadata (issue 10 §4): one client's metadata cannot grow without bound through
+"""Caps on session metadata: one client's metadata cannot grow without bound through
 repeated PATCHes or nest deep enough to make every later read and merge expensive."""
 import json
 

@@ -49,7 +49,7 @@ def open_shared(db, token, recipient=None, limit=100, cursor=None):
     """(session, messages, next_cursor): a page of what the viewer sees: the owner's active path, or, for
     an authenticated recipient, that path continued by the recipient's own branch.
 
-    A cursor names its share and the page's last message (issue 26 §5): one of another share, or naming
+    A cursor names its share and the page's last message: one of another share, or naming
     a message that is not on what this share shows now (say, one an edit took off the active path,
     whose abandoned branch would be walked below it), is a 400."""
     share_id, after_id = cursors.decode(LISTING, cursor) or (None, None)

@@ -40,7 +40,7 @@ def shared_message(row):
 
 
 def shared_session(session, rows, next_cursor):
-    """The share view (issue 10 §3): the title and the shared messages only. The owner's metadata (summary,
+    """The share view: the title and the shared messages only. The owner's metadata (summary,
     tags, anything stored there), the owner's client id and other recipients' branches never appear."""
     title = (session["metadata"] or {}).get("title")
     return {"session_id": ids.session_gts(session["id"]), "read_only": True,

@@ -253,9 +253,9 @@ class BackendStream:
     """One streaming call. `events(payload)` sends the event and yields parsed events; `finish()` reports
     the outcome exactly once.
 
-    Timeouts (SPEC §6): the session type's `timeout_seconds` bounds the wait for the first byte and the
+    Timeouts: the session type's `timeout_seconds` bounds the wait for the first byte and the
     silence between bytes (requests' read timeout is exactly that); `max_reply_seconds` caps the
-    total and is enforced by the consumer (app/relay.py) through `deadline`.
+    total and is enforced by the consumer (app/streams/relay.py) through `deadline`.
     """
 
     def __init__(self, client, target, event, breaker, probe):

@@ -31,7 +31,7 @@ def health_check(session_type_id):
     return {"event": "session_type.health_check", "session_type_id": session_type_id, "timestamp": now_iso()}
 
 
-# The key of session_metadata that names who sent a message through a share (issue 26 §9): the event's
+# The key of session_metadata that names who sent a message through a share: the event's
 # top level and its `message` allow no extra properties; session_metadata is the object that does.
 SENDER_KEY = "chat_engine_sender"
 

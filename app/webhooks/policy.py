@@ -1,4 +1,4 @@
-"""The webhook event table of SPEC §6: timeouts and retries.
+"""The webhook event table: timeouts and retries per event.
 
 Which calls pass a breaker is decided by how an event is sent, not by this table: JSON calls and
 streams (WebhookClient.call_json, .stream) always do; fire-and-forget notices (.notify) never do.

@@ -84,7 +84,7 @@ def _metadata(value):
 
 def storable_json(data, what):
     """A backend's JSON, held to what PostgreSQL stores: a NUL, a lone surrogate, NaN or nesting deeper
-    than MAX_JSON_DEPTH would be relayed to the client and then fail the reply's save (issue 26 §1).
+    than MAX_JSON_DEPTH would be relayed to the client and then fail the reply's save.
     Refused as a backend error instead, so the reply ends as backend_error with what came before it."""
     try:
         value = loads_strict(data)

@@ -50,7 +50,7 @@ UPDATE messages
 RETURNING id, pg_notify('chat_engine_replies', id::text || ':end') AS notified;
 
 -- name: end_unstored_reply!
--- The last resort when the database refuses a reply's content: its end and why are stored, its content stays as it was (issue 26 §1).
+-- The last resort when the database refuses a reply's content: its end and why are stored, its content stays as it was.
 UPDATE messages
    SET is_complete = false, metadata = metadata || %(metadata)s, updated_at = clock_timestamp()
  WHERE id = %(message_id)s
@@ -108,7 +108,7 @@ SELECT m.id, m.role, m.is_hidden_from_user, m.recipient_client_id
  WHERE m.id = %(message_id)s;
 
 -- name: reply_state^
--- What a rejoining client reads, in one snapshot: the reply's stored state, whether it still streams, and its next chunks from an offset, bounded (issue 26 §2): from the batch holding the offset, at most max_batches batches and max_chunks chunks, those that begin before max_bytes (at least one); a chunk larger than max_bytes comes without its content (read in slices: reply_chunk_slice); `more`: chunks are left for the next read.
+-- What a rejoining client reads, in one snapshot: the reply's stored state, whether it still streams, and its next chunks from an offset, bounded: from the batch holding the offset, at most max_batches batches and max_chunks chunks, those that begin before max_bytes (at least one); a chunk larger than max_bytes comes without its content (read in slices: reply_chunk_slice); `more`: chunks are left for the next read.
 WITH batches AS (
     SELECT first_index, chunks FROM reply_chunks
      WHERE message_id = %(message_id)s

@@ -47,7 +47,7 @@ SELECT id, parent_id, role, is_active, is_hidden_from_user, recipient_client_id,
 -- A page of the owner's visible children (variants) of one node of a session (parent_id null: its roots) after variant_index %(after_index)s: at most %(limit)s, and no more content than %(max_bytes)s unless one sibling alone is larger. One lookup per sibling plus one past the page (`more` on every row: siblings follow); `total_variants`: the owner's siblings.
 WITH RECURSIVE walk AS (
     -- Each lookup returns the content's reference (a TOAST pointer) and its size is taken only for the
-    -- one sibling found: never every sibling's content, however many there are (issue 26 §3).
+    -- one sibling found: never every sibling's content, however many there are.
     SELECT first.id, first.variant_index, octet_length(first.content::text)::bigint AS bytes_so_far, 1 AS n
       FROM (SELECT m.id, m.variant_index, m.content
               FROM messages m
@@ -234,7 +234,7 @@ WITH RECURSIVE path AS (
 SELECT * FROM path ORDER BY depth;
 
 -- name: append_reply_chunks!
--- Store a live reply's chunk events, as rows of bounded size (app/chunk_log.batches: [{first_index, chunks}]); wake the listeners if someone watches it. The row is locked FOR SHARE whatever its mark: a watcher marking it meanwhile either commits first (the mark is seen) or waits for this batch (and reads it). A row at an index already stored is the retry of one whose commit went unseen, with the chunks since: the longer one is kept.
+-- Store a live reply's chunk events, as rows of bounded size (app/chat/replies.chunk_rows: [{first_index, chunks}]); wake the listeners if someone watches it. The row is locked FOR SHARE whatever its mark: a watcher marking it meanwhile either commits first (the mark is seen) or waits for this batch (and reads it). A row at an index already stored is the retry of one whose commit went unseen, with the chunks since: the longer one is kept.
 WITH stored AS (
     INSERT INTO reply_chunks AS c (message_id, first_index, chunks)
     SELECT %(message_id)s, (b ->> 'first_index')::integer, b -> 'chunks' FROM jsonb_array_elements(%(batches)s) b

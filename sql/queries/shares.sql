@@ -88,7 +88,7 @@ WITH RECURSIVE path AS (
 SELECT * FROM path ORDER BY depth;
 
 -- name: on_shared_path$
--- Whether a message is on what a share view shows (issue 26 §5): the owner's active path, or for a recipient that path continued by their own active branch (their active child wins at a node, as in recipient_path_page). Walked up from the message, one primary-key lookup per level, stopping at the first step off the path.
+-- Whether a message is on what a share view shows: the owner's active path, or for a recipient that path continued by their own active branch (their active child wins at a node, as in recipient_path_page). Walked up from the message, one primary-key lookup per level, stopping at the first step off the path.
 WITH RECURSIVE up AS (
     SELECT m.id, m.parent_id, m.is_active, m.recipient_client_id
       FROM messages m

@@ -1,4 +1,4 @@
-"""What chat apps build on (issue 11), end to end through HTTP with real backends on loopback: editing
+"""What chat apps build on, end to end through HTTP with real backends on loopback: editing
 any user message, posted and hidden messages, deleting a subtree, the session-type catalogue, CORS,
 rich content kept whole, files by declaration, search hits that know their place in the tree.
 The tree invariants are checked after every test (tests/conftest.py)."""

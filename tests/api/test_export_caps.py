@@ -1,4 +1,4 @@
-"""Issue 26 §4 over real gunicorn: an unchanged session's export is reused, not copied again; the caps
+"""An unchanged session's export is reused, not copied again; the caps
 answer in the contract's error shape, as the served document declares."""
 import requests
 

@@ -1,4 +1,4 @@
-"""Issue 26 §5 and §9 through real gunicorn and a real backend: a share view's cursor cannot open an
+"""A share view's cursor cannot open an
 abandoned branch, and a backend can tell a share recipient's message from the owner's."""
 import base64
 import json

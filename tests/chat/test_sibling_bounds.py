@@ -1,4 +1,4 @@
-"""Siblings (variants) over HTTP (issue 26 §3 and §6): listings paged and bounded in SQL, a cap on siblings
+"""Siblings (variants) over HTTP: listings paged and bounded in SQL, a cap on siblings
 per parent where recreate, branch, edit or post adds one, and activate racing a delete.
 
 Siblings that exist from before the cap (or that a test needs by the hundred) are stored directly in
@@ -122,7 +122,7 @@ def test_an_edit_past_the_cap_is_409(api, backend, session_type, db, contract):
 
 
 def test_activate_racing_a_delete_is_404(api, backend, session_type, db, contract):
-    """Issue 26 §6, with real transactions: activate reads the message, then waits for the session lock a
+    """Activate racing a delete, with real transactions: activate reads the message, then waits for the session lock a
     delete holds; the delete commits; activate must answer 404 (it raised a TypeError: a 500)."""
     numbered_replies(backend)
     session_id = api.create_session(session_type)

@@ -1,4 +1,4 @@
-"""Issue 10 §1: each input that used to give a 500 (or a misleading 503) is a 4xx with the contract's
+"""Each input that used to give a 500 (or a misleading 503) is a 4xx with the contract's
 error body. One test per reported case, each sending the very request that failed."""
 import base64
 import json
@@ -155,7 +155,7 @@ def too_many_words(count=130_000):
 
 def test_content_too_large_to_index_whole_is_stored_and_indexed_by_its_beginning(contract, owner,
                                                                                  local_session_type, db):
-    """Was a 413 with nothing stored; since issue 26 §1 indexing never refuses a message."""
+    """Was a 413 with nothing stored; now indexing never refuses a message."""
     session_id = owner.create_session(local_session_type)
     content = too_many_words()
     assert len(content.encode()) < 1024 * 1024

@@ -1,4 +1,4 @@
-"""A hostile or careless backend against a real engine (issue 26 §1): a reply too large to index whole
+"""A hostile or careless backend against a real engine: a reply too large to index whole
 is still stored, and JSON that PostgreSQL cannot hold ends the reply as a backend error instead of
 losing it at its final save and leaving its session busy."""
 from support.backends import chunk, complete, ndjson, stream_answer

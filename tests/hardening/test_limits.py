@@ -1,4 +1,4 @@
-"""Issue 10 §4 (except breaker fairness): one client cannot degrade the others — stream caps, metadata
+"""Fairness between clients (breakers aside): one client cannot degrade the others — stream caps, metadata
 caps, statement timeouts, bounded message pages."""
 import secrets
 import time
@@ -41,7 +41,7 @@ def test_one_client_at_its_stream_cap_gets_429_and_others_still_stream(make_loca
     assert freed.status_code == 200
     for response in (held[1], freed):
         response.close()
-    assert local.application.extensions["client_stream_slots"].active("greedy") == 0
+    assert local.application.extensions["chat_engine"].slots.held_by("greedy") == 0
 
 
 def test_a_stream_that_fails_to_start_gives_its_slot_back(make_local):
@@ -50,7 +50,7 @@ def test_a_stream_that_fails_to_start_gives_its_slot_back(make_local):
     missing = "gts.hyperspot.chat_engine.entities.session.v1~" + str(uuid.uuid4())
     for _ in range(3):  # 404s from transaction 1 must not leak slots
         assert open_stream(api, missing).status_code == 404
-    assert local.application.extensions["client_stream_slots"].active("unlucky") == 0
+    assert local.application.extensions["chat_engine"].slots.held_by("unlucky") == 0
 
 
 # -- metadata caps -------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Issue 10 §1 through real gunicorn/gevent workers: what the in-process tier cannot show — hostile bytes
+"""Hostile input through real gunicorn/gevent workers: what the in-process tier cannot show — hostile bytes
 on a real socket, recursion inside a gevent worker, and the worker surviving all of it."""
 import pytest
 import requests

@@ -1,5 +1,5 @@
 
-"""Issue 10 §1, property-based: every operation of the engine's own served OpenAPI document (streaming ones
+"""Hostile input, property-based: every operation of the engine's own served OpenAPI document (streaming ones
 included), fed hostile path ids, query parameters and bodies, never answers with a server error of its
 own. Runs in-process on the real database with a real backend, bounded to a few seconds.
 
@@ -20,7 +20,7 @@ from hardening.conftest import LocalApi
 
 BACKEND_CODES = {"BACKEND_ERROR", "BACKEND_TIMEOUT"}
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", 400))  # raise it for a longer hunt; CI keeps it seconds
-# Strings that broke the engine before (issue 10 §1) and their neighbours.
+# Strings that broke the engine before and their neighbours.
 HOSTILE_TEXT = ["\x00", "a\x00b", "\ud800", "x\udfff", "²", "٣", "é", "", " ", "\n", "a\n", "9" * 30, "-1",
                 "1e999", "NaN", "null", "[]", "{}", "%00", "../..", "'; DROP TABLE sessions; --", "<mark>",
                 "gts.hyperspot.chat_engine.session_types.bot.v1~\n", "\u202e", "\ufeff", "x" * 600]

@@ -1,4 +1,4 @@
-"""Issue 26 §11 through real gunicorn workers and raw sockets: what only the HTTP layer sees. A chunked
+"""HTTP framing and connections through real gunicorn workers and raw sockets: what only the HTTP layer sees. A chunked
 body over the cap is a 413; what gunicorn itself refuses (a control character in a header, a malformed
 request line) answers in the contract's error shape, not gunicorn's HTML page; a new connection that is
 idle or sends its headers slowly is dropped after HEADER_TIMEOUT, not KEEPALIVE."""

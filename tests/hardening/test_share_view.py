@@ -1,4 +1,4 @@
-"""Issue 10 §3: the anonymous share view shows only what was shared — the title and the messages."""
+"""The anonymous share view shows only what was shared — the title and the messages."""
 import json
 
 from hardening.conftest import LocalApi

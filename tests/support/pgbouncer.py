@@ -1,4 +1,4 @@
-"""A real PgBouncer in transaction mode in front of the test PostgreSQL (issue 21 §3).
+"""A real PgBouncer in transaction mode in front of the test PostgreSQL.
 
 Debian's `pgbouncer` package is installed when missing (the suite runs as root on CI; elsewhere, a
 machine without it and without apt skips what needs it). PgBouncer refuses to run as root, so under

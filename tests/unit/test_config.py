@@ -59,3 +59,47 @@ def test_development_mode_is_off_unless_set(monkeypatch):
     assert Config().chat_engine_dev_mode is False
     monkeypatch.setenv("CHAT_ENGINE_DEV_MODE", "1")
     assert Config().chat_engine_dev_mode is True
+
+
+def documented_settings():
+    """docs/configuration.md's table: {NAME: default cell}; a row may name several settings ("A / B")."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    settings = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        names = re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[0]) if line.startswith("| `") else []
+        defaults = [d.strip() for d in cells[1].split(" / ")] if names else []
+        for index, name in enumerate(names):
+            settings[name] = defaults[index] if len(defaults) == len(names) else cells[1]
+    return settings
+
+
+def test_the_configuration_doc_lists_every_setting_with_its_default(monkeypatch):
+    """Each Config field is its environment variable lowercased; the doc names each one, and a plain
+    number it gives as the default is the one Config uses."""
+    import dataclasses
+    import os
+    from pathlib import Path
+
+    documented = documented_settings()
+    for name in list(os.environ):
+        if name in documented:
+            monkeypatch.delenv(name)
+    config = Config()
+    for config_field in dataclasses.fields(Config):
+        name = config_field.name.upper()
+        assert name in documented, f"{name} is missing from docs/configuration.md"
+        default = documented[name].strip("`")
+        if default.replace(".", "", 1).isdigit():
+            assert float(default) == float(getattr(config, config_field.name)), name
+    # The rest are read by gunicorn.conf.py, the launcher or the scripts: each appears there by name.
+    root = Path(__file__).resolve().parents[2]
+    elsewhere = "".join(path.read_text() for pattern in ("gunicorn.conf.py", "launch/*.py", "scripts/*",
+                                                         "demo_backend/*.py", "tests/support/*.py")
+                        for path in root.glob(pattern) if path.is_file())
+    fields = {f.name.upper() for f in dataclasses.fields(Config)}
+    for name in set(documented) - fields:
+        assert name in elsewhere, f"docs/configuration.md documents {name}, which nothing reads"

@@ -1,4 +1,4 @@
-"""app/db.py and Exchange.save on the database's bad day (issue 21 §1), against the real PostgreSQL:
+"""app/db.py and Exchange.save on the database's bad day, against the real PostgreSQL:
 connections that died under the pool, and a server that answers read-only (a demoted primary)."""
 import uuid
 
@@ -6,11 +6,11 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from app import outcomes
 from app.auth import Caller
-from app.chat import exchanges, session_types
+from app.chat import exchanges, replies, session_types
 from app.db import Database, queries as q
 from app.metrics import get_metrics
+from app.streams import outcomes
 from app.webhooks.client import WebhookClient
 from support.inprocess import make_config
 from unit.conftest import RolledBackDatabase
@@ -111,5 +111,5 @@ def test_a_backend_s_own_stop_reason_neither_marks_a_complete_reply_nor_hides_a_
     assert exchange.save(parts, {"stop_reason": "end_turn", "model": "m"}, outcomes.COMPLETE) is True
     stored = db.execute("SELECT metadata FROM messages WHERE id = %s", (exchange.message_id,)).fetchone()["metadata"]
     assert "stop_reason" not in stored and stored["backend_stop_reason"] == "end_turn" and stored["model"] == "m"
-    written = outcomes.reply_metadata({"stop_reason": "end_turn", "model": "m"}, outcomes.COMPLETE)
+    written = replies.end_metadata({"stop_reason": "end_turn", "model": "m"}, None)
     assert exchange._store(parts, written, outcomes.COMPLETE, None, retry=True) is True

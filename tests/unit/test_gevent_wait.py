@@ -86,7 +86,7 @@ def test_a_deadline_counts_from_the_wait_not_from_the_loop_s_last_clock_update(d
 def test_a_server_that_stops_answering_costs_one_connection_not_the_pool(database_url):
     """A hung primary (SIGSTOP here, a partition elsewhere) keeps its sockets open and silent: a query
     sent to it waited forever, and with it the connection. After DB_SILENCE_SECONDS the connection is
-    abandoned and the pool dials again (issue 21)."""
+    abandoned and the pool dials again."""
     import os
     import signal
     import time

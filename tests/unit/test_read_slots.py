@@ -1,4 +1,4 @@
-"""Issue 26 §10: app/read_slots.py bounds concurrent expensive reads per client (429 at once) and per worker
+"""App/read_slots.py bounds concurrent expensive reads per client (429 at once) and per worker
 (a bounded wait, then 503), and the expensive views run within it (in-process app, no database needed:
 a refused read never reaches one)."""
 import uuid

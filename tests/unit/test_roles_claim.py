@@ -1,4 +1,4 @@
-"""Issue 26 §7: a roles claim given as a string is split on the ASCII space only (the scope syntax of
+"""A roles claim given as a string is split on the ASCII space only (the scope syntax of
 RFC 6749 §3.3, as the README documents), never on other whitespace: "user\u2003admin" is one odd role,
 not the admin role."""
 import pytest

@@ -71,7 +71,7 @@ def test_an_allowed_address_is_worked_out_once_a_refused_one_every_time():
     assert _allowed_literal.cache_info().currsize == 1
 
 
-# Issue 26 §8: cloud metadata endpoints, and IPv4 embedded in IPv6, whatever the allow-list says.
+# Cloud metadata endpoints, and IPv4 embedded in IPv6, whatever the allow-list says.
 METADATA_URLS = [
     "http://[fd00:ec2::254]/latest/meta-data/",         # AWS (IPv6): inside fc00::/7, the default allows it
     "http://100.100.100.200/latest/meta-data/",         # Alibaba Cloud

@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 
-from app import outcomes
 from app.auth import Caller
 from app.chat import exchanges, messages, posting
 from app.errors import ApiError
+from app.streams import outcomes
 from app.webhooks.errors import BreakerOpen
 
 
@@ -101,21 +101,6 @@ def test_summaries_need_history_and_are_stored_in_the_metadata(database, webhook
     reply(summary, "In short.")
     stored = sessions.get_session(database, caller, session_id)["metadata"]["summary"]
     assert stored["text"] == "In short." and stored["is_complete"] is True
-
-
-def test_a_session_still_busy_after_making_way_three_times_is_a_409(database, webhooks):
-    """Senders superseding each other (or lapsed replies reappearing) could keep a send busy: the last
-    attempt answers reply_in_progress, never an unexpected error."""
-    attempts = []
-
-    def always_busy():
-        attempts.append(1)
-        raise exchanges._Busy(uuid.uuid4(), lapsed=True)  # a lapsed reply: making way ends it, here a no-op
-
-    with pytest.raises(ApiError) as refused:
-        exchanges._with_busy_policy(database, webhooks, exchanges.Options(), always_busy)
-    assert (refused.value.status, len(attempts)) == (409, 4)
-    assert "X-In-Flight-Message-Id" in refused.value.headers
 
 
 def test_recreating_a_root_assistant_message_adds_a_root_variant(database, webhooks, caller, make_session):

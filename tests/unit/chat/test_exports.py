@@ -1,4 +1,4 @@
-"""app/chat/exports.py against the real database (issue 26 §4): an unchanged session's export is reused,
+"""app/chat/exports.py against the real database: an unchanged session's export is reused,
 exports are capped per export and per client, and expired ones are purged by the workers' sweep."""
 from datetime import UTC, datetime
 
@@ -7,7 +7,7 @@ import pytest
 from app.auth import Caller
 from app.chat import exports, posting, sessions
 from app.errors import ApiError
-from app.leases import LeaseKeeper
+from app.streams.leases import LeaseKeeper
 from support.inprocess import make_config
 
 

@@ -1,5 +1,5 @@
-"""app/chat/messages.py against the real database: sibling listings paged in SQL (issue 26 §3) and
-activate racing a delete (issue 26 §6)."""
+"""app/chat/messages.py against the real database: sibling listings paged in SQL and
+activate racing a delete."""
 import json
 
 import pytest
@@ -126,7 +126,7 @@ def test_children_of_the_roots_are_paged_too(database, caller, conn, make_sessio
 
 def test_activate_of_a_message_deleted_while_it_waited_for_the_lock_is_404(database, caller, make_session,
                                                                            monkeypatch):
-    """The race of issue 26 §6, made deterministic: the delete lands between activate's read of the
+    """Activate racing a delete, made deterministic: the delete lands between activate's read of the
     message and its session lock (as when the delete holds the lock and commits while activate waits)."""
     session_id = make_session()
     root = post(database, caller, session_id, "root")

@@ -1,5 +1,5 @@
 """app/chat/shares.py against the real database: a share view's cursor is bound to its share and to what
-the share shows (issue 26 §5); a forged one never opens an abandoned branch."""
+the share shows; a forged one never opens an abandoned branch."""
 import base64
 import json
 

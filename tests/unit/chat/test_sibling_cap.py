@@ -1,11 +1,11 @@
-"""The cap on siblings per parent (issue 26 §3): recreate, branch, edit and post refuse a sibling past
+"""The cap on siblings per parent: recreate, branch, edit and post refuse a sibling past
 MAX_SIBLINGS_PER_PARENT with a 409; the common send, which only continues the active path, is never refused."""
 import pytest
 
-from app import outcomes
 from app.chat import exchanges, messages, posting
 from app.errors import ApiError
 from app.metrics import get_metrics
+from app.streams import outcomes
 from app.webhooks.client import WebhookClient
 from support.inprocess import make_config
 
