@@ -373,7 +373,8 @@ def section(result):
              f"{_fmt((result.get('load_average_after') or [None])[0], '{:.1f}')} when it ended (this run's own "
              "load included). Throughput depends on what the other tenants left; CPU per exchange much less "
              "so, and only the processes of this run are counted.", "",
-             "To reproduce: `scripts/test tests/test_baseline_relay.py` once (it creates `.venv`), then "
+             "To reproduce: `scripts/test tests/functional/operations/test_baseline_relay.py` once (it creates "
+             "`.venv`), then "
              f"`.venv/bin/python -m loadtests.exchange_cost --duration {params['duration']} --rounds "
              f"{params['rounds']}{' --profile' if params['profile'] else ''}` as root (wrk is installed with "
              "apt-get when missing; `--profile` needs `.venv/bin/pip install py-spy` and ptrace rights). It "

@@ -24,7 +24,7 @@ pause after a failed send, none after a good one). For each scenario:
 
 The old primary rejoins as the standby between scenarios. Figures go to
 loadtests/reports/<date>/failover.json and the `failover` section of report.md. The same load and
-measures serve tests/test_failover.py (`StreamedLoad`, `outcome_of_run`).
+measures serve tests/functional/db/test_failover.py (`StreamedLoad`, `outcome_of_run`).
 """
 from gevent import monkey
 
@@ -490,8 +490,8 @@ def render(result):
     if stop:
         lines += ["And when the engine was stopped (SIGTERM) after the last scenario:", ""]
         lines += [f"- {entry['count']} × `{entry['line']}`" for entry in stop] + [""]
-    lines.append("To reproduce: `scripts/test tests/test_failover.py` once (it creates `.venv` and installs "
-                 "pg_auto_failover), then `.venv/bin/python -m loadtests.failover` as root. It takes about "
+    lines.append("To reproduce: `scripts/test tests/functional/db/test_failover.py` once (it creates `.venv` and "
+                 "installs pg_auto_failover), then `.venv/bin/python -m loadtests.failover` as root. It takes about "
                  "2 minutes and rewrites this section.")
     lines += ["", "<!-- failover:end -->"]
     return "\n".join(lines)

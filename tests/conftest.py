@@ -83,7 +83,7 @@ def tree_invariants(request):
     assert not any(reply_violations.values()), reply_violations
 
 
-# Set by tests/test_pgbouncer.py for a run of the streaming, cross-instance and rejoin tests with every
+# Set by tests/functional/db/test_pgbouncer.py for a run of the streaming, cross-instance and rejoin tests with every
 # engine behind a real PgBouncer in transaction mode (DATABASE_DIRECT_URL: the server itself).
 THROUGH_POOLER = os.environ.get("CHAT_ENGINE_TEST_THROUGH_PGBOUNCER") == "1"
 

@@ -10,9 +10,10 @@ import psycopg
 import pytest
 
 from support import pgbouncer
+from support.engine import ROOT
 
-THROUGH = ["tests/test_streaming.py", "tests/test_streams_across_instances.py", "tests/test_instance_death.py"]
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+THROUGH = ["tests/functional/streams/test_streaming.py", "tests/functional/streams/test_streams_across_instances.py",
+           "tests/functional/streams/test_instance_death.py"]
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,8 @@
 """The linter's settings (pyproject.toml) hold for the whole tree; CI runs only scripts/test, so it runs here."""
-import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from support.engine import ROOT
 
 
 def test_ruff_finds_nothing():

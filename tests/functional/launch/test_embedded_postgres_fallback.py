@@ -40,7 +40,7 @@ def test_without_server_binaries_the_pip_postgres_is_used(no_server_binaries):
 def test_the_test_command_runs_on_the_pip_postgres(no_server_binaries):
     env = {k: v for k, v in no_server_binaries.items() if k != "DATABASE_URL"}
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             "tests/api/test_openapi.py"], cwd=ROOT, env=env, capture_output=True, text=True,
+                             "tests/functional/api/test_openapi.py"], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "2 passed" in result.stdout
