@@ -8,6 +8,14 @@ from flask import g, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from app.error_codes import (
+    AUTH_REQUIRED,
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    MESSAGE_NOT_FOUND,
+    RATE_LIMIT_EXCEEDED,
+    SESSION_NOT_FOUND,
+)
 from app.webhooks.errors import BackendFailure, BackendTimeout, BreakerOpen
 
 log = logging.getLogger(__name__)
@@ -25,26 +33,39 @@ class ApiError(Exception):
 
 def invalid(message, field=None, code="invalid"):
     details = {"validation_errors": [{"field": field, "message": message, "code": code}]} if field else {}
-    return ApiError(400, "INVALID_REQUEST", message, details)
+    return ApiError(400, INVALID_REQUEST, message, details)
+
+
+def too_large(message, field=None):
+    """413: what was sent, or what it would make the engine store, is over a size cap."""
+    details = {"validation_errors": [{"field": field, "message": "too large", "code": "too_large"}]} if field else {}
+    return ApiError(413, INVALID_REQUEST, message, details)
+
+
+def rate_limited(message, retry_after, limit_type="concurrent", **details):
+    """429: one client over one of its caps; Retry-After and details.retry_after_seconds agree."""
+    return ApiError(429, RATE_LIMIT_EXCEEDED, message,
+                    {"limit_type": limit_type, "retry_after_seconds": retry_after, **details},
+                    {"Retry-After": str(retry_after)})
 
 
 def session_not_found(session_id=None):
-    return ApiError(404, "SESSION_NOT_FOUND", "session not found",
+    return ApiError(404, SESSION_NOT_FOUND, "session not found",
                     {"resource_id": str(session_id)} if session_id else {})
 
 
 def message_not_found(message_id=None):
-    return ApiError(404, "MESSAGE_NOT_FOUND", "message not found",
+    return ApiError(404, MESSAGE_NOT_FOUND, "message not found",
                     {"resource_id": str(message_id)} if message_id else {})
 
 
 def not_found(message):
     """A missing object that has no error code of its own in the contract (session types, share tokens)."""
-    return ApiError(404, "INVALID_REQUEST", message)
+    return ApiError(404, INVALID_REQUEST, message)
 
 
 def auth_required(message="authentication required"):
-    return ApiError(401, "AUTH_REQUIRED", message, headers={"WWW-Authenticate": "Bearer"})
+    return ApiError(401, AUTH_REQUIRED, message, headers={"WWW-Authenticate": "Bearer"})
 
 
 def conflict(message, reason=None, field="body", resource_id=None, headers=None):
@@ -55,12 +76,12 @@ def conflict(message, reason=None, field="body", resource_id=None, headers=None)
         details["validation_errors"] = [{"field": field, "message": message, "code": reason}]
     if resource_id:
         details["resource_id"] = str(resource_id)
-    return ApiError(409, "INVALID_REQUEST", message, details, headers)
+    return ApiError(409, INVALID_REQUEST, message, details, headers)
 
 
 def not_configured(message):
     """A feature this instance cannot serve as configured: retrying will not help, so no Retry-After."""
-    return ApiError(503, "INTERNAL_ERROR", message)
+    return ApiError(503, INTERNAL_ERROR, message)
 
 
 def backend_failed(exc, message=None):
@@ -74,10 +95,10 @@ def backend_failed(exc, message=None):
 
 def unavailable(message, retry_after=1, limit_type=None):
     details = {"retry_after_seconds": retry_after}
-    code = "INTERNAL_ERROR"
+    code = INTERNAL_ERROR
     if limit_type:
         details["limit_type"] = limit_type
-        code = "RATE_LIMIT_EXCEEDED"
+        code = RATE_LIMIT_EXCEEDED
     return ApiError(503, code, message, details, headers={"Retry-After": str(retry_after)})
 
 
@@ -114,20 +135,20 @@ def classify_database_error(exc):
     state = exc.sqlstate or ""
     if isinstance(exc, psycopg.errors.QueryCanceled):
         # statement_timeout (search, export): the work was too heavy now; a later retry may pass.
-        return ApiError(503, "INTERNAL_ERROR", "the query took too long and was cancelled, retry later",
+        return ApiError(503, INTERNAL_ERROR, "the query took too long and was cancelled, retry later",
                         {"retry_after_seconds": 5}, {"Retry-After": "5"})
     if isinstance(exc, psycopg.errors.ProgramLimitExceeded) or state.startswith("54"):
         # a size limit of PostgreSQL (message_search_vector keeps the tsvector one from ever being reached).
-        return ApiError(413, "INVALID_REQUEST", "content too large to index; send it in smaller messages")
+        return too_large("content too large to index; send it in smaller messages")
     if isinstance(exc, psycopg.DataError):
         return invalid("a value was refused by the database (out of range or not representable)")
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):  # a failover in progress
-        return ApiError(503, "INTERNAL_ERROR", "database unavailable, retry shortly",
+        return ApiError(503, INTERNAL_ERROR, "database unavailable, retry shortly",
                         {"retry_after_seconds": 2}, {"Retry-After": "2"})
     if isinstance(exc, psycopg.errors.PipelineAborted):
         return None  # a statement queued after one that failed: the bug is elsewhere, not the connection
     if isinstance(exc, psycopg.OperationalError) and (not state or state.startswith(_UNAVAILABLE_CLASSES)):
-        return ApiError(503, "INTERNAL_ERROR", "database unavailable, retry shortly",
+        return ApiError(503, INTERNAL_ERROR, "database unavailable, retry shortly",
                         {"retry_after_seconds": 2}, {"Retry-After": "2"})
     return None
 
@@ -176,7 +197,7 @@ def register(app):
 
     @app.errorhandler(ValidationError)
     def validation_error(exc):
-        return _respond(400, "INVALID_REQUEST", "request validation failed",
+        return _respond(400, INVALID_REQUEST, "request validation failed",
                         {"validation_errors": _validation_errors(exc.messages)})
 
     @app.errorhandler(HTTPException)
@@ -185,11 +206,11 @@ def register(app):
         if status == 401:
             return api_error(auth_required())
         if status >= 500:
-            return _respond(status, "INTERNAL_ERROR", "internal error")
+            return _respond(status, INTERNAL_ERROR, "internal error")
         message = {404: "no such endpoint", 405: "method not allowed",
                    413: "request body too large"}.get(status, exc.name)
         allowed = getattr(exc, "valid_methods", None)
-        return _respond(status, "INVALID_REQUEST", message, headers={"Allow": ", ".join(allowed)} if allowed else None)
+        return _respond(status, INVALID_REQUEST, message, headers={"Allow": ", ".join(allowed)} if allowed else None)
 
     @app.errorhandler(BackendFailure)
     def backend_failure(exc):
@@ -200,13 +221,13 @@ def register(app):
     @app.errorhandler(psycopg_pool.TooManyRequests)
     def pool_exhausted(exc):
         log.warning("database pool exhausted: %s", exc, extra={"trace_id": trace_id()})
-        return _respond(503, "INTERNAL_ERROR", "service busy, retry shortly",
+        return _respond(503, INTERNAL_ERROR, "service busy, retry shortly",
                         {"retry_after_seconds": 1}, {"Retry-After": "1"})
 
     @app.errorhandler(psycopg.errors.TransactionRollback)
     def transaction_conflict(exc):
         log.warning("transaction conflict: %s", exc, extra={"trace_id": trace_id()})
-        return _respond(503, "INTERNAL_ERROR", "conflicting concurrent update, retry",
+        return _respond(503, INTERNAL_ERROR, "conflicting concurrent update, retry",
                         {"retry_after_seconds": 1}, {"Retry-After": "1"})
 
     @app.errorhandler(psycopg.Error)
@@ -214,7 +235,7 @@ def register(app):
         error = classify_database_error(exc)
         if error is None:
             log.error("database error: %s", exc, exc_info=exc, extra={"trace_id": trace_id()})
-            return _respond(500, "INTERNAL_ERROR", "internal error")
+            return _respond(500, INTERNAL_ERROR, "internal error")
         if error.status >= 500:
             log.warning("database error (%s): %s", error.message, exc, extra={"trace_id": trace_id()})
         return api_error(error)
@@ -222,4 +243,4 @@ def register(app):
     @app.errorhandler(Exception)
     def unexpected(exc):
         log.exception("unhandled error", extra={"trace_id": trace_id()})
-        return _respond(500, "INTERNAL_ERROR", "internal error")
+        return _respond(500, INTERNAL_ERROR, "internal error")

@@ -20,16 +20,14 @@ from contextlib import contextmanager
 
 import gevent.lock
 
-from app.errors import ApiError, unavailable
+from app.errors import rate_limited, unavailable
 
 RETRY_AFTER_SECONDS = 1
 
 
 def too_many_reads(limit):
-    return ApiError(429, "RATE_LIMIT_EXCEEDED",
-                    f"too many concurrent searches, exports or message reads for this client (at most {limit})",
-                    {"limit_type": "concurrent", "retry_after_seconds": RETRY_AFTER_SECONDS},
-                    {"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return rate_limited(f"too many concurrent searches, exports or message reads for this client (at most {limit})",
+                        RETRY_AFTER_SECONDS)
 
 
 class ReadSlots:

@@ -13,6 +13,7 @@ from functools import cache
 
 from flask import Blueprint
 
+from app import error_codes
 from app.api import openapi_chat_apps, openapi_streams, openapi_webhook_security
 from app.api.jsonschema import object_schema, query_parameters
 from app.api.openapi_terms import (
@@ -27,11 +28,12 @@ from app.api.openapi_terms import (
     REPLAYED,
     SESSION_ID,
     SESSION_PARAM,
+    SESSION_TYPE_FIELDS,
     SESSION_TYPE_ID,
     SESSION_TYPE_PARAM,
     SHARE_TOKEN_PARAM,
     STREAM,
-    STREAM_SETTINGS,
+    STREAM_SETTING_SCHEMAS,
     TIME,
     UUID,
     array,
@@ -65,9 +67,7 @@ def _error_schemas():
             "resource_id": UUID,
         }, extra=False),
         "Error": obj({
-            "error_code": {"type": "string", "enum": ["AUTH_REQUIRED", "SESSION_NOT_FOUND", "MESSAGE_NOT_FOUND",
-                                                      "INVALID_REQUEST", "BACKEND_TIMEOUT", "BACKEND_ERROR",
-                                                      "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR"]},
+            "error_code": {"type": "string", "enum": list(error_codes.ALL)},
             "message": {"type": "string"},
             "details": ref("ErrorDetails"),
         }, required=("error_code", "message"), extra=False),
@@ -220,9 +220,10 @@ def _admin_schemas():
     return {
         "SessionType": obj({
             "session_type_id": SESSION_TYPE_ID, "name": {"type": "string"}, "description": {"type": "string"},
-            "webhook_url": {"type": "string"}, "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 300},
+            "webhook_url": {"type": "string"}, "timeout_seconds": SESSION_TYPE_FIELDS["timeout_seconds"],
             "summarization_enabled": {"type": "boolean"}, "summarization_url": {"type": "string", "nullable": True},
-            "summarization_settings": {"type": "object"}, **STREAM_SETTINGS, "created_at": TIME, "updated_at": TIME,
+            "summarization_settings": {"type": "object"}, **STREAM_SETTING_SCHEMAS,
+            "created_at": TIME, "updated_at": TIME,
             "accepts_files": {"type": "boolean", "nullable": True,
                               "description": "true/false decides for every session; null: the backend declares it "
                                              "(capability id `file_attachments`)."},

@@ -1,5 +1,7 @@
 """OpenAPI paths and schemas of resumable replies: rejoin and stop."""
-from app.api.openapi_terms import MESSAGE_ID, STREAM, errors, json_response, obj, path_param, query_param, ref
+from app.api.jsonschema import query_parameters
+from app.api.openapi_terms import MESSAGE_ID, STREAM, errors, json_response, obj, path_param, ref
+from app.schemas import requests
 
 
 def paths():
@@ -12,9 +14,7 @@ def paths():
             "description": "Concatenated, the chunks a client received before and after a rejoin equal the stored "
                            "reply: no gap, no duplicate. Owner only (404 for anyone else); 400 for a message "
                            "that is not an assistant reply.",
-            "parameters": [message_param,
-                           query_param("offset", {"type": "integer", "minimum": 0, "default": 0},
-                                       "How many chunk events the client already has")],
+            "parameters": [message_param, *query_parameters(requests.StreamRejoinQuery)],
             "responses": {"200": STREAM, **errors(400, 401, 404, 503)}}},
         "/messages/{id}/stop": {"post": {
             "operationId": "stopReply",

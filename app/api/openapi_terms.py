@@ -4,6 +4,7 @@ from app import ids
 from app.api.jsonschema import field_schema
 from app.schemas import fields as id_fields, requests
 from app.schemas.content import PARTS
+from app.webhooks.client import STREAM_DEFAULTS
 
 SESSION_ID = id_fields.SessionId.json_schema
 MESSAGE_ID = id_fields.MessageId.json_schema
@@ -89,20 +90,13 @@ BUSY_CONFLICT = {
                                            "description": "The reply in flight (reply_in_progress): rejoin "
                                                           "it with GET /messages/{id}/stream or stop it."}},
     "content": {"application/json": {"schema": ref("Error")}}}
-# Session type settings of issue 12, as responses show them (requests are generated from the schemas).
-STREAM_SETTINGS = {
-    "max_reply_seconds": {"type": "integer", "minimum": 1, "maximum": 3600, "default": 1800,
-                          "description": "Caps a streamed reply's total duration (stop_reason max_duration); "
-                                         "timeout_seconds bounds only the first byte and silences."},
-    "breaker_failure_threshold": {"type": "integer", "minimum": 1, "maximum": 1000, "nullable": True,
-                                  "description": "Consecutive backend faults that open the breaker "
-                                                 "(null: BREAKER_FAIL_MAX, 5)."},
-    "breaker_open_seconds": {"type": "integer", "minimum": 1, "maximum": 3600, "nullable": True,
-                             "description": "How long an open breaker fails fast (null: BREAKER_RESET_SECONDS, 60)."},
-    "breaker_half_open_probes": {"type": "integer", "minimum": 1, "maximum": 100, "nullable": True,
-                                 "description": "Calls let through at once when half-open "
-                                                "(null: BREAKER_HALF_OPEN_MAX_CALLS, 3)."},
-}
+# A session type's stream settings as responses show them: ranges and descriptions from the request
+# schema, defaults from STREAM_DEFAULTS (None there: the instance's default, so the value may be null).
+SESSION_TYPE_FIELDS = {name: field_schema(field) for name, field in requests.SessionTypeFields().fields.items()}
+STREAM_SETTING_SCHEMAS = {
+    name: {**SESSION_TYPE_FIELDS[name],
+           **({"nullable": True} if default is None else {"default": default})}
+    for name, default in STREAM_DEFAULTS.items()}
 
 STREAM = {
     "description": "NDJSON stream: `start`, then `chunk` events as the backend sends them, then "

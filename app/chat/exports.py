@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.chat.transcripts import RENDERERS
 from app.db import queries as q
-from app.errors import ApiError, not_configured, not_found, session_not_found
+from app.errors import not_configured, not_found, rate_limited, session_not_found, too_large
 
 
 def _signature(key, export_id, expires):
@@ -54,8 +54,7 @@ def create(db, config, caller, session_id, export_format, scope):
 
 
 def _too_large(size, limit, setting="EXPORT_MAX_BYTES"):
-    return ApiError(413, "INVALID_REQUEST", f"the export would be {size} bytes, more than the {limit} allowed "
-                    f"({setting})")
+    return too_large(f"the export would be {size} bytes, more than the {limit} allowed ({setting})")
 
 
 def _check_client_caps(config, usage, adding=None):
@@ -74,10 +73,8 @@ def _check_client_caps(config, usage, adding=None):
     now = datetime.now(UTC)
     reset = usage["first_expiry"] or now
     retry_after = max(1, math.ceil((reset - now).total_seconds()))
-    raise ApiError(429, "RATE_LIMIT_EXCEEDED", message + "; retry when an earlier one expires",
-                   {"retry_after_seconds": retry_after, "limit_type": "concurrent",
-                    "quota_reset_at": reset.isoformat()},
-                   headers={"Retry-After": str(retry_after)})
+    raise rate_limited(message + "; retry when an earlier one expires", retry_after,
+                       quota_reset_at=reset.isoformat())
 
 
 def purge_expired(db, limit=20, max_bytes=256 * 1024 * 1024):

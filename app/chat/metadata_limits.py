@@ -2,7 +2,7 @@
 repeated PATCHes or nest deep enough to make every later read and merge expensive."""
 import json
 
-from app.errors import ApiError, invalid
+from app.errors import invalid, too_large
 from app.input_guard import json_depth_problem
 
 MAX_METADATA_BYTES = 64 * 1024  # serialized as compact UTF-8 JSON
@@ -16,6 +16,5 @@ def check_metadata(metadata):
                       code="too_deep")
     size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_METADATA_BYTES:
-        raise ApiError(413, "INVALID_REQUEST",
-                       f"metadata would be {size} bytes; at most {MAX_METADATA_BYTES} bytes are stored",
-                       {"validation_errors": [{"field": "metadata", "message": "too large", "code": "too_large"}]})
+        raise too_large(f"metadata would be {size} bytes; at most {MAX_METADATA_BYTES} bytes are stored",
+                        field="metadata")

@@ -74,7 +74,8 @@ class StreamRejoinQuery(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    offset = StrictInteger(load_default=0, validate=validate.Range(min=0, max=10_000_000))
+    offset = StrictInteger(load_default=0, validate=validate.Range(min=0, max=10_000_000),
+                           metadata={"description": "How many chunk events the client already has"})
 
 
 class PageQuery(Schema):
@@ -103,10 +104,16 @@ class SessionTypeFields(Schema):
     description = fields.String(validate=validate.Length(max=2000))
     webhook_url = fields.String(validate=HTTP_URL)
     timeout_seconds = StrictInteger(validate=validate.Range(min=1, max=300))
-    max_reply_seconds = StrictInteger(validate=validate.Range(min=1, max=3600))
-    breaker_failure_threshold = StrictInteger(validate=validate.Range(min=1, max=1000))
-    breaker_open_seconds = StrictInteger(validate=validate.Range(min=1, max=3600))
-    breaker_half_open_probes = StrictInteger(validate=validate.Range(min=1, max=100))
+    # The stream settings; their defaults are app.webhooks.client.STREAM_DEFAULTS (None: the instance's).
+    max_reply_seconds = StrictInteger(validate=validate.Range(min=1, max=3600), metadata={
+        "description": "Caps a streamed reply's total duration (stop_reason max_duration); timeout_seconds "
+                       "bounds only the first byte and silences."})
+    breaker_failure_threshold = StrictInteger(validate=validate.Range(min=1, max=1000), metadata={
+        "description": "Consecutive backend faults that open the breaker (null: BREAKER_FAIL_MAX, 5)."})
+    breaker_open_seconds = StrictInteger(validate=validate.Range(min=1, max=3600), metadata={
+        "description": "How long an open breaker fails fast (null: BREAKER_RESET_SECONDS, 60)."})
+    breaker_half_open_probes = StrictInteger(validate=validate.Range(min=1, max=100), metadata={
+        "description": "Calls let through at once when half-open (null: BREAKER_HALF_OPEN_MAX_CALLS, 3)."})
     summarization_enabled = fields.Boolean()
     summarization_url = fields.String(validate=HTTP_URL, allow_none=True)
     summarization_settings = fields.Dict(keys=fields.String())

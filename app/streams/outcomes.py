@@ -7,6 +7,7 @@ backend's breaker hears about it (only backend faults count), whether the backen
 from dataclasses import dataclass
 
 from app.chat import replies
+from app.error_codes import BACKEND_ERROR, BACKEND_TIMEOUT, INTERNAL_ERROR, INVALID_REQUEST
 from app.webhooks.errors import BackendFailure, BackendTimeout
 
 
@@ -24,18 +25,18 @@ class Outcome:
 
 
 COMPLETE = Outcome(None, None, "", True, False)
-CANCELLED = Outcome("cancelled", "INVALID_REQUEST", "the reply was stopped by the client", False, True)
-SUPERSEDED = Outcome("superseded", "INVALID_REQUEST", "the reply was interrupted by a newer message", False, True)
-MAX_DURATION = Outcome("max_duration", "BACKEND_TIMEOUT", "the reply reached the session type's "
+CANCELLED = Outcome("cancelled", INVALID_REQUEST, "the reply was stopped by the client", False, True)
+SUPERSEDED = Outcome("superseded", INVALID_REQUEST, "the reply was interrupted by a newer message", False, True)
+MAX_DURATION = Outcome("max_duration", BACKEND_TIMEOUT, "the reply reached the session type's "
                        "max_reply_seconds", False, True)
-SHUTDOWN = Outcome("shutdown", "INTERNAL_ERROR", "this instance is shutting down; the partial reply is saved, "
+SHUTDOWN = Outcome("shutdown", INTERNAL_ERROR, "this instance is shutting down; the partial reply is saved, "
                    "retry to continue", False, True)
-INTERRUPTED = Outcome("interrupted", "INTERNAL_ERROR", "the instance streaming this reply stopped; the partial "
+INTERRUPTED = Outcome("interrupted", INTERNAL_ERROR, "the instance streaming this reply stopped; the partial "
                       "reply is saved", False, False)
 
 # The last resort: the database refused the reply's content (not an outage, which is
 # retried). The live row goes anyway, so the session takes messages again; the content is not stored.
-STORAGE_REFUSED = Outcome(replies.STORAGE_REFUSED, "INTERNAL_ERROR", "the reply could not be stored", False, False)
+STORAGE_REFUSED = Outcome(replies.STORAGE_REFUSED, INTERNAL_ERROR, "the reply could not be stored", False, False)
 
 STOP_REASONS = ("cancelled", "backend_error", "backend_timeout", "max_duration", "shutdown", "superseded",
                 "interrupted", "storage_refused")
@@ -52,9 +53,9 @@ def backend_failure(failure: BackendFailure):
 def for_stored(stop_reason):
     """The final line a rejoining client gets for a reply that ended without completing."""
     if stop_reason == "backend_timeout":
-        return Outcome(stop_reason, "BACKEND_TIMEOUT", "the backend stopped answering", True, False)
+        return Outcome(stop_reason, BACKEND_TIMEOUT, "the backend stopped answering", True, False)
     if stop_reason == "backend_error" or stop_reason is None:
-        return Outcome(stop_reason or "backend_error", "BACKEND_ERROR", "the backend failed", True, False)
+        return Outcome(stop_reason or "backend_error", BACKEND_ERROR, "the backend failed", True, False)
     known = {o.stop_reason: o for o in (CANCELLED, SUPERSEDED, MAX_DURATION, SHUTDOWN, INTERRUPTED,
                                          STORAGE_REFUSED)}
     return known.get(stop_reason, INTERRUPTED)

@@ -20,6 +20,7 @@ from flask import has_request_context
 
 from app import ids
 from app.db import queries as q
+from app.error_codes import MESSAGE_NOT_FOUND
 from app.errors import trace_id
 from app.streams import outcomes
 from app.streams.relay import ClientWatcher, WriteWatch, error_line, ndjson_line
@@ -201,7 +202,7 @@ class Rejoin:
         yield from writes.send(b'"}}\n')
 
     def _deleted(self):
-        return error_line(self.public_id, "MESSAGE_NOT_FOUND", "the message was deleted", trace=self._trace_id)
+        return error_line(self.public_id, MESSAGE_NOT_FOUND, "the message was deleted", trace=self._trace_id)
 
     def _final(self, state):
         metadata = dict(state["metadata"] or {})

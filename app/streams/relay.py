@@ -24,6 +24,7 @@ import gevent
 import gevent.queue
 
 from app.chat import replies
+from app.error_codes import INTERNAL_ERROR
 from app.errors import error_body, trace_id
 from app.streams import outcomes
 from app.streams.chunk_log import ChunkLog
@@ -384,13 +385,13 @@ class Relay:
             stored = self.exchange.save(self.reply.parts, self.reply.metadata, outcome, tail)
         except Exception:  # the database may be down; the client gets a clean error
             log.exception("could not store the reply", extra={"trace_id": self._trace_id})
-            return self._error_line("INTERNAL_ERROR", "the reply could not be stored")
+            return self._error_line(INTERNAL_ERROR, "the reply could not be stored")
         if not stored:
             # Ended elsewhere first (its lease lapsed while this worker stalled, or a stop won the race):
             # the stored message is that party's, so this client must not be told `complete`.
             log.warning("reply %s was ended elsewhere before it could be stored", self.message_id,
                         extra={"trace_id": self._trace_id})
-            return self._error_line("INTERNAL_ERROR", "the reply was ended elsewhere before it could be stored; "
+            return self._error_line(INTERNAL_ERROR, "the reply was ended elsewhere before it could be stored; "
                                     "its stored state (metadata.stop_reason) says why")
         if outcome.tells_backend:
             self.exchange.aborted(self.reply.parts)

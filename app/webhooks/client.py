@@ -20,6 +20,7 @@ from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import ReadTimeoutError
 
 from app import url_policy
+from app.error_codes import BACKEND_ERROR
 from app.webhooks import policy, signing
 from app.webhooks.breakers import BreakerRegistry
 from app.webhooks.errors import BackendError, BackendFailure, BackendTimeout, BreakerOpen
@@ -183,7 +184,7 @@ class WebhookClient:
         try:
             with gevent.Timeout(timeout, BackendTimeout(timeout)):
                 response = self._post(target, payload, timeout, JSON_ACCEPT, stream=False)
-            outcome = "ok" if 200 <= response.status_code < 300 else "BACKEND_ERROR"
+            outcome = "ok" if 200 <= response.status_code < 300 else BACKEND_ERROR
         except Exception as exc:  # noqa: BLE001 - a notice's failure only matters to the log
             outcome = self._failure_from(exc, timeout).error_code
         if outcome != "ok":

@@ -1,8 +1,9 @@
 """How a backend call can fail. The relay and the API turn these into contract error codes."""
+from app.error_codes import BACKEND_ERROR, BACKEND_TIMEOUT
 
 
 class BackendFailure(Exception):
-    error_code = "BACKEND_ERROR"
+    error_code = BACKEND_ERROR
     counts_against_breaker = True
 
     def details(self):
@@ -22,7 +23,7 @@ class BackendError(BackendFailure):
 
 
 class BackendTimeout(BackendFailure):
-    error_code = "BACKEND_TIMEOUT"
+    error_code = BACKEND_TIMEOUT
 
     def __init__(self, timeout_seconds):
         super().__init__(f"backend did not answer within {timeout_seconds:g} s")

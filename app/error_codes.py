@@ -1,0 +1,13 @@
+"""The contract's error codes (ErrorResponse.error_code): the only place they are spelled. Errors are
+built through app/errors.py; the stream's error lines and the OpenAPI document use these names too."""
+INVALID_REQUEST = "INVALID_REQUEST"
+AUTH_REQUIRED = "AUTH_REQUIRED"
+SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
+MESSAGE_NOT_FOUND = "MESSAGE_NOT_FOUND"
+BACKEND_ERROR = "BACKEND_ERROR"
+BACKEND_TIMEOUT = "BACKEND_TIMEOUT"
+RATE_LIMIT_EXCEEDED = "RATE_LIMIT_EXCEEDED"
+INTERNAL_ERROR = "INTERNAL_ERROR"
+
+ALL = (AUTH_REQUIRED, SESSION_NOT_FOUND, MESSAGE_NOT_FOUND, INVALID_REQUEST, BACKEND_TIMEOUT, BACKEND_ERROR,
+       RATE_LIMIT_EXCEEDED, INTERNAL_ERROR)  # the contract's order
