@@ -8,7 +8,7 @@ seen before raises idempotency.Replayed: what follows is the streaming layer's (
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import gevent
@@ -162,113 +162,133 @@ class Busy(Exception):
         self.lapsed = lapsed  # its lease lapsed: its instance stopped renewing it
 
 
+@dataclass(frozen=True)
+class Turn:
+    """One user message and the reply it asks for: what is placed, where, by whom, how."""
+    content: str
+    file_ids: tuple = ()
+    enabled: list = None          # the capabilities asked for (None: the session's defaults)
+    parent_id: uuid.UUID = None   # a branch: below this message instead of the active leaf
+    edited_id: uuid.UUID = None   # an edit: the next variant of this user message
+    recipient: str = None         # a share recipient's turn (their client id), on their own branch
+    options: Options = field(default_factory=Options)
+    user_message_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    assistant_message_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    @property
+    def continues_active_leaf(self):
+        return self.parent_id is None and self.edited_id is None and self.recipient is None
+
+    @property
+    def content_parts(self):
+        return Jsonb([{"type": "text", "text": self.content}])
+
+
+def _live_row(options, config):
+    """The new reply's live row (written with it): leased to this instance while it streams."""
+    return {"resumable": options.resumable, "lease_seconds": config.lease_seconds}
+
+
 def start_send(db, webhooks, caller, session_id, content, parent_id=None, file_ids=(), enabled=None,
                edited_id=None, options=None):
     """A user turn below the active leaf, below `parent_id` (a branch), or, with `edited_id`, as the
     next variant of that user message (an edit: same parent, so the first message can be edited too)."""
-    options = options or Options()
-    if parent_id is None and edited_id is None:
-        return _start_continuing(db, webhooks, caller, session_id, content, file_ids, enabled, options)
-    return _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient=None, edited_id=edited_id,
-                       lock=lambda conn: q.lock_session(conn, id=session_id, client_id=caller.client_id),
-                       missing=lambda: session_not_found(session_id), options=options)
+    turn = Turn(content, tuple(file_ids), enabled, parent_id, edited_id, options=options or Options())
+    if turn.continues_active_leaf:
+        return _start_continuing(db, webhooks, caller, session_id, turn)
+    return _start_turn(db, webhooks, turn, lock=lambda conn: q.lock_session(conn, id=session_id,
+                                                                             client_id=caller.client_id),
+                       missing=lambda: session_not_found(session_id))
 
 
 def start_shared_send(db, webhooks, caller, token, content, file_ids=(), enabled=None, options=None):
     """A share recipient's message: it continues the recipient's own branch, which starts below the
     owner's last message; the owner's active path and flags are never touched."""
-    return _start_turn(db, webhooks, content, None, file_ids, enabled, recipient=caller.client_id, edited_id=None,
-                       lock=lambda conn: q.lock_session_by_share(conn, token_hash=shares.hash_token(token)),
-                       missing=shares.share_gone, options=options or Options(if_busy="parallel"))
+    turn = Turn(content, tuple(file_ids), enabled, recipient=caller.client_id,
+                options=options or Options(if_busy="parallel"))
+    return _start_turn(db, webhooks, turn, lock=lambda conn: q.lock_session_by_share(
+        conn, token_hash=shares.hash_token(token)), missing=shares.share_gone)
 
 
-def _live(webhooks, options):
-    """The new reply's live row (written with it): leased to this instance while it streams."""
-    return {"resumable": options.resumable, "lease_seconds": webhooks.config.lease_seconds}
-
-
-def _start_continuing(db, webhooks, caller, session_id, content, file_ids, enabled, options):
+def _start_continuing(db, webhooks, caller, session_id, turn):
     """The common send, below the owner's active leaf: lock, walk, busy check and inserts in one call
     (sql: continue_active_path, migration 007): BEGIN, the call, COMMIT. With an Idempotency-Key the
     key is checked under the lock first (the call then finds the lock already held)."""
-    user_id, assistant_id = uuid.uuid4(), uuid.uuid4()
     with _Admission(webhooks) as admission, db.transaction() as conn:
-        if options.idempotency is not None:
+        if turn.options.idempotency is not None:
             if q.lock_session(conn, id=session_id, client_id=caller.client_id) is None:
                 raise session_not_found(session_id)
-            options.idempotency.check(conn)
+            turn.options.idempotency.check(conn)
         placed = q.continue_active_path(
-            conn, session_id=session_id, client_id=caller.client_id, check_busy=options.if_busy != "parallel",
-            user_message_id=user_id, assistant_message_id=assistant_id,
-            content=Jsonb([{"type": "text", "text": content}]), file_ids=list(file_ids),
-            **paths.PREFIXES, **_live(webhooks, options))
+            conn, session_id=session_id, client_id=caller.client_id, check_busy=turn.options.if_busy != "parallel",
+            user_message_id=turn.user_message_id, assistant_message_id=turn.assistant_message_id,
+            content=turn.content_parts, file_ids=list(turn.file_ids), **paths.PREFIXES,
+            **_live_row(turn.options, webhooks.config))
         if placed is None:
             raise session_not_found(session_id)
         if not placed["placed"]:
             raise Busy(placed["busy_message_id"], placed["busy_lapsed"])
-        return _turn_exchange(db, webhooks, conn, admission, session_id, placed["session"], user_id, assistant_id,
-                              content, file_ids, enabled, events.JsonText(placed["history"]), options)
+        return _turn_exchange(db, webhooks, conn, admission, placed["session"], turn,
+                              events.JsonText(placed["history"]))
 
 
-def _turn_exchange(db, webhooks, conn, admission, session_id, session, user_id, assistant_id, content, file_ids,
-                   enabled, history, options, recipient=None):
+def _turn_exchange(db, webhooks, conn, admission, session, turn, history):
     """After a turn is placed, still in its transaction: what needs the session row (the capabilities
     and files asked for, then the breaker; checked after the placement, so a refusal rolls it back
-    and a busy session answers 409 first), the idempotency key, and the exchange. `recipient`: the share
-    recipient who sent the turn, named to the backend."""
-    chosen = capabilities.select(session["available_capabilities"], enabled)
-    capabilities.check_files(session["accepts_files"], file_ids)
+    and a busy session answers 409 first), the idempotency key, and the exchange. A share recipient's
+    turn names them to the backend."""
+    session_id = session["id"]
+    chosen = capabilities.select(session["available_capabilities"], turn.enabled)
+    capabilities.check_files(session["accepts_files"], turn.file_ids)
     stream = admission.admit(_target(session), "message.new")
-    if options.idempotency is not None:
-        options.idempotency.record(conn, session_id=session_id, message_id=assistant_id, user_message_id=user_id)
-    payload = events.message_new(session_id, assistant_id, session["metadata"], chosen, content, file_ids, history,
-                                 recipient=recipient)
-    return Exchange(db, webhooks, session_id, assistant_id, _target(session), stream, payload,
-                    user_message_id=user_id, live=True)
+    if turn.options.idempotency is not None:
+        turn.options.idempotency.record(conn, session_id=session_id, message_id=turn.assistant_message_id,
+                                        user_message_id=turn.user_message_id)
+    payload = events.message_new(session_id, turn.assistant_message_id, session["metadata"], chosen, turn.content,
+                                 turn.file_ids, history, recipient=turn.recipient)
+    return Exchange(db, webhooks, session_id, turn.assistant_message_id, _target(session), stream, payload,
+                    user_message_id=turn.user_message_id, live=True)
 
 
-def _start_turn(db, webhooks, content, parent_id, file_ids, enabled, recipient, edited_id, lock, missing, options):
+def _start_turn(db, webhooks, turn, lock, missing):
     """A branch, an edit, or a share recipient's turn: lock, read the path, then place the turn."""
-    user_id, assistant_id = uuid.uuid4(), uuid.uuid4()
     with _Admission(webhooks) as admission, db.transaction() as conn:
         session = lock(conn)
         if session is None:
             raise missing()
-        session_id = session["id"]
-        if options.idempotency is not None:
-            options.idempotency.check(conn)
-        new_turn = {"session_id": session_id, "user_message_id": user_id, "assistant_message_id": assistant_id,
-                    "content": Jsonb([{"type": "text", "text": content}]), "file_ids": list(file_ids),
-                    "assistant_metadata": Jsonb({"session_type_id": session["session_type_id"]}),
-                    "max_siblings": webhooks.config.max_siblings_per_parent, **_live(webhooks, options)}
-        history = _place_turn(conn, new_turn, parent_id, recipient, edited_id, options)
-        return _turn_exchange(db, webhooks, conn, admission, session_id, session, user_id, assistant_id, content,
-                              file_ids, enabled, history, options, recipient=recipient)
+        if turn.options.idempotency is not None:
+            turn.options.idempotency.check(conn)
+        history = _place_turn(conn, session, turn, webhooks.config)
+        return _turn_exchange(db, webhooks, conn, admission, session, turn, history)
 
 
-def _place_turn(conn, new_turn, parent_id, recipient, edited_id, options):
+def _place_turn(conn, session, turn, config):
     """A branch, an edit or a share recipient's turn: the path first, then the inserts."""
-    session_id = new_turn["session_id"]
-    branching = recipient is None and parent_id is not None
-    if recipient is not None:
-        path = paths.of_recipient(conn, session_id, recipient)
+    session_id = session["id"]
+    branching = turn.recipient is None and turn.parent_id is not None
+    if turn.recipient is not None:
+        path = paths.of_recipient(conn, session_id, turn.recipient)
         parent_id = path[-1]["id"] if path else None
-    elif edited_id is not None:
-        path, parent_id = _edit_point(conn, session_id, edited_id)
+    elif turn.edited_id is not None:
+        path, parent_id = _edit_point(conn, session_id, turn.edited_id)
     else:
-        path = paths.down_to(conn, session_id, parent_id)
-    if recipient is None and options.if_busy != "parallel":
+        path, parent_id = paths.down_to(conn, session_id, turn.parent_id), turn.parent_id
+    if turn.recipient is None and turn.options.if_busy != "parallel":
         # Read after the lock: a fresh snapshot sees a send that committed while this one waited for it.
         in_flight = q.busy_reply_of_session(conn, session_id=session_id)
         if in_flight is not None:
             raise Busy(in_flight["message_id"], in_flight["lapsed"])
     if branching and (not path or path[-1]["is_hidden_from_user"]):
         raise message_not_found(parent_id)
-    if q.insert_user_turn(conn, parent_id=parent_id, recipient_client_id=recipient, user_metadata=Jsonb({}),
-                          **new_turn) is None:  # the parent has MAX_SIBLINGS_PER_PARENT variants already
-        field = "edited_message_id" if edited_id is not None else "parent_message_id" if branching else "body"
-        raise messages.too_many_variants(new_turn["max_siblings"], field)
-    if recipient is None and not all(row["is_active"] for row in path):
+    if q.insert_user_turn(conn, session_id=session_id, parent_id=parent_id, recipient_client_id=turn.recipient,
+                          user_message_id=turn.user_message_id, assistant_message_id=turn.assistant_message_id,
+                          content=turn.content_parts, file_ids=list(turn.file_ids), user_metadata=Jsonb({}),
+                          assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}),
+                          max_siblings=config.max_siblings_per_parent, **_live_row(turn.options, config)) is None:
+        # the parent has MAX_SIBLINGS_PER_PARENT variants already
+        field_name = "edited_message_id" if turn.edited_id is not None else "parent_message_id" if branching else "body"
+        raise messages.too_many_variants(config.max_siblings_per_parent, field_name)
+    if turn.recipient is None and not all(row["is_active"] for row in path):
         # Branching from a message off the active path: its whole chain becomes active.
         q.activate_path(conn, session_id=session_id, message_id=parent_id)
     return paths.history_json(path)
@@ -303,7 +323,7 @@ def start_recreate(db, webhooks, caller, message_id, enabled=None, options=None)
         if q.insert_assistant_variant(conn, session_id=session["id"], parent_id=parent_id,
                                       assistant_message_id=assistant_id, recipient_client_id=None,
                                       assistant_metadata=Jsonb({"session_type_id": session["session_type_id"]}),
-                                      max_siblings=max_siblings, **_live(webhooks, options)) is None:
+                                      max_siblings=max_siblings, **_live_row(options, webhooks.config)) is None:
             raise messages.too_many_variants(max_siblings, "id")
         if not all(row["is_active"] for row in path):
             q.activate_path(conn, session_id=session["id"], message_id=assistant_id)
