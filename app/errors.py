@@ -4,7 +4,7 @@ import uuid
 
 import psycopg
 import psycopg_pool
-from flask import g, jsonify
+from flask import g, has_app_context, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -154,6 +154,9 @@ def classify_database_error(exc):
 
 
 def trace_id():
+    """The request's trace id; outside a request (a stream started by the engine itself), a new one."""
+    if not has_app_context():
+        return uuid.uuid4().hex
     if "trace_id" not in g:
         g.trace_id = uuid.uuid4().hex
     return g.trace_id

@@ -13,10 +13,8 @@ larger than a read is read and written in slices. A client that stops reading is
 STREAM_WRITE_TIMEOUT_SECONDS (app/streams/relay.WriteWatch), as on sends.
 """
 import json
-import uuid
 
 import gevent.event
-from flask import has_request_context
 
 from app import ids
 from app.db import queries as q
@@ -68,7 +66,7 @@ class Rejoin:
         self._write_timeout_seconds = write_timeout_seconds
         self._writes = None
         self._chunk_head = ('{"type":"chunk","message_id":' + json.dumps(self.public_id) + ',"chunk":').encode()
-        self._trace_id = trace_id() if has_request_context() else uuid.uuid4().hex
+        self._trace_id = trace_id()
 
     def headers(self):
         return {"X-Assistant-Message-Id": self.public_id, **self._headers}
