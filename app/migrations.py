@@ -1,6 +1,10 @@
 """Schema migrations: sql/migrations/NNN_*.sql applied in order, once each, recorded in a table.
 
-Safe to run from several replicas at once: an advisory lock lets one apply while the others wait.
+Migrations (tables, constraints, data) run once each. SQL functions have one source, sql/functions/*.sql,
+applied with CREATE OR REPLACE after the migrations on every upgrade: changing a function is an edit
+there, not a new migration copying it (a change of its arguments or result type still needs a migration
+that drops it first). Safe to run from several replicas at once: an advisory lock lets one apply while
+the others wait.
 A migration may rewrite a large table, and the replicas waiting for it hear nothing meanwhile: neither
 is a hung server, so DB_SILENCE_SECONDS is lifted while migrations run (app.gevent_wait).
 
@@ -15,6 +19,7 @@ from app.db import SQL_DIR
 from app.gevent_wait import silence_allowed
 
 MIGRATIONS_DIR = os.path.join(SQL_DIR, "migrations")
+FUNCTIONS_DIR = os.path.join(SQL_DIR, "functions")
 LOCK_KEY = 4_242_001  # any constant shared by every instance
 
 
@@ -22,8 +27,12 @@ def available():
     return sorted(f for f in os.listdir(MIGRATIONS_DIR) if f.endswith(".sql") and f[:3].isdigit())
 
 
+def functions():
+    return sorted(f for f in os.listdir(FUNCTIONS_DIR) if f.endswith(".sql"))
+
+
 def upgrade(database_url):
-    """Apply what is missing; returns the versions applied now."""
+    """Apply what is missing, then every function definition; returns the migration versions applied now."""
     applied_now = []
     with silence_allowed(), psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
@@ -41,6 +50,12 @@ def upgrade(database_url):
                     conn.execute(script)
                     conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
                 applied_now.append(version)
+            for filename in functions():
+                with open(os.path.join(FUNCTIONS_DIR, filename), encoding="utf-8") as handle:
+                    script = handle.read()
+                with conn.transaction():
+                    conn.execute("SET LOCAL check_function_bodies = off")  # files may name each other
+                    conn.execute(script)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
     return applied_now

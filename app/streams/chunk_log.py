@@ -48,8 +48,7 @@ class ChunkLog:
             batch = list(self.pending)
             try:
                 with self.db.transaction() as conn:
-                    q.append_reply_chunks(conn, message_id=self.message_id, batches=chunk_rows(self.flushed, batch),
-                                          payload=f"{self.message_id}:chunks")
+                    q.append_reply_chunks(conn, message_id=self.message_id, batches=chunk_rows(self.flushed, batch))
             except Exception as exc:  # noqa: BLE001 - the batch stays pending; the final save stores it
                 log.warning("could not store chunks of %s: %s", self.message_id, exc)
                 return

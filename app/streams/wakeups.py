@@ -1,7 +1,8 @@
 """Cross-instance wake-ups through PostgreSQL alone: LISTEN/NOTIFY (ADR-0010).
 
 One listening connection per worker, outside the pool and shared by every stream of the worker, so
-open streams hold no connection. Payloads on channel `chat_engine_replies` are "<message uuid>:<kind>":
+open streams hold no connection. The channel and the payload are spelled once, by notify_reply() and
+reply_channel() in sql/functions/live_replies.sql. Payloads are "<message uuid>:<kind>":
 `chunks` (a batch was stored), `end` (the reply ended), `stop:<reason>` (stop it, wherever it streams).
 `chunks` and `end` are sent only for replies someone waits on (live_replies.watched, set by a rejoiner
 or a stop before it waits; sql/migrations/006): each notice costs every listening worker a wake-up.
@@ -18,7 +19,6 @@ import psycopg
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "chat_engine_replies"
 RESYNC = "resync"
 APPLICATION_NAME = "chat-engine-listener"  # how operators (and tests) find these connections
 # With the worker's owner key, the session-level advisory lock that says "this worker is alive":
@@ -118,7 +118,8 @@ class Signals:
             try:
                 with psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout,
                                      application_name=APPLICATION_NAME) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    channel = conn.execute("SELECT reply_channel()").fetchone()[0]  # sql/functions/live_replies.sql
+                    conn.execute(f"LISTEN {channel}")
                     self._lock_owner_key(conn, first_try=True)
                     self.connected = True
                     self.connections += 1

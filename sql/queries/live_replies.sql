@@ -23,7 +23,7 @@ UPDATE messages m
   FROM claimed
  WHERE m.id = claimed.message_id
 RETURNING m.id, (SELECT count(*) FROM tail) AS tail_batches,
-          CASE WHEN claimed.watched THEN pg_notify('chat_engine_replies', m.id::text || ':end') END AS notified;
+          CASE WHEN claimed.watched THEN notify_reply(m.id, 'end') END AS notified;
 
 -- name: lock_session_row^
 -- Lock one session row (tree writes in it serialize on this lock, on every instance).
@@ -47,18 +47,18 @@ UPDATE messages
    SET content = %(content)s, is_complete = false, metadata = metadata || %(metadata)s,
        updated_at = clock_timestamp()
  WHERE id = %(message_id)s
-RETURNING id, pg_notify('chat_engine_replies', id::text || ':end') AS notified;
+RETURNING id, notify_reply(id, 'end') AS notified;
 
 -- name: end_unstored_reply!
 -- The last resort when the database refuses a reply's content: its end and why are stored, its content stays as it was.
 UPDATE messages
    SET is_complete = false, metadata = metadata || %(metadata)s, updated_at = clock_timestamp()
  WHERE id = %(message_id)s
-RETURNING id, pg_notify('chat_engine_replies', id::text || ':end') AS notified;
+RETURNING id, notify_reply(id, 'end') AS notified;
 
 -- name: renew_leases*
 -- Extend this instance's leases; returns the rows still live, with any stop asked for meanwhile.
-UPDATE live_replies SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
+UPDATE live_replies SET lease_expires_at = clock_timestamp() + make_interval(secs => %(lease_seconds)s)
  WHERE message_id = ANY(%(message_ids)s::uuid[])
 RETURNING message_id, stop_requested;
 
@@ -79,7 +79,7 @@ SELECT reply_owner_gone(owner_key, started_at, (SELECT live_reply_owner_keys()))
 UPDATE live_replies SET stop_requested = coalesce(stop_requested, %(reason)s), watched = true
  WHERE message_id = %(message_id)s
 RETURNING message_id, stop_requested,
-          pg_notify('chat_engine_replies', message_id::text || ':stop:' || coalesce(stop_requested, %(reason)s))
+          notify_reply(message_id, 'stop:' || coalesce(stop_requested, %(reason)s))
               AS notified;
 
 -- name: watch_live_reply!

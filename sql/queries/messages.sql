@@ -136,7 +136,7 @@ WITH room AS (
     RETURNING id
 ), live AS (
     INSERT INTO live_replies (message_id, session_id, resumable, lease_expires_at)
-    SELECT id, %(session_id)s, %(resumable)s, now() + make_interval(secs => %(lease_seconds)s)
+    SELECT id, %(session_id)s, %(resumable)s, clock_timestamp() + make_interval(secs => %(lease_seconds)s)
       FROM assistant_message
 )
 SELECT u.id, u.created_at, (SELECT count(*) FROM deactivated) AS deactivated
@@ -173,7 +173,7 @@ WITH room AS (
     RETURNING id, variant_index
 ), live AS (
     INSERT INTO live_replies (message_id, session_id, resumable, lease_expires_at)
-    SELECT id, %(session_id)s, %(resumable)s, now() + make_interval(secs => %(lease_seconds)s)
+    SELECT id, %(session_id)s, %(resumable)s, clock_timestamp() + make_interval(secs => %(lease_seconds)s)
       FROM assistant_message
 )
 SELECT id, variant_index, (SELECT count(*) FROM deactivated) AS deactivated FROM assistant_message;
@@ -244,4 +244,4 @@ WITH stored AS (
 ), live AS (
     SELECT watched FROM live_replies WHERE message_id = %(message_id)s FOR SHARE
 )
-SELECT pg_notify('chat_engine_replies', %(payload)s) FROM live WHERE live.watched AND EXISTS (SELECT FROM stored);
+SELECT notify_reply(%(message_id)s, 'chunks') FROM live WHERE live.watched AND EXISTS (SELECT FROM stored);

@@ -21,27 +21,20 @@ RETURNING s.id, t.webhook_url, t.webhook_secret, t.id AS session_type_id;
 
 -- name: lock_session^
 -- Lock a caller's session row (serializing tree writes in it) and read its backend settings.
-SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadata,
-       t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url,
-       t.summarization_settings, session_accepts_files(s.session_type_id, s.available_capabilities) AS accepts_files,
-       t.webhook_secret,
-       t.max_reply_seconds, t.breaker_failure_threshold, t.breaker_open_seconds, t.breaker_half_open_probes
+SELECT settings.*
   FROM sessions s
   JOIN session_types t ON t.id = s.session_type_id
+ CROSS JOIN LATERAL session_settings(s, t) settings
  WHERE s.id = %(id)s AND s.client_id = %(client_id)s
    FOR NO KEY UPDATE OF s;
 
 -- name: lock_session_of_message^
 -- Lock the session that holds a caller's message, and return the message and backend settings.
-SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadata,
-       t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url,
-       t.summarization_settings, session_accepts_files(s.session_type_id, s.available_capabilities) AS accepts_files,
-       t.webhook_secret,
-       t.max_reply_seconds, t.breaker_failure_threshold, t.breaker_open_seconds, t.breaker_half_open_probes,
-       m.role AS message_role, m.parent_id AS message_parent_id
+SELECT settings.*, m.role AS message_role, m.parent_id AS message_parent_id
   FROM messages m
   JOIN sessions s ON s.id = m.session_id
   JOIN session_types t ON t.id = s.session_type_id
+ CROSS JOIN LATERAL session_settings(s, t) settings
  WHERE m.id = %(message_id)s AND s.client_id = %(client_id)s AND NOT m.is_hidden_from_user
    FOR NO KEY UPDATE OF s;
 

@@ -26,14 +26,11 @@ SELECT s.*, st.id AS share_id
 
 -- name: lock_session_by_share^
 -- Lock the session a live share token opens and read its backend settings.
-SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadata,
-       t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url,
-       t.summarization_settings, session_accepts_files(s.session_type_id, s.available_capabilities) AS accepts_files,
-       t.webhook_secret,
-       t.max_reply_seconds, t.breaker_failure_threshold, t.breaker_open_seconds, t.breaker_half_open_probes
+SELECT settings.*
   FROM share_tokens st
   JOIN sessions s ON s.id = st.session_id
   JOIN session_types t ON t.id = s.session_type_id
+ CROSS JOIN LATERAL session_settings(s, t) settings
  WHERE st.token_hash = %(token_hash)s AND st.revoked_at IS NULL
    AND (st.expires_at IS NULL OR st.expires_at > now())
    FOR NO KEY UPDATE OF s;

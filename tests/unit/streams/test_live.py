@@ -34,7 +34,7 @@ def send(database, webhooks, caller, session_id, content, options=None):
 
 def chunks_stored(conn, message_id, *texts):
     rows = chunk_rows(0, [{"type": "text", "content": t} for t in texts])
-    q.append_reply_chunks(conn, message_id=message_id, batches=rows, payload="x")
+    q.append_reply_chunks(conn, message_id=message_id, batches=rows)
 
 
 def test_a_second_send_while_a_reply_is_live_is_409_with_the_reply_named(database, impatient, caller,

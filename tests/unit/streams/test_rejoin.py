@@ -34,8 +34,8 @@ def store_batches(conn, message_id, batches):
     """Stores chunk batches as the chunk log does; returns every chunk in order."""
     first, every = 0, []
     for batch in batches:
-        q.append_reply_chunks(conn, message_id=message_id, batches=Jsonb([{"first_index": first, "chunks": batch}]),
-                              payload="x")  # exactly these rows, as stored before rows were bounded too
+        # Exactly these rows, as stored before rows were bounded too.
+        q.append_reply_chunks(conn, message_id=message_id, batches=Jsonb([{"first_index": first, "chunks": batch}]))
         first += len(batch)
         every += batch
     return every
