@@ -12,6 +12,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -166,8 +167,15 @@ class EmbeddedPostgres:
         raise EmbeddedPostgresError(f"server on port {self.port} did not accept connections")
 
     def stop(self, mode="fast"):
-        if os.path.exists(os.path.join(self.data_dir, "postmaster.pid")):
-            self._run("pg_ctl", "-D", self.data_dir, "-m", mode, "-w", "stop", check=False)
+        """Stop the server and wait for it; a stop that did not take (pg_ctl failing, or giving up
+        waiting on a loaded machine) is tried again in immediate mode, and what pg_ctl said is shown."""
+        for attempt in (mode, "immediate"):
+            if not os.path.exists(os.path.join(self.data_dir, "postmaster.pid")):
+                return
+            result = self._run("pg_ctl", "-D", self.data_dir, "-m", attempt, "-w", "-t", "120", "stop", check=False)
+            if result.returncode != 0:
+                print(f"pg_ctl stop -m {attempt}: {(result.stderr or result.stdout).strip()}", file=sys.stderr,
+                      flush=True)
 
     def destroy(self):
         self.stop(mode="immediate")
