@@ -25,11 +25,11 @@ DECLARE
     v_session jsonb;
 BEGIN
     SELECT to_jsonb(settings) INTO v_session
-      FROM sessions s
-      JOIN session_types t ON t.id = s.session_type_id
-     CROSS JOIN LATERAL session_settings(s, t) settings
-     WHERE s.id = p_session_id AND s.client_id = p_client_id
-       FOR NO KEY UPDATE OF s;
+      FROM (SELECT s, t FROM sessions s
+              JOIN session_types t ON t.id = s.session_type_id
+             WHERE s.id = p_session_id AND s.client_id = p_client_id
+               FOR NO KEY UPDATE OF s) locked
+     CROSS JOIN LATERAL session_settings(locked.s, locked.t) settings;
     IF v_session IS NULL THEN
         RETURN;
     END IF;

@@ -1,10 +1,11 @@
 -- Sessions.
 
 -- A session with its type's backend settings: what every statement that starts an exchange reads, the
--- one list of those columns. It takes the rows, not an id: a caller locks the session row
--- (FOR NO KEY UPDATE OF s) and calls this on the row it locked, in its FROM list
--- (`CROSS JOIN LATERAL session_settings(s, t) settings`: one call a row), so what it returns is the
--- session as the lock's last holder left it.
+-- one list of those columns. It takes the rows, not an id: a caller locks the session row in a
+-- subquery that returns it, `(SELECT s, t FROM ... FOR NO KEY UPDATE OF s) locked`, and calls this on
+-- what that returns (`CROSS JOIN LATERAL session_settings(locked.s, locked.t)`: one call a row). The
+-- locking subquery's row is the session as the lock's last holder left it; a function applied beside
+-- the lock, in the same FROM list, read the version from before the wait (a test caught it).
 CREATE OR REPLACE FUNCTION session_settings(
     s sessions, t session_types,
     OUT id uuid, OUT client_id text, OUT session_type_id text, OUT available_capabilities jsonb,

@@ -22,21 +22,22 @@ RETURNING s.id, t.webhook_url, t.webhook_secret, t.id AS session_type_id;
 -- name: lock_session^
 -- Lock a caller's session row (serializing tree writes in it) and read its backend settings.
 SELECT settings.*
-  FROM sessions s
-  JOIN session_types t ON t.id = s.session_type_id
- CROSS JOIN LATERAL session_settings(s, t) settings
- WHERE s.id = %(id)s AND s.client_id = %(client_id)s
-   FOR NO KEY UPDATE OF s;
+  FROM (SELECT s, t FROM sessions s
+          JOIN session_types t ON t.id = s.session_type_id
+         WHERE s.id = %(id)s AND s.client_id = %(client_id)s
+           FOR NO KEY UPDATE OF s) locked
+ CROSS JOIN LATERAL session_settings(locked.s, locked.t) settings;
 
 -- name: lock_session_of_message^
 -- Lock the session that holds a caller's message, and return the message and backend settings.
-SELECT settings.*, m.role AS message_role, m.parent_id AS message_parent_id
-  FROM messages m
-  JOIN sessions s ON s.id = m.session_id
-  JOIN session_types t ON t.id = s.session_type_id
- CROSS JOIN LATERAL session_settings(s, t) settings
- WHERE m.id = %(message_id)s AND s.client_id = %(client_id)s AND NOT m.is_hidden_from_user
-   FOR NO KEY UPDATE OF s;
+SELECT settings.*, locked.message_role, locked.message_parent_id
+  FROM (SELECT s, t, m.role AS message_role, m.parent_id AS message_parent_id
+          FROM messages m
+          JOIN sessions s ON s.id = m.session_id
+          JOIN session_types t ON t.id = s.session_type_id
+         WHERE m.id = %(message_id)s AND s.client_id = %(client_id)s AND NOT m.is_hidden_from_user
+           FOR NO KEY UPDATE OF s) locked
+ CROSS JOIN LATERAL session_settings(locked.s, locked.t) settings;
 
 -- name: list_sessions*
 -- A caller's sessions, newest first, optionally with a tag, after a keyset cursor.

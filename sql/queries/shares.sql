@@ -27,13 +27,13 @@ SELECT s.*, st.id AS share_id
 -- name: lock_session_by_share^
 -- Lock the session a live share token opens and read its backend settings.
 SELECT settings.*
-  FROM share_tokens st
-  JOIN sessions s ON s.id = st.session_id
-  JOIN session_types t ON t.id = s.session_type_id
- CROSS JOIN LATERAL session_settings(s, t) settings
- WHERE st.token_hash = %(token_hash)s AND st.revoked_at IS NULL
-   AND (st.expires_at IS NULL OR st.expires_at > now())
-   FOR NO KEY UPDATE OF s;
+  FROM (SELECT s, t FROM share_tokens st
+          JOIN sessions s ON s.id = st.session_id
+          JOIN session_types t ON t.id = s.session_type_id
+         WHERE st.token_hash = %(token_hash)s AND st.revoked_at IS NULL
+           AND (st.expires_at IS NULL OR st.expires_at > now())
+           FOR NO KEY UPDATE OF s) locked
+ CROSS JOIN LATERAL session_settings(locked.s, locked.t) settings;
 
 -- name: recipient_path*
 -- A share recipient's path: at each node their own active child if any, else the owner's (in active_path's shape).
