@@ -2,16 +2,7 @@
 is still stored, and JSON that PostgreSQL cannot hold ends the reply as a backend error instead of
 losing it at its final save and leaving its session busy."""
 from support.backends import chunk, complete, ndjson, stream_answer
-
-
-def distinct_words(total_bytes):
-    words, size, n = [], 0, 0
-    while size < total_bytes:
-        word = f"h{n:x}x{n * 7919:x}"
-        words.append(word)
-        size += len(word) + 1
-        n += 1
-    return " ".join(words)
+from support.texts import distinct_words
 
 
 def answer_with(*lines):
@@ -26,7 +17,7 @@ def stored(api, message_id):
 
 def test_a_reply_too_large_to_index_whole_is_stored_complete_and_the_session_stays_free(
         api, backend, make_session_type, contract):
-    text = distinct_words(850_000)
+    text = distinct_words(850_000, tag="h")
     pieces = [text[i:i + 8192] for i in range(0, len(text), 8192)]
     backend.on("message.new", answer_with(*(ndjson(chunk(p)) for p in pieces), ndjson(complete())))
     session_id = api.create_session(make_session_type(backend))
@@ -41,7 +32,7 @@ def test_a_reply_too_large_to_index_whole_is_stored_complete_and_the_session_sta
 
 
 def test_an_early_word_of_a_huge_reply_is_searchable(api, backend, make_session_type):
-    text = "zanzibarquartz " + distinct_words(900_000)
+    text = "zanzibarquartz " + distinct_words(900_000, tag="h")
     backend.on("message.new", answer_with(ndjson(chunk(text)), ndjson(complete())))
     session_id = api.create_session(make_session_type(backend))
     assert api.send(session_id, "dump").types[-1] == "complete"

@@ -16,6 +16,7 @@ from app.streams.chunk_log import ChunkLog
 from app.streams.rejoin import Rejoin
 from app.webhooks.client import WebhookClient
 from support.inprocess import make_config
+from support.texts import distinct_words
 from support.waiting import wait_until
 
 
@@ -168,16 +169,6 @@ def test_a_fast_reply_s_chunks_are_stored_as_rows_of_bounded_size_and_replayed_w
         [f"{n} " for n in range(600)] + ["y" * 40_000] * 5
 
 
-def distinct_words(total_bytes):
-    """Text whose full-text vector exceeds PostgreSQL's 1 MiB limit when indexed whole: many distinct
-    words, as in a long code listing or a hex dump."""
-    words, size, n = [], 0, 0
-    while size < total_bytes:
-        word = f"w{n:x}q{n * 7919:x}"
-        words.append(word)
-        size += len(word) + 1
-        n += 1
-    return " ".join(words)
 
 
 def test_a_reply_too_large_to_index_whole_is_stored_and_found_by_its_beginning(conn, database, impatient,
