@@ -7,7 +7,7 @@ from app import ids
 from app.errors import invalid
 from app.input_guard import parse_json_body
 from app.services import current_services
-from app.streams.relay import PIECE_BYTES, WriteWatch
+from app.streams.relay import WriteWatch
 
 
 @functools.cache
@@ -21,7 +21,7 @@ def expensive_read(view):
     """A view whose statements are heavy (search, exports, message pages): it runs within the caller's
     and the worker's bounds on concurrent expensive reads (app/read_slots.py), or answers 429 / 503.
     The slots are held until the body is written, not only while it is built: an export download of
-    many megabytes is as much a read as the query behind it. A large body goes out in pieces under
+    many megabytes is as much a read as the query behind it. The body goes out in pieces under
     STREAM_WRITE_TIMEOUT_SECONDS, so a client that stops reading it is cut and gives its slots back."""
     @functools.wraps(view)
     def bounded(*args, **kwargs):
@@ -40,14 +40,16 @@ def expensive_read(view):
 
 
 def _write_in_watched_pieces(response, write_timeout_seconds):
+    """Every body goes out under the write timeout, a small one too: a client that never reads (one
+    pipelining requests on a kept-alive connection) would otherwise hold the read's slots for ever.
+    The watch starts when the server first asks for the body: a HEAD, 204 or 304 never does."""
     if response.is_streamed:
         return
     body = response.get_data()
-    if len(body) <= PIECE_BYTES:
-        return  # one write the socket buffers take at once
-    watch = WriteWatch(request.environ.get("gunicorn.socket"), write_timeout_seconds)
+    sock = request.environ.get("gunicorn.socket")
 
     def pieces():
+        watch = WriteWatch(sock, write_timeout_seconds)
         try:
             yield from watch.send(body)
         finally:

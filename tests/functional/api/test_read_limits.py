@@ -182,3 +182,42 @@ def test_a_large_page_holds_its_read_slots_until_written_and_a_client_that_stops
     finally:
         stalled.close()
     assert reader.get(f"/sessions/{session_id}/messages", params={"limit": 1}).status_code == 200
+
+
+def test_a_small_page_to_a_client_that_never_reads_is_cut_and_its_slot_comes_back(start_engine, session_type, db):
+    """A body of one piece was one blocking write under no timeout: a client pipelining requests on a
+    kept-alive connection and reading nothing held its read slot for ever."""
+    engine = start_engine(WEB_CONCURRENCY=1, MAX_CONCURRENT_READS_PER_CLIENT=1, STREAM_WRITE_TIMEOUT_SECONDS=1)
+    reader = Api(engine.url, "small-reader")
+    session_id = reader.create_session(session_type)
+    seed_conversation(db, ids.parse_session_id(session_id), count=1)
+    db.execute("UPDATE messages SET content = jsonb_build_array(jsonb_build_object('type', 'text', 'text', "
+               "repeat('x', 60000))) WHERE session_id = %s", (ids.parse_session_id(session_id),))
+    assert len(reader.get(f"/sessions/{session_id}/messages", params={"limit": 1}).content) < 64 * 1024
+
+    stalled = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: no autotuning
+    stalled.connect(("127.0.0.1", int(engine.url.rsplit(":", 1)[1])))
+    request = (f"GET /api/v1/sessions/{session_id}/messages?limit=1 HTTP/1.1\r\nHost: engine\r\n"
+               f"Authorization: Bearer {token('small-reader')}\r\n\r\n").encode()
+    try:
+        stalled.sendall(request * 64)  # kept alive and pipelined; never read
+        wait_until(lambda: reads_on(engine.url)["active"] == 1, message="a page being written holds its slot")
+        wait_until(lambda: reads_on(engine.url)["active"] == 0, timeout=30, message="the write cut, its slot back")
+        assert reader.get(f"/sessions/{session_id}/messages", params={"limit": 1}).status_code == 200
+    finally:
+        stalled.close()
+
+
+def test_a_head_of_a_large_page_starts_no_write_watch(start_engine, session_type, db):
+    """HEAD never asks for the body: a watch started with the view's return was never stopped."""
+    engine = start_engine(WEB_CONCURRENCY=1)
+    reader = Api(engine.url, "head-reader")
+    session_id = reader.create_session(session_type)
+    seed_conversation(db, ids.parse_session_id(session_id), count=20)
+    db.execute("UPDATE messages SET content = jsonb_build_array(jsonb_build_object('type', 'text', 'text', "
+               "repeat('x', 20000))) WHERE session_id = %s", (ids.parse_session_id(session_id),))
+    headed = requests.head(f"{engine.url}/api/v1/sessions/{session_id}/messages",
+                           headers={"Authorization": f"Bearer {token('head-reader')}"}, timeout=10)
+    assert headed.status_code == 200 and int(headed.headers["Content-Length"]) > 64 * 1024
+    assert reads_on(engine.url)["active"] == 0
