@@ -21,6 +21,7 @@ from app.gevent_wait import silence_allowed
 MIGRATIONS_DIR = os.path.join(SQL_DIR, "migrations")
 FUNCTIONS_DIR = os.path.join(SQL_DIR, "functions")
 LOCK_KEY = 4_242_001  # any constant shared by every instance
+CONNECT_TIMEOUT = 10
 
 
 def available():
@@ -34,7 +35,8 @@ def functions():
 def upgrade(database_url):
     """Apply what is missing, then every function definition; returns the migration versions applied now."""
     applied_now = []
-    with silence_allowed(), psycopg.connect(database_url, autocommit=True) as conn:
+    # The silence limit is lifted, not the connect timeout: a hung server still fails the job.
+    with silence_allowed(), psycopg.connect(database_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         try:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("

@@ -113,7 +113,7 @@ class SummaryExchange(Exchange):
         text = "".join(p.get("text", "") for p in parts if p.get("type") == "text")
         summary = {"summary_id": self.public_message_id, "text": text, "is_complete": outcome.complete,
                    "session_type_id": self.target.session_type_id,
-                   "created_at": events.now_iso(), "metadata": metadata or {}}
+                   "created_at": events.now_iso(), "metadata": replies.end_metadata(metadata, outcome.stop_reason)}
         with self.db.transaction(reserved=True) as conn:
             q.store_summary(conn, id=self.session_id, summary=Jsonb(summary))
         return True

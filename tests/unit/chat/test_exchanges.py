@@ -98,9 +98,11 @@ def test_summaries_need_history_and_are_stored_in_the_metadata(database, webhook
     reply(exchanges.start_send(database, webhooks, caller, session_id, "q"), "r")
     summary = exchanges.start_summary(database, webhooks, caller, session_id)
     assert summary.payload["event"] == "session.summary"
-    reply(summary, "In short.")
+    summary.save([{"type": "text", "text": "In short."}], {"stop_reason": "end_turn"}, outcomes.COMPLETE)
     stored = sessions.get_session(database, caller, session_id)["metadata"]["summary"]
     assert stored["text"] == "In short." and stored["is_complete"] is True
+    # As a reply's: stop_reason is the engine's, the backend's own is kept aside.
+    assert stored["metadata"] == {"backend_stop_reason": "end_turn"}
 
 
 def test_recreating_a_root_assistant_message_adds_a_root_variant(database, webhooks, caller, make_session):
