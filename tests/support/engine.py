@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -210,3 +211,11 @@ class Api:
             cursor = page.get("next_cursor")
             if not cursor:
                 return messages
+
+
+def small_window_socket(port):
+    """A client socket whose receive buffer stays small: the engine's writes block as soon as it stops reading."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: no autotuning
+    sock.connect(("127.0.0.1", port))
+    return sock

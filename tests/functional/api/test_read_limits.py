@@ -7,7 +7,6 @@ seeded messages; the searches are held in flight deterministically by a test con
 ACCESS EXCLUSIVE lock on `messages` (a SELECT waits for no row lock), so what each request meets is
 certain, not a matter of timing. GET /sessions reads only `sessions`, so the lock does not touch it.
 """
-import socket
 import time
 
 import gevent
@@ -15,7 +14,7 @@ import psycopg
 import requests
 
 from app import ids
-from support.engine import Api, token
+from support.engine import Api, small_window_socket, token
 from support.waiting import wait_until
 
 # No statement_timeout gets in the way of a search that waits on the lock for the length of a test, and
@@ -147,21 +146,25 @@ def test_expensive_reads_of_many_clients_leave_database_connections_for_cheap_re
     assert all(search.value.json()["total"] == 1 for search in searches)
 
 
+def session_of_long_messages(engine, session_type, db, client_id, count, chars):
+    """(Api of client_id, a session of `count` messages of `chars` characters each)."""
+    reader = Api(engine.url, client_id)
+    session_id = reader.create_session(session_type)
+    seed_conversation(db, ids.parse_session_id(session_id), count=count)
+    db.execute("UPDATE messages SET content = jsonb_build_array(jsonb_build_object('type', 'text', 'text', "
+               "repeat('x', %s))) WHERE session_id = %s", (chars, ids.parse_session_id(session_id)))
+    return reader, session_id
+
+
 def test_a_large_page_holds_its_read_slots_until_written_and_a_client_that_stops_reading_is_cut(
         start_engine, session_type, db):
     """Slow readers and read bounds for bodies that are not streams: a page of many megabytes is written in pieces
     under STREAM_WRITE_TIMEOUT_SECONDS, and its read slots stay taken until it is written (they were
     given back as soon as the body was built, so a client's cap bounded nothing while it was written)."""
     engine = start_engine(WEB_CONCURRENCY=1, MAX_CONCURRENT_READS_PER_CLIENT=1, STREAM_WRITE_TIMEOUT_SECONDS=2)
-    reader = Api(engine.url, "page-reader")
-    session_id = reader.create_session(session_type)
-    seed_conversation(db, ids.parse_session_id(session_id), count=200)
-    db.execute("UPDATE messages SET content = jsonb_build_array(jsonb_build_object('type', 'text', 'text', "
-               "repeat('x', 50000))) WHERE session_id = %s", (ids.parse_session_id(session_id),))
+    reader, session_id = session_of_long_messages(engine, session_type, db, "page-reader", 200, 50000)
 
-    stalled = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: no autotuning
-    stalled.connect(("127.0.0.1", int(engine.url.rsplit(":", 1)[1])))
+    stalled = small_window_socket(engine.port)
     try:
         stalled.sendall((f"GET /api/v1/sessions/{session_id}/messages?limit=200 HTTP/1.1\r\nHost: engine\r\n"
                          f"Authorization: Bearer {token('page-reader')}\r\n\r\n").encode())
@@ -188,16 +191,10 @@ def test_a_small_page_to_a_client_that_never_reads_is_cut_and_its_slot_comes_bac
     """A body of one piece was one blocking write under no timeout: a client pipelining requests on a
     kept-alive connection and reading nothing held its read slot for ever."""
     engine = start_engine(WEB_CONCURRENCY=1, MAX_CONCURRENT_READS_PER_CLIENT=1, STREAM_WRITE_TIMEOUT_SECONDS=1)
-    reader = Api(engine.url, "small-reader")
-    session_id = reader.create_session(session_type)
-    seed_conversation(db, ids.parse_session_id(session_id), count=1)
-    db.execute("UPDATE messages SET content = jsonb_build_array(jsonb_build_object('type', 'text', 'text', "
-               "repeat('x', 60000))) WHERE session_id = %s", (ids.parse_session_id(session_id),))
+    reader, session_id = session_of_long_messages(engine, session_type, db, "small-reader", 1, 60000)
     assert len(reader.get(f"/sessions/{session_id}/messages", params={"limit": 1}).content) < 64 * 1024
 
-    stalled = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: no autotuning
-    stalled.connect(("127.0.0.1", int(engine.url.rsplit(":", 1)[1])))
+    stalled = small_window_socket(engine.port)
     request = (f"GET /api/v1/sessions/{session_id}/messages?limit=1 HTTP/1.1\r\nHost: engine\r\n"
                f"Authorization: Bearer {token('small-reader')}\r\n\r\n").encode()
     try:
@@ -212,11 +209,7 @@ def test_a_small_page_to_a_client_that_never_reads_is_cut_and_its_slot_comes_bac
 def test_a_head_of_a_large_page_starts_no_write_watch(start_engine, session_type, db):
     """HEAD never asks for the body: a watch started with the view's return was never stopped."""
     engine = start_engine(WEB_CONCURRENCY=1)
-    reader = Api(engine.url, "head-reader")
-    session_id = reader.create_session(session_type)
-    seed_conversation(db, ids.parse_session_id(session_id), count=20)
-    db.execute("UPDATE messages SET content = jsonb_build_array(jsonb_build_object('type', 'text', 'text', "
-               "repeat('x', 20000))) WHERE session_id = %s", (ids.parse_session_id(session_id),))
+    reader, session_id = session_of_long_messages(engine, session_type, db, "head-reader", 20, 20000)
     headed = requests.head(f"{engine.url}/api/v1/sessions/{session_id}/messages",
                            headers={"Authorization": f"Bearer {token('head-reader')}"}, timeout=10)
     assert headed.status_code == 200 and int(headed.headers["Content-Length"]) > 64 * 1024

@@ -5,7 +5,6 @@ a rejoiner that never reads holds about one read, never the reply; and every str
 accepts nothing for STREAM_WRITE_TIMEOUT_SECONDS is cut, sends included. A client that reads slowly
 but steadily still gets every chunk, in order."""
 import json
-import socket
 import time
 import uuid
 
@@ -13,7 +12,7 @@ import pytest
 import requests
 
 from support.backends import chunk, complete, gate, ndjson, stream_answer
-from support.engine import Api, token
+from support.engine import Api, small_window_socket, token
 from support.waiting import wait_until
 
 CHUNKS = 400
@@ -34,14 +33,6 @@ def big_reply(backend):
         return stream_answer(body())
     backend.on("message.new", answer)
     return pieces
-
-
-def small_window_socket(port):
-    """A client socket whose receive buffer stays small: the engine's writes block as soon as it stops reading."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: no autotuning
-    sock.connect(("127.0.0.1", port))
-    return sock
 
 
 def send_request(sock, method, path, client_id, body=None, headers=None):
