@@ -51,14 +51,14 @@ def create_app(config=None):
     app.json.sort_keys = False
 
     metrics = get_metrics()
-    # Names this worker to PostgreSQL: its live replies record it, its listener holds a lock on it.
+    # Names this worker to PostgreSQL: its live replies record it, its connections hold a lock on it.
     owner_key = secrets.randbelow(999_999_999) + 1  # nine digits at most: what migration 012 reads as a key
     db = Database(config, owner_key) if config.database_url else None
     if db is not None:
         db.open()
         atexit.register(db.close)  # CLI runs end without a server shutdown to close it
-    signals = Signals(config.session_database_url, config.db_connect_timeout_seconds, owner_key=owner_key) \
-        if db is not None else None
+    signals = Signals(config.session_database_url, config.db_connect_timeout_seconds, owner_key=owner_key,
+                      owner_settle_seconds=config.owner_settle_seconds) if db is not None else None
     app.extensions[EXTENSION] = Services(
         config, db, WebhookClient(config, metrics),
         StreamSlots(config.max_streams_per_worker, config.max_streams_per_client, metrics), metrics,

@@ -43,11 +43,11 @@ class Config:
     db_pool_max_waiting: int = field(default_factory=lambda: _int("DB_POOL_MAX_WAITING", 200))
     db_connect_timeout_seconds: int = field(default_factory=lambda: _int("DB_CONNECT_TIMEOUT_SECONDS", 3))
     db_outage_wait_seconds: float = field(default_factory=lambda: _float("DB_OUTAGE_WAIT_SECONDS", 0.5))
-    # How long a pool retries one lost connection (backing off 1, 2, 4 s) before it lets the next request
-    # start afresh: short, so a promoted standby is found within seconds, not after a long backoff.
     # A query that hears nothing from the server for this long abandons its connection (a hung primary,
     # a partition; app/gevent_wait.py). Above every statement timeout; 0: wait forever.
     db_silence_seconds: float = field(default_factory=lambda: _float("DB_SILENCE_SECONDS", 20))
+    # How long a pool retries one lost connection (backing off 1, 2, 4 s) before it lets the next request
+    # start afresh: short, so a promoted standby is found within seconds, not after a long backoff.
     db_reconnect_timeout_seconds: float = field(default_factory=lambda: _float("DB_RECONNECT_TIMEOUT_SECONDS", 5))
 
     jwt_secret: str = field(default_factory=lambda: _str("JWT_SECRET"))
@@ -103,6 +103,10 @@ class Config:
     export_statement_timeout_ms: int = field(default_factory=lambda: _int("EXPORT_STATEMENT_TIMEOUT_MS", 15000))
     # Resumable replies, leases and idempotency.
     lease_seconds: float = field(default_factory=lambda: _float("LEASE_SECONDS", 20))
+    # A dead worker's replies are ended when its lock is missing, but only once the workers attached to the
+    # server have been attached this long: after a failover or a restart every live worker must have
+    # dialled it again first (sql/functions/live_replies.sql). Above a listener's worst reconnect time.
+    owner_settle_seconds: float = field(default_factory=lambda: _float("OWNER_SETTLE_SECONDS", 8))
     chunk_flush_seconds: float = field(default_factory=lambda: _float("CHUNK_FLUSH_SECONDS", 0.25))
     # on: batches while streaming; end: only with the reply's end; off: never (see README).
     chunk_log: str = field(default_factory=lambda: _str("CHUNK_LOG", "on").lower())

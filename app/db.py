@@ -116,6 +116,13 @@ def checks():
 RESERVED_WAIT_SECONDS = 30
 
 
+# With a worker's owner key, the advisory lock that says "this worker is alive" (the class is spelled
+# again in sql/functions/live_replies.sql, which reads the locks). Shared: the worker's listener and each of
+# its pooled connections hold it, and PostgreSQL drops it the moment the process dies.
+OWNER_LOCK_CLASS = 4242002
+TAKE_OWNER_LOCK = "SELECT pg_try_advisory_lock_shared(%s, %s)"
+
+
 def _reconnect_failed(pool):
     log.warning("pool %s: could not reconnect; the next request will try again", pool.name)
 
@@ -133,6 +140,11 @@ class Database:
     def __init__(self, config, owner_key=None):
         # The worker's owner key rides in application_name: a live row's default reads it (migration 012).
         self.application_name = f"chat-engine#{owner_key}" if owner_key else "chat-engine"
+        # Each pooled connection holds the owner lock too, so the worker looks alive on whichever server its
+        # pool reaches, whatever its listener is doing (reconnecting, or stuck on a frozen old primary). Not
+        # through a transaction pooler: a session lock would stay on a server connection other clients
+        # share, and outlive the worker; there the listener (a direct connection) holds it alone.
+        self._owner_key = owner_key if owner_key and not config.behind_pooler else None
         self._outage_wait = min(config.db_outage_wait_seconds, config.db_pool_timeout_seconds)
         self.outage = False  # set by a dead connection, cleared by the next transaction that commits
         self.pool = self._pool(config, "chat-engine", config.db_pool_min_size, config.db_pool_max_size,
@@ -144,8 +156,10 @@ class Database:
                                    timeout=max(config.db_pool_timeout_seconds, RESERVED_WAIT_SECONDS)) \
             if config.db_pool_reserved_size > 0 else None
 
-    @staticmethod
-    def _pool(config, name, min_size, max_size, max_waiting, application_name, timeout=None):
+    def _take_owner_lock(self, conn):
+        conn.execute(TAKE_OWNER_LOCK, (OWNER_LOCK_CLASS, self._owner_key))
+
+    def _pool(self, config, name, min_size, max_size, max_waiting, application_name, timeout=None):
         kwargs = {"autocommit": True, "row_factory": dict_row, "application_name": application_name,
                   "connect_timeout": config.db_connect_timeout_seconds}
         if config.behind_pooler:
@@ -164,6 +178,7 @@ class Database:
             reconnect_timeout=config.db_reconnect_timeout_seconds,
             reconnect_failed=_reconnect_failed,
             kwargs=kwargs,
+            configure=self._take_owner_lock if self._owner_key is not None else None,
             open=False,
             name=name,
         )

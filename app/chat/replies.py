@@ -46,7 +46,7 @@ def end_metadata(backend_metadata, stop_reason):
     return metadata
 
 
-def end_unstored(db, message_id, lapsed_only=False, judge_owners=False):
+def end_unstored(db, message_id, lapsed_only=False, judge_settle=None):
     """The last resort when the database refuses a reply's content: the live row goes, so the session
     takes messages again and no sweep retries it forever; the message keeps what it had and says
     `storage_refused`. Returns [] (the content stored), or None when it was not live."""
@@ -56,7 +56,7 @@ def end_unstored(db, message_id, lapsed_only=False, judge_owners=False):
             return None
         q.lock_session_row(conn, id=row["session_id"])
         if q.claim_live_reply(conn, message_id=message_id, lapsed_only=lapsed_only,
-                               judge_owners=judge_owners) is None:
+                               judge_settle=judge_settle) is None:
             return None
         q.end_unstored_reply(conn, message_id=message_id, metadata=Jsonb({"stop_reason": STORAGE_REFUSED}))
     get_metrics().reply_ended(STORAGE_REFUSED)

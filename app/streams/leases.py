@@ -68,7 +68,7 @@ class LeaseKeeper:
                 relay.stop(still_live[message_id])
 
     def sweep(self):
-        ended = live.sweep(self.db, judge_owners=self.signals is not None and self.signals.judges_owners())
+        ended = live.sweep(self.db, judge_settle=self.signals.judge_settle if self.signals is not None else None)
         with self.db.transaction() as conn:
             q.delete_expired_idempotency_keys(conn, limit=1000)
         exports.purge_expired(self.db)  # one bounded batch a round, not only when the next export is stored

@@ -49,43 +49,44 @@ def wait_ended(db, signals, message_id, seconds):
             signals.unsubscribe(subscription)
 
 
-def end_if_owner_gone(db, message_id, judge_owners):
+def end_if_owner_gone(db, message_id, judge_settle):
     """End a reply whose instance is dead: its worker's lock is missing now and still
     missing OWNER_CONFIRM_SECONDS later (a listener that reconnects holds none for a moment). Asked only
     of a reply found in a send's way, so it costs the common send nothing. Returns whether the owner was
     suspected, and so whether the caller should look at the session again."""
-    if not judge_owners:
+    if judge_settle is None:
         return False
     with db.transaction() as conn:
-        if not q.reply_owner_gone(conn, message_id=message_id):
+        if not q.reply_owner_gone(conn, message_id=message_id, judge_settle=judge_settle):
             return False
     get_metrics().owner_suspected()
     gevent.sleep(OWNER_CONFIRM_SECONDS)  # no connection held meanwhile
-    end_abandoned(db, message_id, "interrupted", lapsed_only=True, judge_owners=True)  # its claim looks again
+    # Its claim looks at the lock again.
+    end_abandoned(db, message_id, "interrupted", lapsed_only=True, judge_settle=judge_settle)
     return True
 
 
-def end_abandoned(db, message_id, reason, lapsed_only, judge_owners=False):
+def end_abandoned(db, message_id, reason, lapsed_only, judge_settle=None):
     """End a reply here: its content rebuilt from its stored chunks, incomplete, with `reason`.
     Returns the content stored, or None when it was not live any more (its instance, or another,
     ended it). Content the database refuses does not keep the reply live (chat.replies.end_unstored)."""
     try:
-        return _end_from_chunks(db, message_id, reason, lapsed_only, judge_owners)
+        return _end_from_chunks(db, message_id, reason, lapsed_only, judge_settle)
     except Exception as exc:
         if not refused_by_database(exc):
             raise  # an outage: the next sweep, or the next send, tries again
         log.error("reply %s: the database refused its content (%s); ending it without", message_id, exc)
-        return replies.end_unstored(db, message_id, lapsed_only, judge_owners)
+        return replies.end_unstored(db, message_id, lapsed_only, judge_settle)
 
 
-def _end_from_chunks(db, message_id, reason, lapsed_only, judge_owners):
+def _end_from_chunks(db, message_id, reason, lapsed_only, judge_settle):
     with db.transaction() as conn:
         row = q.live_reply(conn, message_id=message_id)
         if row is None:
             return None
         q.lock_session_row(conn, id=row["session_id"])  # the session row first, as every tree write
         if q.claim_live_reply(conn, message_id=message_id, lapsed_only=lapsed_only,
-                               judge_owners=judge_owners) is None:
+                               judge_settle=judge_settle) is None:
             return None
         parts = merge_chunks(chunk for batch in q.all_reply_chunks(conn, message_id=message_id)
                              for chunk in batch["chunks"])
@@ -120,12 +121,12 @@ def stop(db, signals, webhooks, caller, message_id, seconds):
     return stop_and_wait(db, signals, webhooks, message_id, "cancelled", seconds)
 
 
-def sweep(db, judge_owners, limit=20):
-    """End as `interrupted` the replies whose instance died: their lease lapsed, or (when this worker
-    may judge) their worker's lock is missing, and still missing OWNER_CONFIRM_SECONDS later. Any
-    instance runs it."""
+def sweep(db, judge_settle, limit=20):
+    """End as `interrupted` the replies whose instance died: their lease lapsed, or their worker's lock is
+    missing, and still missing OWNER_CONFIRM_SECONDS later (`judge_settle`: see Signals.judge_settle;
+    None: leases only). Any instance runs it."""
     with db.transaction() as conn:
-        abandoned = q.lapsed_replies(conn, limit=limit, judge_owners=judge_owners)
+        abandoned = q.lapsed_replies(conn, limit=limit, judge_settle=judge_settle)
     suspected = sum(row["owner_missing"] for row in abandoned)
     if suspected:
         get_metrics().owner_suspected(suspected)
@@ -134,7 +135,7 @@ def sweep(db, judge_owners, limit=20):
     for row in abandoned:
         try:
             ended += end_abandoned(db, row["message_id"], "interrupted", lapsed_only=True,
-                                   judge_owners=judge_owners) is not None
+                                   judge_settle=judge_settle) is not None
         except Exception as exc:  # noqa: BLE001 - the next sweep retries
             log.warning("could not end lapsed reply %s: %s", row["message_id"], exc)
     return ended

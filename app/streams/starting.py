@@ -36,8 +36,8 @@ def _make_way(db, webhooks, signals, busy, if_busy):
     if busy.lapsed:  # its instance stopped renewing the lease: end it now, not at the sweep
         live.end_abandoned(db, busy.message_id, "interrupted", lapsed_only=True)
         return
-    judge_owners = signals is not None and signals.judges_owners()
-    if live.end_if_owner_gone(db, busy.message_id, judge_owners):  # its instance died: its lock is gone
+    judge_settle = signals.judge_settle if signals is not None else None
+    if live.end_if_owner_gone(db, busy.message_id, judge_settle):  # its instance died: its lock is gone
         return
     if if_busy == "interrupt":
         live.stop_and_wait(db, signals, webhooks, busy.message_id, "superseded", webhooks.config.stop_wait_seconds)

@@ -8,40 +8,49 @@ reply_channel() in sql/functions/live_replies.sql. Payloads are "<message uuid>:
 or a stop before it waits; sql/migrations/006): each notice costs every listening worker a wake-up.
 A notice is only a hint: waiters always re-read the database, and re-read it after the listener
 reconnects (a database restart loses notices), so a lost notice delays, never loses, anything.
+
+The listening connection also holds the worker's owner lock (app/db.py), the one that says the worker is
+alive when the worker reaches PostgreSQL through a transaction pooler (its pooled connections cannot).
 """
 import itertools
 import logging
-import time
 import uuid
 
 import gevent
 import psycopg
 
+from app.db import OWNER_LOCK_CLASS, TAKE_OWNER_LOCK
+
 log = logging.getLogger(__name__)
 
 RESYNC = "resync"
 APPLICATION_NAME = "chat-engine-listener"  # how operators (and tests) find these connections
-# With the worker's owner key, the session-level advisory lock that says "this worker is alive":
-# PostgreSQL drops it when the connection dies with the process, and whoever finds a reply of
-# this worker in its way ends the reply at once (sql/migrations/012_reply_owners.sql).
-OWNER_LOCK_CLASS = 4242002
-# A missing lock is not yet a dead worker: a listener reconnecting after a blip, or every listener after a
-# failover, holds none for a moment. A reply's owner is judged gone only when its lock is missing twice,
-# OWNER_CONFIRM_SECONDS apart, and only by a worker whose own lock has been held OWNER_SETTLE_SECONDS
-# (after a failover or a restart, the others are taking theirs again meanwhile).
+# A missing lock is not yet a dead worker: a worker whose listener reconnects after a blip, and whose pooled
+# connections are all gone (or that sits behind a transaction pooler), holds none for a moment. A reply's
+# owner is judged gone only when its lock is missing twice, OWNER_CONFIRM_SECONDS apart. After a failover
+# or a restart nobody judges until every worker had time to reconnect (OWNER_SETTLE_SECONDS, checked by
+# the server: sql/functions/live_replies.sql).
 OWNER_CONFIRM_SECONDS = 1.0
-OWNER_SETTLE_SECONDS = 2.0
-UNLOCKED_RETRY_SECONDS = 1.0  # how soon a listener that could not take its lock tries again
+# A server that stops answering without closing the socket (frozen, partitioned) is noticed within
+# HEALTH_SECONDS + PROBE_SECONDS: the listener then dials again, and with a multi-host URL reaches the
+# promoted standby well within OWNER_SETTLE_SECONDS, so this worker is not taken for dead there.
+HEALTH_SECONDS = 2.0
+PROBE_SECONDS = 2.0
+
+
+class ListenerSilent(Exception):
+    """The server did not answer the listener's probe in time."""
 
 
 class Signals:
-    def __init__(self, database_url, connect_timeout=3, health_seconds=5, owner_key=None):
+    def __init__(self, database_url, connect_timeout=3, owner_key=None, owner_settle_seconds=None):
         self._url = database_url
         self.owner_key = owner_key
         self.owner_locked = False
-        self._locked_at = 0.0  # time.monotonic() when the lock was taken
+        # Seconds this server's workers must have been attached before this one judges others' replies
+        # (None: never, as in a process with no owner key).
+        self.judge_settle = owner_settle_seconds if owner_key is not None else None
         self._connect_timeout = connect_timeout
-        self._health_seconds = health_seconds
         self._subscribers = {}  # message uuid -> {token: callback}
         self._tokens = itertools.count()
         self._greenlet = None
@@ -92,25 +101,19 @@ class Signals:
         except Exception:  # one subscriber's bug must not stop the listener
             log.exception("signal subscriber failed")
 
-    def judges_owners(self):
-        """Whether this worker may end other workers' replies because their lock is missing."""
-        return self.owner_locked and time.monotonic() - self._locked_at >= OWNER_SETTLE_SECONDS
+    def _lock_owner_key(self, conn):
+        if self.owner_key is not None:
+            self.owner_locked = bool(conn.execute(TAKE_OWNER_LOCK, (OWNER_LOCK_CLASS, self.owner_key)).fetchone()[0])
 
-    def _lock_owner_key(self, conn, first_try):
-        """Take the lock; retried every UNLOCKED_RETRY_SECONDS while someone else holds it (a session of
-        this worker's that the server has not yet seen die, or another worker that drew the same key)."""
-        if self.owner_key is None or self.owner_locked:
-            return
-        row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (OWNER_LOCK_CLASS, self.owner_key)).fetchone()
-        self.owner_locked = bool(row[0])
-        if self.owner_locked:
-            self._locked_at = time.monotonic()
-        elif first_try:
-            log.warning("owner key %s is held by another session; retrying (replies here end by their lease "
-                        "meanwhile)", self.owner_key)
-
-    def _health_wait(self):
-        return self._health_seconds if self.owner_locked or self.owner_key is None else UNLOCKED_RETRY_SECONDS
+    @staticmethod
+    def _probe(conn):
+        """A dead or frozen server is noticed here, not never."""
+        try:
+            with gevent.Timeout(PROBE_SECONDS, ListenerSilent):
+                conn.execute("SELECT 1")
+        except ListenerSilent:
+            conn.close()  # no rollback sent to a server that does not answer
+            raise
 
     def _run(self):
         delay = 0.1
@@ -120,16 +123,15 @@ class Signals:
                                      application_name=APPLICATION_NAME) as conn:
                     channel = conn.execute("SELECT reply_channel()").fetchone()[0]  # sql/functions/live_replies.sql
                     conn.execute(f"LISTEN {channel}")
-                    self._lock_owner_key(conn, first_try=True)
+                    self._lock_owner_key(conn)
                     self.connected = True
                     self.connections += 1
                     delay = 0.1
                     self._wake_all()  # notices sent while we were away are lost: everyone re-reads
                     while True:
-                        for notice in conn.notifies(timeout=self._health_wait()):
+                        for notice in conn.notifies(timeout=HEALTH_SECONDS):
                             self._dispatch(notice.payload)
-                        conn.execute("SELECT 1")  # a dead server is noticed here, not never
-                        self._lock_owner_key(conn, first_try=False)
+                        self._probe(conn)
             except Exception as exc:  # noqa: BLE001 - reconnect whatever broke
                 if self.connected:
                     log.warning("signal listener lost its connection: %s", exc)

@@ -30,11 +30,11 @@ RETURNING m.id, (SELECT count(*) FROM tail) AS tail_batches,
 SELECT id FROM sessions WHERE id = %(id)s FOR NO KEY UPDATE;
 
 -- name: claim_live_reply^
--- Take over a live reply to end it here (abandoned: a lapsed lease, or, when judge_owners, a dead owner; or a stop its instance did not carry out in time).
+-- Take over a live reply to end it here (abandoned: a lapsed lease, or a dead owner once this server's workers have been attached %(judge_settle)s seconds (NULL: never); or a stop its instance did not carry out in time).
 DELETE FROM live_replies
  WHERE message_id = %(message_id)s
    AND (NOT %(lapsed_only)s OR lease_expires_at < now()
-        OR (%(judge_owners)s AND reply_owner_gone(owner_key, started_at, (SELECT live_reply_owner_keys()))))
+        OR reply_owner_gone(owner_key, started_at, (SELECT live_reply_owner_keys(%(judge_settle)s))))
 RETURNING message_id, session_id;
 
 -- name: all_reply_chunks*
@@ -63,16 +63,16 @@ UPDATE live_replies SET lease_expires_at = clock_timestamp() + make_interval(sec
 RETURNING message_id, stop_requested;
 
 -- name: lapsed_replies*
--- Live replies whose instance stopped renewing their lease, or (when judge_owners) whose owner's lock is missing: to be ended as interrupted (the second kind once the lock is seen missing again).
+-- Live replies whose instance stopped renewing their lease, or (once this server's workers have been attached %(judge_settle)s seconds) whose owner's lock is missing: to be ended as interrupted (the second kind once the lock is seen missing again).
 SELECT message_id, session_id, lease_expires_at >= now() AS owner_missing FROM live_replies
  WHERE lease_expires_at < now()
-    OR (%(judge_owners)s AND reply_owner_gone(owner_key, started_at, (SELECT live_reply_owner_keys())))
+    OR reply_owner_gone(owner_key, started_at, (SELECT live_reply_owner_keys(%(judge_settle)s)))
  ORDER BY lease_expires_at
  LIMIT %(limit)s;
 
 -- name: reply_owner_gone$
 -- Whether a live reply's owner lock is missing (its instance may be dead): asked only of a reply in a send's way.
-SELECT reply_owner_gone(owner_key, started_at, (SELECT live_reply_owner_keys())) FROM live_replies WHERE message_id = %(message_id)s;
+SELECT reply_owner_gone(owner_key, started_at, (SELECT live_reply_owner_keys(%(judge_settle)s))) FROM live_replies WHERE message_id = %(message_id)s;
 
 -- name: request_stop^
 -- Ask the instance streaming a reply to stop it (it hears at once through NOTIFY, or at its next lease renewal); the asker then waits for the end, so the row is marked watched.

@@ -4,11 +4,12 @@ import uuid
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
 from app.auth import Caller
 from app.chat import exchanges, replies, session_types
-from app.db import Database, queries as q
+from app.db import OWNER_LOCK_CLASS, Database, queries as q
 from app.metrics import get_metrics
 from app.streams import outcomes
 from app.webhooks.client import WebhookClient
@@ -113,3 +114,25 @@ def test_a_backend_s_own_stop_reason_neither_marks_a_complete_reply_nor_hides_a_
     assert "stop_reason" not in stored and stored["backend_stop_reason"] == "end_turn" and stored["model"] == "m"
     written = replies.end_metadata({"stop_reason": "end_turn", "model": "m"}, None)
     assert exchange._store(parts, written, outcomes.COMPLETE, None, retry=True) is True
+
+
+def owner_lock_holders(db, key):
+    return db.execute("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
+                      "AND objid = %s AND granted", (OWNER_LOCK_CLASS, key)).fetchone()["n"]
+
+
+def test_pooled_connections_hold_the_owner_lock_unless_behind_a_transaction_pooler(database_url, db):
+    """Through a transaction pooler a session lock would stay on a server connection that other clients
+    share, and outlive the worker: there the listener, on the direct URL, holds it alone."""
+    database = open_database(database_url, db_pool_min_size=2)
+    try:
+        database.pool.wait(timeout=10)
+        assert owner_lock_holders(db, 123456789) == 2
+    finally:
+        database.close()
+    database = open_database(database_url, database_direct_url=make_conninfo(database_url, application_name="x"))
+    try:
+        assert database.pool.get_stats()["pool_size"] >= 1
+        assert owner_lock_holders(db, 123456789) == 0
+    finally:
+        database.close()

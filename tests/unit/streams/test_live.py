@@ -8,7 +8,7 @@ import pytest
 
 from app.chat import exchanges, idempotency, messages
 from app.chat.replies import chunk_rows
-from app.db import queries as q
+from app.db import OWNER_LOCK_CLASS, TAKE_OWNER_LOCK, queries as q
 from app.errors import ApiError
 from app.metrics import get_metrics
 from app.streams import live, outcomes, starting
@@ -70,10 +70,10 @@ def test_the_sweep_ends_lapsed_replies_once_as_interrupted(conn, database, impat
     session_id = make_session()
     first = send(database, impatient, caller, session_id, "q1")
     chunks_stored(conn, first.message_id, "half")
-    assert live.sweep(database, judge_owners=True) == 0  # its lease runs
+    assert live.sweep(database, judge_settle=0) == 0  # its lease runs
     conn.execute("UPDATE live_replies SET lease_expires_at = now() - interval '1 second'")
-    assert live.sweep(database, judge_owners=True) == 1
-    assert live.sweep(database, judge_owners=True) == 0
+    assert live.sweep(database, judge_settle=0) == 1
+    assert live.sweep(database, judge_settle=0) == 0
     row = messages.get_message(database, caller, first.message_id)
     assert row["metadata"]["stop_reason"] == "interrupted" and row["content"] == [{"type": "text", "text": "half"}]
     # Its instance was only stalled: its late save stores nothing and tells it so (no `complete` to its client).
@@ -194,7 +194,7 @@ def test_the_sweep_stores_a_lapsed_reply_too_large_to_index_whole(conn, database
     text = distinct_words(850_000)
     chunks_stored(conn, first.message_id, text[:400_000], text[400_000:])
     conn.execute("UPDATE live_replies SET lease_expires_at = now() - interval '1 second'")
-    assert live.sweep(database, judge_owners=True) == 1
+    assert live.sweep(database, judge_settle=0) == 1
     row = messages.get_message(database, caller, first.message_id)
     assert row["metadata"]["stop_reason"] == "interrupted" and row["content"] == [{"type": "text", "text": text}]
     assert q.live_reply(conn, message_id=first.message_id) is None
@@ -217,6 +217,71 @@ def test_content_the_database_refuses_ends_the_reply_without_it_and_frees_the_se
 
 
 
+WITNESS_KEY = 999000111
+
+
+@pytest.fixture
+def attached_worker(database_url):
+    """Another worker attached to the server (its owner lock held) since the test began: with it, the
+    server's workers have been attached for a settle time of 0."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as worker:
+        worker.execute(TAKE_OWNER_LOCK, (OWNER_LOCK_CLASS, WITNESS_KEY))
+        yield worker
+
+
+def own_reply(conn, exchange, key):
+    conn.execute("UPDATE live_replies SET owner_key = %s, started_at = now() - interval '5 seconds' "
+                 "WHERE message_id = %s", (key, exchange.message_id))
+
+
+def owner_lock_holders(conn, key):
+    return conn.execute("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
+                        "AND objid = %s AND granted", (OWNER_LOCK_CLASS, key)).fetchone()["n"]
+
+
+def test_nobody_is_judged_until_the_server_s_workers_have_been_attached_for_the_settle_time(
+        conn, database, impatient, caller, make_session, database_url):
+    """After a failover or a restart every worker is dialling the server again: one that has not reached it
+    yet holds no lock there, and must not be taken for dead. The server measures how long its workers have
+    been attached (the oldest lock holder), not what a judge believes of itself."""
+    import psycopg
+
+    dead = send(database, impatient, caller, make_session(), "q1")
+    own_reply(conn, dead, 111111111)
+    assert live.sweep(database, judge_settle=0) == 0  # no worker attached at all: nobody judges
+    with psycopg.connect(database_url, autocommit=True) as worker:
+        worker.execute(TAKE_OWNER_LOCK, (OWNER_LOCK_CLASS, 222222222))
+        assert live.sweep(database, judge_settle=60) == 0  # attached just now
+        assert q.live_reply(conn, message_id=dead.message_id) is not None
+        wait_until(lambda: live.sweep(database, judge_settle=0.5) == 1, timeout=10,
+                   message="judged once the attached worker settled")
+    assert messages.get_message(database, caller, dead.message_id)["metadata"]["stop_reason"] == "interrupted"
+
+
+def test_a_worker_whose_listener_is_gone_but_whose_pool_is_attached_keeps_its_reply(
+        conn, database, impatient, caller, make_session, database_url, attached_worker):
+    """A worker's pooled connections hold its lock too: a listener that is reconnecting, or stuck on a
+    frozen old primary while the pool works on the new one, does not make the worker look dead."""
+    from app.db import Database
+
+    key = 555555555
+    reply = send(database, impatient, caller, make_session(), "q1")
+    own_reply(conn, reply, key)
+    worker = Database(make_config(database_url=database_url, db_pool_min_size=1, db_pool_reserved_size=0),
+                      owner_key=key)
+    worker.open()
+    try:
+        wait_until(lambda: owner_lock_holders(conn, key) >= 1, message="the pooled connection holds the lock")
+        assert live.sweep(database, judge_settle=0) == 0
+        assert live.end_if_owner_gone(database, reply.message_id, judge_settle=0) is False
+    finally:
+        worker.close()
+    wait_until(lambda: owner_lock_holders(conn, key) == 0, message="the lock dropped with the connections")
+    assert live.sweep(database, judge_settle=0) == 1  # the worker is gone for good now
+
+
 def test_the_sweep_ends_a_reply_whose_owner_s_lock_is_gone_and_spares_one_whose_lock_is_held(
         conn, database, impatient, caller, make_session, database_url):
     """A worker's advisory lock (4242002, key) says it is alive; a live row naming a key
@@ -226,18 +291,17 @@ def test_the_sweep_ends_a_reply_whose_owner_s_lock_is_gone_and_spares_one_whose_
     dead = send(database, impatient, caller, make_session(), "q1")
     alive = send(database, impatient, caller, make_session(), "q2")
     for exchange, key in ((dead, 111111111), (alive, 222222222)):
-        conn.execute("UPDATE live_replies SET owner_key = %s, started_at = now() - interval '5 seconds' "
-                     "WHERE message_id = %s", (key, exchange.message_id))
+        own_reply(conn, exchange, key)
     with psycopg.connect(database_url, autocommit=True) as worker:
         worker.execute("SELECT pg_advisory_lock(4242002, 222222222)")
-        assert live.sweep(database, judge_owners=False) == 0  # a worker not yet settled judges nobody
-        assert live.sweep(database, judge_owners=True) == 1
+        assert live.sweep(database, judge_settle=None) == 0  # a process with no owner key judges nobody
+        assert live.sweep(database, judge_settle=0) == 1
     assert messages.get_message(database, caller, dead.message_id)["metadata"]["stop_reason"] == "interrupted"
     assert q.live_reply(conn, message_id=alive.message_id) is not None
 
 
 def test_an_owner_whose_lock_is_back_within_a_second_keeps_its_reply(conn, database, impatient, caller,
-                                                                     make_session, database_url):
+                                                                     make_session, database_url, attached_worker):
     """A listener that reconnects (a blip, a failover) holds no lock for a moment: a reply is ended only
     when its owner's lock is missing twice, a second apart, not the first time it is seen missing."""
     import gevent
@@ -248,16 +312,15 @@ def test_an_owner_whose_lock_is_back_within_a_second_keeps_its_reply(conn, datab
         return REGISTRY.get_sample_value("chat_engine_reply_owners_suspected_total") or 0
 
     reply = send(database, impatient, caller, make_session(), "q1")
-    conn.execute("UPDATE live_replies SET owner_key = 333333333, started_at = now() - interval '5 seconds' "
-                 "WHERE message_id = %s", (reply.message_id,))
+    own_reply(conn, reply, 333333333)
     before = suspected()
-    judge = gevent.spawn(live.end_if_owner_gone, database, reply.message_id, True)
+    judge = gevent.spawn(live.end_if_owner_gone, database, reply.message_id, 0)
     wait_until(lambda: suspected() > before, message="the owner seen missing once")
     with psycopg.connect(database_url, autocommit=True) as owner_back:
         owner_back.execute("SELECT pg_advisory_lock(4242002, 333333333)")
         assert judge.get(timeout=10) is True  # suspected: the caller looks at the session again
         assert q.live_reply(conn, message_id=reply.message_id) is not None
-    assert live.end_if_owner_gone(database, reply.message_id, judge_owners=True) is True  # missing for good
+    assert live.end_if_owner_gone(database, reply.message_id, judge_settle=0) is True  # missing for good
     assert q.live_reply(conn, message_id=reply.message_id) is None
     assert messages.get_message(database, caller, reply.message_id)["metadata"]["stop_reason"] == "interrupted"
 

@@ -1,7 +1,11 @@
-"""app/streams/wakeups.py: dispatching notices to the subscribers of one reply (no listener connection)."""
+"""app/streams/wakeups.py: dispatching notices to the subscribers of one reply; the listener's owner lock and
+its probe of a server that stops answering (real PostgreSQL)."""
+import time
 import uuid
 
-from app.streams.wakeups import RESYNC, Signals
+from app.db import OWNER_LOCK_CLASS, TAKE_OWNER_LOCK
+from app.streams.wakeups import HEALTH_SECONDS, PROBE_SECONDS, RESYNC, Signals
+from support.waiting import wait_until
 
 
 def test_notices_reach_only_the_reply_s_subscribers_until_they_leave():
@@ -30,28 +34,59 @@ def test_a_failing_subscriber_does_not_stop_the_others():
     assert heard == ["chunks"]
 
 
-def test_a_listener_retries_an_owner_lock_held_elsewhere_and_judges_others_only_once_settled(database_url):
-    """A session of this worker's that the server has not yet seen die can hold its lock: the listener
-    takes it as soon as it is free. A worker judges others' locks only after holding its own a while:
-    after a failover every listener is taking its lock again."""
+def owner_lock_sessions(conn, key):
+    """The client ports of the sessions holding a worker's owner lock."""
+    return {row[0] for row in conn.execute(
+        "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s AND l.granted",
+        (OWNER_LOCK_CLASS, key))}
+
+
+def test_the_listener_holds_the_owner_lock_beside_the_worker_s_pooled_connections(database_url):
+    """Shared: the listener and every pooled connection of the worker hold it at once."""
     import psycopg
 
-    from app.streams.wakeups import OWNER_SETTLE_SECONDS
-    from support.waiting import wait_until
-
-    signals = Signals(database_url, owner_key=444444444)
-    with psycopg.connect(database_url, autocommit=True) as stale:
-        stale.execute("SELECT pg_advisory_lock(4242002, 444444444)")
+    signals = Signals(database_url, owner_key=444444444, owner_settle_seconds=8)
+    with psycopg.connect(database_url, autocommit=True) as pooled:
+        pooled.execute(TAKE_OWNER_LOCK, (OWNER_LOCK_CLASS, 444444444))
         signals.start()
         try:
-            wait_until(lambda: signals.connected, message="the listener connected")
-            assert not signals.owner_locked and not signals.judges_owners()
-            stale.execute("SELECT pg_advisory_unlock(4242002, 444444444)")
-            wait_until(lambda: signals.owner_locked, timeout=5, message="the lock taken once free")
-            assert not signals.judges_owners()
-            wait_until(signals.judges_owners, timeout=OWNER_SETTLE_SECONDS + 5, message="settled")
-            held = stale.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 4242002 "
-                                 "AND objid = 444444444 AND granted").fetchone()[0]
-            assert held == 1
+            wait_until(lambda: signals.owner_locked, message="the listener took the lock")
+            assert len(owner_lock_sessions(pooled, 444444444)) == 2
+            assert signals.judge_settle == 8
         finally:
             signals.stop()
+    assert Signals(database_url).judge_settle is None  # no owner key: judges nobody
+
+
+def test_a_listener_on_a_frozen_server_dials_again_within_seconds(database_url):
+    """A server that stops answering without closing the socket (frozen, partitioned): the listener's
+    probe gives up and it dials again, here reaching the second host of a multi-host URL, as it would a
+    promoted standby: within HEALTH_SECONDS + PROBE_SECONDS + one connect timeout on the frozen host, not
+    after DB_SILENCE_SECONDS. After a real failover the promotion comes later than the freeze, so the
+    listener is already dialling and reaches the new primary within OWNER_SETTLE_SECONDS of it."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from support.tcp_proxy import TcpProxy
+
+    params = conninfo_to_dict(database_url)
+    proxy = TcpProxy(int(params.get("port", 5432)), params.get("host", "127.0.0.1"))
+    both = make_conninfo(database_url, host="127.0.0.1,127.0.0.1", port=f"{proxy.port},{params.get('port', 5432)}")
+    signals = Signals(both, connect_timeout=2, owner_key=666666666)
+    signals.start()
+    try:
+        with psycopg.connect(database_url, autocommit=True) as observer:
+            wait_until(lambda: signals.owner_locked, message="the listener took the lock through the proxy")
+            assert owner_lock_sessions(observer, 666666666) <= proxy.upstream_ports
+            proxy.freeze()
+            frozen_at = time.monotonic()
+            wait_until(lambda: signals.connections == 2 and signals.owner_locked, timeout=30,
+                       message="the listener attached to the other host")
+            took = time.monotonic() - frozen_at
+            direct = owner_lock_sessions(observer, 666666666) - proxy.upstream_ports
+            assert direct, "the lock is held by a session that does not go through the frozen proxy"
+            assert took < HEALTH_SECONDS + PROBE_SECONDS + 2 + 3, took  # 3 s of slack on a busy machine
+    finally:
+        signals.stop()
+        proxy.close()
