@@ -75,11 +75,9 @@ def create_type(replace, webhook_secret_env, **values):
         row = session_types.update(_database(), existing_id, loaded)
         if given_secret:
             row = session_types.rotate_secret(_database(), existing_id, given_secret)
-        click.echo(json.dumps(responses.session_type(row), indent=2))
+        click.echo(json.dumps(responses.dump(responses.SessionType, row), indent=2))
         return
-    shown = responses.session_type(row)
-    if not given_secret:
-        shown["webhook_secret"] = row["webhook_secret"]
+    shown = responses.dump(responses.SessionType if given_secret else responses.SessionTypeCreated, row)
     click.echo(json.dumps(shown, indent=2))
 
 
@@ -110,7 +108,7 @@ def _secret_from_env(name):
 def list_types():
     """List session types."""
     for row in session_types.list_all(_database()):
-        click.echo(json.dumps(responses.session_type(row)))
+        click.echo(json.dumps(responses.dump(responses.SessionType, row)))
 
 
 @types_cli.command("delete")

@@ -34,30 +34,32 @@ def create_session_type():
             raise backend_failed(exc, f"health check failed: {exc}") from None
     row = session_types.create(services.db, body)
     # The only time the secret is shown (besides a rotation): the backend's operator stores it now.
-    return {**responses.session_type(row), "webhook_secret": row["webhook_secret"]}, 201
+    return responses.dump(responses.SessionTypeCreated, row), 201
 
 
 @bp.get("/session-types")
 def list_session_types():
-    return {"session_types": [responses.session_type(r) for r in session_types.list_all(current_services().db)]}
+    return responses.dump(responses.SessionTypeList, {"session_types": session_types.list_all(current_services().db)})
 
 
 @bp.get("/session-types/<id>")
 def get_session_type(id):
-    return responses.session_type(session_types.get(current_services().db, session_type_id_from_path(id)))
+    return responses.dump(responses.SessionType, session_types.get(current_services().db,
+                                                                    session_type_id_from_path(id)))
 
 
 @bp.patch("/session-types/<id>")
 def update_session_type(id):
     changes = load_body(schemas.SessionTypeUpdate)
     session_types.check_urls(changes, current_services().config.webhook_allowed_networks)
-    return responses.session_type(session_types.update(current_services().db, session_type_id_from_path(id), changes))
+    return responses.dump(responses.SessionType, session_types.update(current_services().db,
+                                                                       session_type_id_from_path(id), changes))
 
 
 @bp.delete("/session-types/<id>")
 def delete_session_type(id):
     session_types.delete(current_services().db, session_type_id_from_path(id))
-    return {"deleted": True}
+    return responses.dump(responses.Deleted, {"deleted": True})
 
 
 @bp.post("/session-types/<id>/webhook-secret")
@@ -65,4 +67,4 @@ def rotate_webhook_secret(id):
     """A new signing secret, shown once; the old one stops working at once (update the backend first
     to accept both, see the README)."""
     row = session_types.rotate_secret(current_services().db, session_type_id_from_path(id))
-    return {"session_type_id": row["id"], "webhook_secret": row["webhook_secret"]}
+    return responses.dump(responses.WebhookSecret, row)

@@ -2,7 +2,6 @@
 backend call (system prompts, notes, imports), deleting a message with its subtree."""
 from flask import Blueprint, g
 
-from app import ids
 from app.api.common import load_body, message_id_from_path, session_id_from_path
 from app.chat import deletion, posting, session_types
 from app.schemas import requests as schemas, responses
@@ -14,8 +13,8 @@ bp = Blueprint("chat_apps", __name__)
 @bp.get("/session-types")
 def session_type_catalogue():
     """Any authenticated client: what each type is, never where its backend lives or its settings."""
-    return {"session_types": [responses.session_type_summary(r) for r in session_types.catalogue(
-        current_services().db)]}
+    return responses.dump(responses.SessionTypeCatalogue,
+                          {"session_types": session_types.catalogue(current_services().db)})
 
 
 @bp.post("/sessions/<id>/messages")
@@ -33,5 +32,5 @@ def post_message(id):
 @bp.delete("/messages/<id>")
 def delete_message(id):
     deleted, activated = deletion.delete_message(current_services().db, g.caller, message_id_from_path(id))
-    return {"deleted": True, "deleted_message_ids": [ids.message_gts(m) for m in deleted],
-            "activated_message_id": ids.message_gts(activated)}
+    return responses.dump(responses.MessageDeleted, {"deleted": True, "deleted_message_ids": deleted,
+                                                     "activated_message_id": activated})

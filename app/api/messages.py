@@ -1,7 +1,6 @@
 """/api/v1/messages and a session's messages: send and recreate (streaming), read, navigate."""
 from flask import Blueprint, g
 
-from app import ids
 from app.api import idempotent
 from app.api.common import expensive_read, load_body, load_query, message_id_from_path, session_id_from_path
 from app.api.streams import rejoin_response, stream_response
@@ -53,8 +52,8 @@ def stop_reply(id):
     stopped = live.stop(services.db, services.signals, services.webhooks, g.caller, message_id,
                         services.config.stop_wait_seconds)
     row = messages.get_message(services.db, g.caller, message_id)
-    return {"stopped": stopped, "message": responses.message(row, reactions.summaries(services.db, g.caller,
-                                                                                      [row["id"]]))}
+    summaries = reactions.summaries(services.db, g.caller, [row["id"]])
+    return responses.dump(responses.StopResult, {"stopped": stopped, "message": responses.reacted(row, summaries)})
 
 
 @bp.get("/sessions/<id>/messages")
@@ -69,7 +68,8 @@ def list_messages(id):
                                                cursor=query.get("cursor"),
                                                max_bytes=services.config.sibling_page_max_bytes)
     summary = reactions.summaries(db, g.caller, [r["id"] for r in rows])
-    return {"messages": [responses.message(r, summary) for r in rows], "next_cursor": next_cursor}
+    return responses.dump(responses.MessageList, {"messages": [responses.reacted(r, summary) for r in rows],
+                                                  "next_cursor": next_cursor})
 
 
 @bp.get("/messages/<id>")
@@ -86,7 +86,8 @@ def react_to_message(id):
     services = current_services()
     applied, reaction_type = reactions.react(services.db, services.webhooks, g.caller, message_id,
                                              body["reaction_type"])
-    return {"message_id": ids.message_gts(message_id), "reaction_type": reaction_type, "applied": applied}
+    return responses.dump(responses.ReactionResult,
+                          {"message_id": message_id, "reaction_type": reaction_type, "applied": applied})
 
 
 @bp.get("/messages/<id>/variants")
@@ -98,8 +99,8 @@ def message_variants(id):
     siblings, current, next_cursor = messages.variants(services.db, g.caller, message_id, limit=query["limit"],
                                                        cursor=query.get("cursor"),
                                                        max_bytes=services.config.sibling_page_max_bytes)
-    return {"variants": [responses.variant(s) for s in siblings], "current_index": current,
-            "next_cursor": next_cursor}
+    return responses.dump(responses.Variants,
+                          {"variants": siblings, "current_index": current, "next_cursor": next_cursor})
 
 
 @bp.post("/messages/<id>/activate")

@@ -15,25 +15,17 @@ from flask import Blueprint
 
 from app import error_codes
 from app.api import openapi_chat_apps, openapi_streams, openapi_webhook_security
-from app.api.jsonschema import object_schema, query_parameters
 from app.api.openapi_terms import (
-    ACCEPTS_FILES,
     BUSY_CONFLICT,
     CONTENT_TYPES,
     IDEMPOTENCY_KEY,
     MESSAGE_ID,
     MESSAGE_PARAM,
-    NEXT_CURSOR,
-    REACTION_TYPE,
     REPLAYED,
-    SESSION_ID,
     SESSION_PARAM,
-    SESSION_TYPE_FIELDS,
-    SESSION_TYPE_ID,
     SESSION_TYPE_PARAM,
     SHARE_TOKEN_PARAM,
     STREAM,
-    STREAM_SETTING_SCHEMAS,
     TIME,
     UUID,
     array,
@@ -45,8 +37,9 @@ from app.api.openapi_terms import (
     path_param,
     ref,
 )
-from app.schemas import requests
+from app.schemas import requests, responses
 from app.schemas.content import PARTS
+from app.schemas.jsonschema import object_schema, query_parameters, response_schema
 
 bp = Blueprint("openapi", __name__)
 
@@ -71,7 +64,6 @@ def _error_schemas():
             "message": {"type": "string"},
             "details": ref("ErrorDetails"),
         }, required=("error_code", "message"), extra=False),
-        "Deleted": obj({"deleted": {"type": "boolean", "enum": [True]}}, required=("deleted",), extra=False),
     }
 
 
@@ -82,24 +74,9 @@ def _session_schemas():
                            "config": {"type": "object"}, "metadata": {"type": "object"}},
                           description="As announced by the session type's backend; passed through unchanged."),
         "SessionCreateRequest": object_schema(requests.SessionCreate),
-        "SessionCreateResponse": obj({"session_id": SESSION_ID, "available_capabilities": array(ref("Capability")),
-                                      "accepts_files": ACCEPTS_FILES},
-                                     required=("session_id", "available_capabilities")),
-        "Session": obj({
-            "session_id": SESSION_ID, "client_id": {"type": "string"}, "session_type_id": SESSION_TYPE_ID,
-            "available_capabilities": array(ref("Capability")), "accepts_files": ACCEPTS_FILES,
-            "metadata": {"type": "object"}, "created_at": TIME, "updated_at": TIME,
-        }, required=("session_id", "client_id", "session_type_id", "available_capabilities", "created_at",
-                     "updated_at")),
-        "SessionList": obj({"sessions": array(ref("Session")), "next_cursor": {"type": "string", "nullable": True}},
-                           required=("sessions", "next_cursor")),
         "SessionUpdateRequest": object_schema(requests.SessionUpdate),
         "SwitchTypeRequest": object_schema(requests.SessionSwitchType),
-        "SwitchTypeResponse": obj({"session_id": SESSION_ID, "session_type_id": SESSION_TYPE_ID},
-                                  required=("session_id", "session_type_id")),
         "ExportRequest": object_schema(requests.SessionExport),
-        "ExportResponse": obj({"download_url": {"type": "string"}, "expires_at": TIME},
-                              required=("download_url", "expires_at")),
     }
 
 
@@ -111,45 +88,10 @@ def _message_schemas():
                            description="Every field of the contract's part schemas is kept: text and code (with "
                                        "`language`), image/audio/video/document ids with `mime_type`, audio and "
                                        "video `duration_seconds`, document `filename`."),
-        "VariantInfo": obj({
-            "variant_index": {"type": "integer", "minimum": 0}, "total_variants": {"type": "integer", "minimum": 1},
-            "parent_message_id": {**UUID, "nullable": True},
-        }, required=("variant_index", "total_variants"), extra=False),
-        "Reactions": obj({"like": {"type": "integer", "minimum": 0}, "dislike": {"type": "integer", "minimum": 0}},
-                         required=("like", "dislike")),
-        "Message": obj({
-            "message_id": MESSAGE_ID, "session_id": SESSION_ID,
-            "parent_message_id": {**MESSAGE_ID, "nullable": True},
-            "role": {"type": "string", "enum": ["user", "assistant", "system"]},
-            "content": array(ref("ContentPart")), "file_ids": array(UUID),
-            "variant_index": {"type": "integer", "minimum": 0}, "is_active": {"type": "boolean"},
-            "is_complete": {"type": "boolean"},
-            "metadata": {"type": "object", "description": "An incomplete assistant reply carries `stop_reason`: "
-                         "cancelled, backend_error, backend_timeout, max_duration, shutdown, superseded or "
-                         "interrupted; assistant replies carry `session_type_id`."},
-            "created_at": TIME,
-            "hidden_from_user": {"type": "boolean", "description": "Only ever true in the answer to a post."},
-            "hidden_from_backend": {"type": "boolean", "description": "Never sent to a backend (a note)."},
-            "variant_info": ref("VariantInfo"), "reactions": ref("Reactions"),
-            "my_reaction": {"type": "string", "enum": ["like", "dislike", None], "nullable": True},
-        }, required=("message_id", "session_id", "parent_message_id", "role", "content", "variant_index",
-                     "is_active", "is_complete", "created_at")),
-        "MessageList": obj({"messages": array(ref("Message")), "next_cursor": NEXT_CURSOR}, required=("messages",)),
-        "MessageVariant": obj({
-            "message_id": MESSAGE_ID, "variant_index": {"type": "integer"}, "content": array(ref("ContentPart")),
-            "is_active": {"type": "boolean"}, "is_complete": {"type": "boolean"}, "created_at": TIME,
-        }, required=("message_id", "variant_index", "content", "is_active")),
-        "MessageVariants": obj({"variants": array(ref("MessageVariant")), "current_index": {
-            "type": "integer", "description": "variant_index of the active sibling, whichever page it is on"},
-                                "next_cursor": NEXT_CURSOR},
-                               required=("variants", "current_index")),
         "MessageSendRequest": object_schema(requests.MessageSend),
         "MessageRecreateRequest": object_schema(requests.MessageRecreate),
         "SummarizeRequest": object_schema(requests.CapabilitiesOnly),
         "ReactionRequest": object_schema(requests.Reaction),
-        "ReactionResponse": obj({"message_id": MESSAGE_ID, "reaction_type": REACTION_TYPE,
-                                 "applied": {"type": "boolean", "description": "false when nothing changed"}},
-                                required=("message_id", "reaction_type", "applied")),
     }
 
 
@@ -175,68 +117,25 @@ def _stream_schemas():
 def _share_schemas():
     return {
         "ShareRequest": object_schema(requests.ShareCreate),
-        "ShareCreated": obj({"share_token": {"type": "string", "minLength": 32}, "share_url": {"type": "string"},
-                             "share_id": UUID, "created_at": TIME, "expires_at": {**TIME, "nullable": True}},
-                            required=("share_token", "share_url", "share_id")),
-        "Share": obj({"share_id": UUID, "created_at": TIME, "expires_at": {**TIME, "nullable": True},
-                      "revoked_at": {**TIME, "nullable": True}, "active": {"type": "boolean"}},
-                     required=("share_id", "created_at", "active")),
-        "ShareList": obj({"shares": array(ref("Share"))}, required=("shares",)),
-        "SharedSession": obj({"session_id": SESSION_ID, "messages": array(ref("Message")),
-                              "read_only": {"type": "boolean"}, "title": {"type": "string", "nullable": True},
-                              "next_cursor": NEXT_CURSOR},
-                             required=("session_id", "messages", "read_only"), extra=False,
-                             description="Only what was shared: the title and the messages (without their "
-                                         "metadata or reactions); never the session's metadata or owner."),
         "SharedSendRequest": object_schema(requests.SharedSend),
-    }
-
-
-def _search_schemas():
-    page = {"total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
-            "next_cursor": {"type": "string", "nullable": True}}
-    return {
-        "SearchHit": obj({
-            "message_id": MESSAGE_ID, "content": {"type": "string"},
-            "context": {"type": "string", "description": "Snippet with <mark>…</mark> around matches"},
-            "created_at": TIME, "role": {"type": "string"}, "parent_message_id": {**MESSAGE_ID, "nullable": True},
-            "variant_index": {"type": "integer"}, "is_active": {"type": "boolean"}, "rank": {"type": "number"},
-            "on_active_path": {"type": "boolean",
-                               "description": "Every message from the root to this one is active."},
-            "variant_path": {"type": "array", "items": {"type": "integer", "minimum": 0},
-                             "description": "variant_index of each message from the root down to this one: "
-                                            "activate this message to open its branch."},
-        }, required=("message_id", "content", "context", "created_at", "on_active_path", "variant_path")),
-        "SearchResults": obj({"results": array(ref("SearchHit")), **page},
-                             required=("results", "total", "limit", "offset")),
-        "SessionSearchResults": obj({"results": array(obj({
-            "session_id": SESSION_ID, "metadata": {"type": "object"}, "rank": {"type": "number"},
-            "matched_messages": array(ref("SearchHit"))}, required=("session_id", "matched_messages"))), **page},
-            required=("results", "total", "limit", "offset")),
     }
 
 
 def _admin_schemas():
     return {
-        "SessionType": obj({
-            "session_type_id": SESSION_TYPE_ID, "name": {"type": "string"}, "description": {"type": "string"},
-            "webhook_url": {"type": "string"}, "timeout_seconds": SESSION_TYPE_FIELDS["timeout_seconds"],
-            "summarization_enabled": {"type": "boolean"}, "summarization_url": {"type": "string", "nullable": True},
-            "summarization_settings": {"type": "object"}, **STREAM_SETTING_SCHEMAS,
-            "created_at": TIME, "updated_at": TIME,
-            "accepts_files": {"type": "boolean", "nullable": True,
-                              "description": "true/false decides for every session; null: the backend declares it "
-                                             "(capability id `file_attachments`)."},
-        }, required=("session_type_id", "name", "webhook_url", "timeout_seconds")),
-        "SessionTypeList": obj({"session_types": array(ref("SessionType"))}, required=("session_types",)),
         "SessionTypeCreate": object_schema(requests.SessionTypeCreate),
         "SessionTypeUpdate": object_schema(requests.SessionTypeUpdate),
     }
 
 
+def _response_schemas():
+    """Generated from the shapes the views dump responses with."""
+    return {shape.component: response_schema(shape) for shape in responses.DOCUMENTED}
+
+
 def _schemas():
     return {**_error_schemas(), **_session_schemas(), **_message_schemas(), **_stream_schemas(),
-            **_share_schemas(), **_search_schemas(), **_admin_schemas()}
+            **_share_schemas(), **_admin_schemas(), **_response_schemas()}
 
 
 # --- paths, by area ---------------------------------------------------------------------------------
@@ -353,7 +252,7 @@ def _share_paths():
         "/sessions/{id}/shares/{share_id}": {"delete": {
             "operationId": "revokeShare", "summary": "Revoke a share link, at once on every instance",
             "parameters": [SESSION_PARAM, path_param("share_id", UUID, "Share id")],
-            "responses": {"200": json_response("Revoked", obj({"revoked": {"type": "boolean"}})),
+            "responses": {"200": json_response("Revoked", ref("ShareRevoked")),
                           **errors(400, 401, 404)}}},
         "/share/{token}": {"get": {
             "operationId": "accessSharedSession", "summary": "Read-only view of a shared session", "security": [],

@@ -1,44 +1,13 @@
 """OpenAPI paths and schemas of app/api/chat_apps.py: the session-type catalogue, posted
-messages, message deletion. The posted message's body is generated from requests.MessagePost. Edits to
-existing schemas (content parts, search hits' place in the tree, sessions' accepts_files) are in
-openapi.py itself."""
-from app.api.jsonschema import object_schema
-from app.api.openapi_terms import (
-    MESSAGE_ID,
-    SESSION_ID,
-    SESSION_TYPE_ID,
-    errors,
-    json_body,
-    json_response,
-    obj,
-    path_param,
-    ref,
-)
+messages, message deletion. The posted message's body is generated from requests.MessagePost, the
+responses from app/schemas/responses.py."""
+from app.api.openapi_terms import MESSAGE_ID, SESSION_ID, errors, json_body, json_response, path_param, ref
 from app.schemas import requests
-
-SETTING = {"type": "boolean", "nullable": True,
-                 "description": "true/false: every session of the type accepts file_ids or not; null: as its "
-                                "backend declares (capability id `file_attachments` in session.created)."}
+from app.schemas.jsonschema import object_schema
 
 
 def schemas():
-    return {
-        "SessionTypeSummary": obj({
-            "session_type_id": SESSION_TYPE_ID, "name": {"type": "string"}, "description": {"type": "string"},
-            "summarization_enabled": {"type": "boolean"}, "accepts_files": SETTING,
-        }, required=("session_type_id", "name", "description", "summarization_enabled", "accepts_files"),
-            extra=False),
-        "SessionTypeCatalogue": obj({"session_types": {"type": "array", "items": ref("SessionTypeSummary")}},
-                                    required=("session_types",), extra=False),
-        "MessagePostRequest": object_schema(requests.MessagePost),
-        "MessageDeleted": obj({
-            "deleted": {"type": "boolean", "enum": [True]},
-            "deleted_message_ids": {"type": "array", "items": MESSAGE_ID,
-                                    "description": "The message and every message below it."},
-            "activated_message_id": {**MESSAGE_ID, "nullable": True,
-                                     "description": "The sibling that became active in its place, if any."},
-        }, required=("deleted", "deleted_message_ids", "activated_message_id"), extra=False),
-    }
+    return {"MessagePostRequest": object_schema(requests.MessagePost)}
 
 
 def paths():

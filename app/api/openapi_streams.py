@@ -1,7 +1,7 @@
 """OpenAPI paths and schemas of resumable replies: rejoin and stop."""
-from app.api.jsonschema import query_parameters
-from app.api.openapi_terms import MESSAGE_ID, STREAM, errors, json_response, obj, path_param, ref
+from app.api.openapi_terms import MESSAGE_ID, STREAM, errors, json_response, path_param, ref
 from app.schemas import requests
+from app.schemas.jsonschema import query_parameters
 
 
 def paths():
@@ -29,7 +29,4 @@ def paths():
 
 
 def schemas():
-    return {
-        "StopResult": obj({"stopped": {"type": "boolean"}, "message": ref("Message")},
-                          required=("stopped", "message"), extra=False),
-    }
+    return {}  # StopResult is a response shape (app/schemas/responses.py)

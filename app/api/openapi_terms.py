@@ -1,10 +1,9 @@
 """The OpenAPI document's vocabulary: id formats, the stream, shared parameters and the small builders
 (ref, obj, errors, ...) that app/api/openapi.py and its area modules (openapi_<area>.py) write with."""
 from app import ids
-from app.api.jsonschema import field_schema
-from app.schemas import fields as id_fields, requests
+from app.schemas import fields as id_fields
 from app.schemas.content import PARTS
-from app.webhooks.client import STREAM_DEFAULTS
+from app.schemas.fields import ref
 
 SESSION_ID = id_fields.SessionId.json_schema
 MESSAGE_ID = id_fields.MessageId.json_schema
@@ -13,20 +12,12 @@ UUID = id_fields.PlainUuid.json_schema
 UUID_PATTERN = ids.UUID_PATTERN
 TIME = {"type": "string", "format": "date-time"}
 CONTENT_TYPES = list(PARTS)
-REACTION_TYPE = field_schema(requests.Reaction().fields["reaction_type"])
-ACCEPTS_FILES = {"type": "boolean", "description": "Whether send accepts file_ids: the session type's setting, or "
-                                                   "else the backend's declared `file_attachments` capability."}
-
 
 def part_fields():
     """Every optional field a content part type defines (app/schemas/content.py), by its JSON type."""
     kinds = {name: kind for _, optional in PARTS.values() for name, kind in optional.items()}
     return {name: {"type": "number", "minimum": 0} if kind == "seconds" else {"type": "string"}
             for name, kind in kinds.items()}
-
-
-def ref(name):
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def obj(properties, required=(), extra=None, **more):
@@ -69,7 +60,6 @@ SESSION_PARAM = path_param("id", SESSION_ID, "Session id")
 MESSAGE_PARAM = path_param("id", MESSAGE_ID, "Message id")
 SESSION_TYPE_PARAM = path_param("id", SESSION_TYPE_ID, "Session type id")
 SHARE_TOKEN_PARAM = path_param("token", {"type": "string"}, "Share token")
-NEXT_CURSOR = {"type": "string", "nullable": True, "description": "Opaque; null on the last page"}
 
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False,
@@ -90,14 +80,6 @@ BUSY_CONFLICT = {
                                            "description": "The reply in flight (reply_in_progress): rejoin "
                                                           "it with GET /messages/{id}/stream or stop it."}},
     "content": {"application/json": {"schema": ref("Error")}}}
-# A session type's stream settings as responses show them: ranges and descriptions from the request
-# schema, defaults from STREAM_DEFAULTS (None there: the instance's default, so the value may be null).
-SESSION_TYPE_FIELDS = {name: field_schema(field) for name, field in requests.SessionTypeFields().fields.items()}
-STREAM_SETTING_SCHEMAS = {
-    name: {**SESSION_TYPE_FIELDS[name],
-           **({"nullable": True} if default is None else {"default": default})}
-    for name, default in STREAM_DEFAULTS.items()}
-
 STREAM = {
     "description": "NDJSON stream: `start`, then `chunk` events as the backend sends them, then "
                    "`complete` (after the reply is committed) or `error`. Headers X-User-Message-Id "

@@ -1,7 +1,6 @@
 """/api/v1/search: full-text search across the caller's sessions, grouped by session and ranked."""
 from flask import Blueprint, g
 
-from app import ids
 from app.api.common import expensive_read, load_query
 from app.chat import search
 from app.schemas import requests as schemas, responses
@@ -18,8 +17,6 @@ def search_all():
     groups, total, next_cursor = search.across_sessions(services.db, g.caller, query["query"], query["limit"],
                                                         query["offset"], query.get("cursor"),
                                                         timeout_ms=services.config.search_statement_timeout_ms)
-    results = [{"session_id": ids.session_gts(head["session_id"]), "metadata": head["metadata"],
-                "rank": round(float(head["session_rank"]), 6),
-                "matched_messages": [responses.search_hit(m) for m in matches]} for head, matches in groups]
-    return {"results": results, "total": total, "limit": query["limit"], "offset": query["offset"],
-            "next_cursor": next_cursor}
+    results = [{**head, "matched_messages": matches} for head, matches in groups]
+    return responses.dump(responses.SessionSearchResults, {"results": results, "total": total, "limit": query["limit"],
+                                                           "offset": query["offset"], "next_cursor": next_cursor})

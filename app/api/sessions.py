@@ -1,7 +1,6 @@
 """/api/v1/sessions: create, list, read, update, switch type, delete, summarize, export, share, search."""
 from flask import Blueprint, g
 
-from app import ids
 from app.api import idempotent
 from app.api.common import expensive_read, load_body, load_query, path_id, session_id_from_path
 from app.api.streams import stream_response
@@ -24,8 +23,7 @@ def create_session():
                                             body.get("metadata"),
                                             idempotency=idempotent.claim(services, g.caller, "create", body))
     headers = {REPLAYED_HEADER: "true"} if replayed else {}
-    return ({"session_id": ids.session_gts(row["id"]), "available_capabilities": row["available_capabilities"],
-             "accepts_files": row["accepts_files"]}, 201, headers)
+    return responses.dump(responses.SessionCreated, row), 201, headers
 
 
 @bp.get("/sessions")
@@ -33,12 +31,13 @@ def list_sessions():
     query = load_query(schemas.SessionListQuery)
     rows, next_cursor = sessions.list_sessions(current_services().db, g.caller, query["limit"], query.get("tag"),
                                                query.get("cursor"))
-    return {"sessions": [responses.session(r) for r in rows], "next_cursor": next_cursor}
+    return responses.dump(responses.SessionList, {"sessions": rows, "next_cursor": next_cursor})
 
 
 @bp.get("/sessions/<id>")
 def get_session(id):
-    return responses.session(sessions.get_session(current_services().db, g.caller, session_id_from_path(id)))
+    return responses.dump(responses.Session, sessions.get_session(current_services().db, g.caller,
+                                                                  session_id_from_path(id)))
 
 
 @bp.patch("/sessions/<id>")
@@ -49,7 +48,8 @@ def update_session(id):
     for shortcut in ("title", "tags"):
         if shortcut in body:
             patch[shortcut] = body[shortcut]
-    return responses.session(sessions.update_metadata(current_services().db, g.caller, session_id, patch))
+    return responses.dump(responses.Session, sessions.update_metadata(current_services().db, g.caller, session_id,
+                                                                      patch))
 
 
 @bp.patch("/sessions/<id>/type")
@@ -58,14 +58,14 @@ def switch_session_type(id):
     body = load_body(schemas.SessionSwitchType)
     services = current_services()
     row = sessions.switch_type(services.db, services.webhooks, g.caller, session_id, body["new_session_type_id"])
-    return {"session_id": ids.session_gts(row["id"]), "session_type_id": row["session_type_id"]}
+    return responses.dump(responses.SwitchedType, row)
 
 
 @bp.delete("/sessions/<id>")
 def delete_session(id):
     services = current_services()
     sessions.delete_session(services.db, services.webhooks, g.caller, session_id_from_path(id))
-    return {"deleted": True}
+    return responses.dump(responses.Deleted, {"deleted": True})
 
 
 @bp.post("/sessions/<id>/summarize")
@@ -84,7 +84,7 @@ def export_session(id):
     body = load_body(schemas.SessionExport)
     services = current_services()
     url, expires_at = exports.create(services.db, services.config, g.caller, session_id, body["format"], body["scope"])
-    return {"download_url": url, "expires_at": expires_at.isoformat()}
+    return responses.dump(responses.ExportReady, {"download_url": url, "expires_at": expires_at})
 
 
 @bp.post("/sessions/<id>/share")
@@ -93,20 +93,21 @@ def share_session(id):
     body = load_body(schemas.ShareCreate, required=False)
     services = current_services()
     token, row = shares.create(services.db, g.caller, session_id, body.get("expires_at"))
-    return responses.share(row, token, f"{services.config.public_base_url}/api/v1/share/{token}"), 201
+    url = f"{services.config.public_base_url}/api/v1/share/{token}"
+    return responses.dump(responses.ShareCreated, {**row, "share_token": token, "share_url": url}), 201
 
 
 @bp.get("/sessions/<id>/shares")
 def list_shares(id):
     rows = shares.list_for(current_services().db, g.caller, session_id_from_path(id))
-    return {"shares": [responses.share(r) for r in rows]}
+    return responses.dump(responses.ShareList, {"shares": rows})
 
 
 @bp.delete("/sessions/<id>/shares/<share_id>")
 def revoke_share(id, share_id):
     session_id = session_id_from_path(id)
     shares.revoke(current_services().db, g.caller, session_id, path_id("share", share_id, field="share_id"))
-    return {"revoked": True}
+    return responses.dump(responses.Revoked, {"revoked": True})
 
 
 @bp.get("/sessions/<id>/search")
@@ -118,5 +119,5 @@ def search_session(id):
     rows, total, next_cursor = search.in_session(services.db, g.caller, session_id, query["query"], query["limit"],
                                                  query["offset"], query.get("cursor"),
                                                  timeout_ms=services.config.search_statement_timeout_ms)
-    return {"results": [responses.search_hit(r) for r in rows], "total": total, "limit": query["limit"],
-            "offset": query["offset"], "next_cursor": next_cursor}
+    return responses.dump(responses.SearchResults, {"results": rows, "total": total, "limit": query["limit"],
+                                                    "offset": query["offset"], "next_cursor": next_cursor})

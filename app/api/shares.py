@@ -12,8 +12,9 @@ bp = Blueprint("shares", __name__)
 
 def _view(token, recipient=None):
     page = load_query(schemas.PageQuery)
-    return responses.shared_session(*shares.open_shared(current_services().db, token, recipient, page["limit"],
-                                                        page.get("cursor")))
+    session, rows, next_cursor = shares.open_shared(current_services().db, token, recipient, page["limit"],
+                                                    page.get("cursor"))
+    return responses.dump(responses.SharedSession, {**session, "messages": rows, "next_cursor": next_cursor})
 
 
 @bp.get("/share/<token>")

@@ -1,6 +1,7 @@
-"""Marshmallow fields for the contract's id formats: they load GTS strings into UUIDs.
+"""Marshmallow fields for the contract's id formats: they load GTS strings into UUIDs and dump UUIDs
+as GTS strings. Plus two fields for response shapes whose JSON a marshmallow type cannot say.
 
-Each says what it accepts as `json_schema` (read by app/api/jsonschema.py), from the patterns in app/ids.py.
+Each says what it accepts as `json_schema` (read by app/schemas/jsonschema.py), from the patterns in app/ids.py.
 """
 from marshmallow import ValidationError, fields
 
@@ -8,8 +9,14 @@ from app import ids
 from app.schemas.content import part_errors
 
 
+def ref(component):
+    """A reference to a schema of the OpenAPI document's components."""
+    return {"$ref": f"#/components/schemas/{component}"}
+
+
 class _GtsId(fields.Field):
     parser = None
+    render = staticmethod(str)
     kind = ""
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -18,15 +25,20 @@ class _GtsId(fields.Field):
             raise ValidationError(f"not a valid {self.kind} id")
         return parsed
 
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else type(self).render(value)
+
 
 class SessionId(_GtsId):
     parser = staticmethod(ids.parse_session_id)
+    render = staticmethod(ids.session_gts)
     kind = "session"
     json_schema = {"type": "string", "pattern": ids.SESSION_ID_PATTERN}
 
 
 class MessageId(_GtsId):
     parser = staticmethod(ids.parse_message_id)
+    render = staticmethod(ids.message_gts)
     kind = "message"
     json_schema = {"type": "string", "pattern": ids.MESSAGE_ID_PATTERN}
 
@@ -75,8 +87,7 @@ class StrictInteger(fields.Integer):
 class Content(fields.Field):
     """Message content: a non-empty string (one text part) or 1..100 content parts of the contract."""
     json_schema = {"oneOf": [{"type": "string", "minLength": 1},
-                             {"type": "array", "minItems": 1, "maxItems": 100,
-                              "items": {"$ref": "#/components/schemas/ContentPart"}}],
+                             {"type": "array", "minItems": 1, "maxItems": 100, "items": ref("ContentPart")}],
                    "description": "A string (one text part) or content parts in the contract's shapes."}
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -91,3 +102,26 @@ class Content(fields.Field):
         if problems:
             raise ValidationError(problems)
         return value
+
+
+class Documented(fields.Raw):
+    """A value dumped as it is (passed through from a backend, or JSON already), described by `json_schema`."""
+
+    def __init__(self, json_schema, **kwargs):
+        super().__init__(**kwargs)
+        self.json_schema = json_schema
+
+
+class Computed(fields.Function):
+    """A value computed from the whole row, described by `json_schema`."""
+
+    def __init__(self, serialize, json_schema, **kwargs):
+        super().__init__(serialize, **kwargs)
+        self.json_schema = json_schema
+
+
+class SameRow(fields.Nested):
+    """A nested shape built from the same row as its parent (a message's variant info)."""
+
+    def get_value(self, obj, attr, accessor=None, default=None):
+        return obj

@@ -1,10 +1,10 @@
-"""app/api/jsonschema.py: marshmallow fields and schemas as OpenAPI 3.0 schema objects."""
+"""app/schemas/jsonschema.py: marshmallow fields and schemas as OpenAPI 3.0 schema objects."""
 import pytest
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from app import ids
-from app.api.jsonschema import field_schema, object_schema, query_parameters
 from app.schemas.fields import MessageId, PlainUuid, SessionId, SessionTypeId, StrictInteger
+from app.schemas.jsonschema import field_schema, object_schema, query_parameters
 
 
 @pytest.mark.parametrize(("field", "expected"), [

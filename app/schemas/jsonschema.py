@@ -1,13 +1,15 @@
 """Marshmallow schemas as OpenAPI 3.0 schema objects.
 
-The request schemas in app/schemas/requests.py are what the engine enforces; the OpenAPI document is
-generated from them here, so a request shape is written once. A field type of our own describes itself
-with a `json_schema` attribute (app/schemas/fields.py); a field's `metadata={"description": ...}` becomes
-its description.
+The request schemas in app/schemas/requests.py are what the engine enforces, and the response shapes in
+app/schemas/responses.py are what it answers with; the OpenAPI document is generated from both here, so a
+shape is written once. A field type of our own describes itself with a `json_schema` attribute
+(app/schemas/fields.py); a field's `metadata={"description": ...}` becomes its description.
 """
 import re
 
 from marshmallow import RAISE, fields, missing, validate
+
+from app.schemas.fields import ref
 
 # Checked in order: a subclass before its base (Integer is a Number, Date a DateTime, UUID a String).
 _TYPES = (
@@ -60,6 +62,26 @@ def object_schema(schema):
     return result
 
 
+def response_schema(schema):
+    """A response shape (class or instance) as an object: the fields it dumps, which are always there
+    (`required=True`), whether other properties may appear (`closed`), and its description (`doc`)."""
+    schema = schema() if isinstance(schema, type) else schema
+    properties, required = {}, []
+    for name, field in schema.dump_fields.items():
+        key = field.data_key or name
+        properties[key] = field_schema(field)
+        if field.required:
+            required.append(key)
+    result = {"type": "object", "properties": properties}
+    if required:
+        result["required"] = required
+    if schema.closed:
+        result["additionalProperties"] = False
+    if schema.doc:
+        result["description"] = schema.doc
+    return result
+
+
 def query_parameters(schema):
     """A query-string Schema as OpenAPI parameters, one per field."""
     schema = schema() if isinstance(schema, type) else schema
@@ -78,7 +100,11 @@ def _type_of(field):
     if isinstance(field, fields.List):
         return {"type": "array", "items": field_schema(field.inner)}
     if isinstance(field, fields.Nested):
-        nested = object_schema(field.schema)
+        nested = field.schema
+        if getattr(nested, "component", None):  # a response shape with a name of its own: referenced
+            nested = ref(nested.component)
+        else:
+            nested = response_schema(nested) if getattr(nested, "is_response", False) else object_schema(nested)
         return {"type": "array", "items": nested} if field.many else nested
     for kind, schema in _TYPES:
         if isinstance(field, kind):
