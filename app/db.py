@@ -120,7 +120,10 @@ RESERVED_WAIT_SECONDS = 30
 # again in sql/functions/live_replies.sql, which reads the locks). Shared: the worker's listener and each of
 # its pooled connections hold it, and PostgreSQL drops it the moment the process dies.
 OWNER_LOCK_CLASS = 4242002
-TAKE_OWNER_LOCK = "SELECT pg_try_advisory_lock_shared(%s, %s)"
+# With the lock, TCP keepalives on the server's side: a worker whose machine vanished (no FIN, no RST)
+# leaves idle sessions the server would otherwise keep, with their locks, for hours (the kernel default).
+TAKE_OWNER_LOCK = ("SELECT pg_try_advisory_lock_shared(%s, %s), set_config('tcp_keepalives_idle', '5', false), "
+                   "set_config('tcp_keepalives_interval', '2', false), set_config('tcp_keepalives_count', '3', false)")
 
 
 def _reconnect_failed(pool):

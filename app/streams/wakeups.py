@@ -18,6 +18,7 @@ import uuid
 
 import gevent
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from app.db import OWNER_LOCK_CLASS, TAKE_OWNER_LOCK
 
@@ -39,7 +40,19 @@ PROBE_SECONDS = 2.0
 
 
 class ListenerSilent(Exception):
-    """The server did not answer the listener's probe in time."""
+    """The server did not answer the listener in time."""
+
+    def __init__(self):
+        super().__init__(f"no answer within {PROBE_SECONDS:g} s")
+
+
+def reattach_seconds(connect_timeout, hosts):
+    """The longest a listener takes to reach a server once it has been promoted: a second of backoff, the
+    connect timeout on each other host (all hung at worst), then the connect and its first statements.
+    Noticing the old server died (at once when it closes its sockets, within HEALTH_SECONDS + PROBE_SECONDS
+    when it hangs) happens before: a standby is promoted only after the old primary was seen gone.
+    OWNER_SETTLE_SECONDS must be above it."""
+    return 1 + (hosts - 1) * connect_timeout + PROBE_SECONDS
 
 
 class Signals:
@@ -50,6 +63,14 @@ class Signals:
         # Seconds this server's workers must have been attached before this one judges others' replies
         # (None: never, as in a process with no owner key).
         self.judge_settle = owner_settle_seconds if owner_key is not None else None
+        if self.judge_settle is not None and database_url:
+            hosts = conninfo_to_dict(database_url).get("host", "").count(",") + 1
+            needed = reattach_seconds(connect_timeout, hosts)
+            if self.judge_settle < needed:
+                log.warning("OWNER_SETTLE_SECONDS=%g is below the %g s a listener may need to reach a promoted "
+                            "server (%d hosts, DB_CONNECT_TIMEOUT_SECONDS=%g): after a failover, live replies of "
+                            "workers still reconnecting may be ended", self.judge_settle, needed, hosts,
+                            connect_timeout)
         self._connect_timeout = connect_timeout
         self._subscribers = {}  # message uuid -> {token: callback}
         self._tokens = itertools.count()
@@ -103,14 +124,15 @@ class Signals:
 
     def _lock_owner_key(self, conn):
         if self.owner_key is not None:
-            self.owner_locked = bool(conn.execute(TAKE_OWNER_LOCK, (OWNER_LOCK_CLASS, self.owner_key)).fetchone()[0])
+            locked = self._bounded(conn, TAKE_OWNER_LOCK, (OWNER_LOCK_CLASS, self.owner_key)).fetchone()[0]
+            self.owner_locked = bool(locked)
 
     @staticmethod
-    def _probe(conn):
-        """A dead or frozen server is noticed here, not never."""
+    def _bounded(conn, sql, params=None):
+        """One statement, given up after PROBE_SECONDS: a dead or frozen server is noticed here, not never."""
         try:
             with gevent.Timeout(PROBE_SECONDS, ListenerSilent):
-                conn.execute("SELECT 1")
+                return conn.execute(sql, params)  # the result is read whole before this returns
         except ListenerSilent:
             conn.close()  # no rollback sent to a server that does not answer
             raise
@@ -121,8 +143,9 @@ class Signals:
             try:
                 with psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout,
                                      application_name=APPLICATION_NAME) as conn:
-                    channel = conn.execute("SELECT reply_channel()").fetchone()[0]  # sql/functions/live_replies.sql
-                    conn.execute(f"LISTEN {channel}")
+                    # The channel's one spelling is sql/functions/live_replies.sql.
+                    channel = self._bounded(conn, "SELECT reply_channel()").fetchone()[0]
+                    self._bounded(conn, f"LISTEN {channel}")
                     self._lock_owner_key(conn)
                     self.connected = True
                     self.connections += 1
@@ -131,7 +154,7 @@ class Signals:
                     while True:
                         for notice in conn.notifies(timeout=HEALTH_SECONDS):
                             self._dispatch(notice.payload)
-                        self._probe(conn)
+                        self._bounded(conn, "SELECT 1")
             except Exception as exc:  # noqa: BLE001 - reconnect whatever broke
                 if self.connected:
                     log.warning("signal listener lost its connection: %s", exc)

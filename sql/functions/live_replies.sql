@@ -12,7 +12,6 @@
 -- a frozen old primary still thinks itself attached.
 -- pg_locks copies the whole lock table: a query reads it once, as an InitPlan,
 -- `(SELECT live_reply_owner_keys(settle))`.
-DROP FUNCTION IF EXISTS live_reply_owner_keys();
 CREATE OR REPLACE FUNCTION live_reply_owner_keys(settle_seconds double precision) RETURNS oid[]
     LANGUAGE sql VOLATILE AS $$
     SELECT pg_stat_clear_snapshot();  -- pg_stat_activity is otherwise read once per transaction
@@ -25,13 +24,21 @@ CREATE OR REPLACE FUNCTION live_reply_owner_keys(settle_seconds double precision
                 THEN (SELECT coalesce(array_agg(DISTINCT objid), '{}') FROM held) END
 $$;
 
--- Whether a live reply's owner is gone: its worker's lock is not among those held (false when
--- `live_owners` is NULL: no judging yet). A reply younger than a second is never judged (its worker may
--- still be taking the lock after start-up). A plain expression, so the planner inlines it into the
--- queries that filter many rows with it.
+-- The previous release's form, for replicas still running it while an upgrade rolls out (they judge only
+-- once their own listener's lock has been held a while). Drop it in a later numbered migration.
+CREATE OR REPLACE FUNCTION live_reply_owner_keys() RETURNS oid[]
+    LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(objid), '{}') FROM pg_locks
+     WHERE locktype = 'advisory' AND classid = 4242002 AND objsubid = 2 AND granted
+$$;
+
+-- Whether a live reply's owner is gone: its worker's lock is not among those held (NULL, not true,
+-- when `live_owners` is NULL: no judging yet). A reply younger than a second is never judged (its worker
+-- may still be taking the lock after start-up). A plain expression using each argument once, so the
+-- planner inlines it into the queries that filter many rows with it (tests/unit/streams/test_live.py).
 CREATE OR REPLACE FUNCTION reply_owner_gone(owner_key integer, started_at timestamptz, live_owners oid[]) RETURNS boolean
     LANGUAGE sql STABLE AS $$
-    SELECT owner_key IS NOT NULL AND live_owners IS NOT NULL AND started_at < now() - interval '1 second'
+    SELECT owner_key IS NOT NULL AND started_at < now() - interval '1 second'
        AND NOT owner_key::oid = ANY (live_owners)
 $$;
 

@@ -128,6 +128,10 @@ def test_pooled_connections_hold_the_owner_lock_unless_behind_a_transaction_pool
     try:
         database.pool.wait(timeout=10)
         assert owner_lock_holders(db, 123456789) == 2
+        with database.transaction() as conn:  # and the server probes them: a vanished machine is noticed
+            assert conn.execute("SHOW tcp_keepalives_idle").fetchone()["tcp_keepalives_idle"] in ("5", "0")
+            assert conn.execute("SELECT inet_client_addr() IS NULL AS local").fetchone()["local"] or \
+                conn.execute("SHOW tcp_keepalives_idle").fetchone()["tcp_keepalives_idle"] == "5"
     finally:
         database.close()
     database = open_database(database_url, database_direct_url=make_conninfo(database_url, application_name="x"))

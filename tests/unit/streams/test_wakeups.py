@@ -90,3 +90,17 @@ def test_a_listener_on_a_frozen_server_dials_again_within_seconds(database_url):
     finally:
         signals.stop()
         proxy.close()
+
+
+def test_a_settle_time_below_what_a_listener_needs_after_a_failover_is_warned_about(database_url, caplog):
+    from psycopg.conninfo import make_conninfo
+
+    three_hosts = make_conninfo(database_url, host="127.0.0.1,127.0.0.2,127.0.0.3")
+    with caplog.at_level("WARNING", logger="app.streams.wakeups"):
+        Signals(three_hosts, connect_timeout=3, owner_key=1, owner_settle_seconds=8)
+    assert "OWNER_SETTLE_SECONDS=8 is below the 9 s" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="app.streams.wakeups"):
+        Signals(make_conninfo(database_url, host="127.0.0.1,127.0.0.2"), connect_timeout=3, owner_key=1,
+                owner_settle_seconds=8)
+    assert caplog.text == ""
