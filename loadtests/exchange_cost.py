@@ -2,6 +2,7 @@
 
     python -m loadtests.exchange_cost                       # 25 s per target, writes the report section
     python -m loadtests.exchange_cost --duration 20 --profile
+    python -m loadtests.exchange_cost --depths 2,100,1000   # the same at three conversation lengths
 
 One PostgreSQL, one NDJSON backend on loopback (the demo backend, 20 ms between words, counting the
 TCP connections it accepts), one engine instance (gunicorn, 2 gevent workers, reached directly) and
@@ -22,9 +23,11 @@ between markers, replaced on each run) and exchange-cost.json next to it.
 import argparse
 import collections
 import datetime
+import functools
 import gzip
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -33,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 
 import jwt
 import psycopg
@@ -185,6 +189,35 @@ def create_sessions(engine_url, prefix, count, per_client=10):
     return pairs
 
 
+def prefill(database_url, pairs, depth):
+    """Give each session a conversation of `depth` messages before the window: user and assistant in turn,
+    about 300 characters each, complete and active, one chain (as long conversations are). Written with
+    COPY (triggers fire as for any insert); the relay's leaf pointers follow, and the table is analyzed."""
+    if depth <= 0:
+        return
+    rng = random.Random(depth)
+    leaves = []
+    start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=depth)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        with conn.transaction(), conn.cursor().copy(
+                "COPY messages (id, session_id, parent_id, role, content, variant_index, is_active, is_complete, "
+                "created_at) FROM STDIN") as copy:
+            for public_id, _ in pairs:
+                session_id, parent = uuid.UUID(public_id[-36:]), None
+                for index in range(depth):
+                    text = " ".join(rng.choice(WORDS) for _ in range(45))[:300]
+                    message_id = uuid.uuid4()
+                    copy.write_row((message_id, session_id, parent, "assistant" if index % 2 else "user",
+                                    json.dumps([{"type": "text", "text": text}]), 0, True, True,
+                                    start + datetime.timedelta(milliseconds=index)))
+                    parent = message_id
+                leaves.append((session_id, parent))
+        if conn.execute("SELECT to_regclass('relay_leaves') IS NOT NULL").fetchone()[0]:
+            with conn.cursor() as cursor:
+                cursor.executemany("INSERT INTO relay_leaves (session_id, leaf_id) VALUES (%s, %s)", leaves)
+        conn.execute("ANALYZE messages")
+
+
 def completed_exchanges(database_url, prefix):
     with psycopg.connect(database_url, autocommit=True) as conn:
         return conn.execute("SELECT count(*) FROM messages m JOIN sessions s ON s.id = m.session_id "
@@ -321,6 +354,7 @@ def run(args, out_dir):
                 # targets start from the same empty conversations.
                 prefix = f"bench-{name}-r{number}"
                 pairs = create_sessions(engine_url, prefix, args.sessions)
+                prefill(cluster.database_url, pairs, args.depth)
                 scripts.append(write_script(pairs, tempfile.gettempdir(), f"exchange-cost-{prefix}-{os.getpid()}"))
                 rounds.append(measure(name, url, prefix, {"server": pid, **shared}, cluster, wrk, scripts[-1], args))
         profile = profile_engine(engine_pid, engine_url, wrk, scripts[0], args, raw_dir) if args.profile \
@@ -441,6 +475,11 @@ def add_arguments(parser):
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--depth", type=int, default=0,
+                        help="messages each session holds before the window (a conversation's length)")
+    parser.add_argument("--depths", default=None,
+                        help="e.g. 2,100,1000: one run per depth (fewer sessions for deep ones), and the "
+                             "depth table of the report")
     parser.add_argument("--workers", type=int, default=2, help="gevent workers of each server")
     parser.add_argument("--backend-delay", type=float, default=0.02)
     parser.add_argument("--profile", action="store_true", help="then py-spy an engine worker")
@@ -456,6 +495,62 @@ def options(**overrides):
     return parsed
 
 
+DEPTH_START, DEPTH_END = "<!-- exchange-cost-by-depth:start -->", "<!-- exchange-cost-by-depth:end -->"
+MAX_PREFILLED = 60_000  # messages per target: deep conversations get fewer sessions
+
+
+def sessions_for(depth, wanted):
+    return min(wanted, max(30, MAX_PREFILLED // max(depth, 1)))
+
+
+def run_depths(args, out_dir):
+    """One run per depth, each on a fresh cluster."""
+    results = []
+    for depth in (int(d) for d in args.depths.split(",")):
+        print(f"depth {depth}:", flush=True)
+        per_depth = argparse.Namespace(**{**vars(args), "depth": depth,
+                                          "sessions": sessions_for(depth, args.sessions), "profile": False})
+        results.append({"depth": depth, **run(per_depth, out_dir)})
+    return {"when": results[0]["when"], "commit": _commit(), "cores": os.cpu_count(),
+            "params": {k: v for k, v in vars(args).items() if k != "out"}, "depths": results}
+
+
+def _ratio(top, bottom):
+    return top / bottom if top and bottom else None
+
+
+def depth_section(result):
+    params = result["params"]
+    lines = [DEPTH_START, "", "## Cost per streamed exchange by conversation length", "",
+             f"Measured {result['when']} on `{result['commit']}` by `python -m loadtests.exchange_cost --depths "
+             f"{params['depths']} --duration {params['duration']} --rounds {params['rounds']}`: the run above at "
+             "each depth, on a fresh cluster, sessions pre-filled with that many messages of about 300 characters "
+             f"(user and assistant in turn; {MAX_PREFILLED:,} messages per target at most, so fewer sessions for "
+             "deep conversations) and the baseline relay at the same depth. The baseline reads a path the cheapest "
+             "way: walking up from a leaf pointer of its own by primary key, history built in Python. PostgreSQL "
+             "CPU per exchange is the headline: it decides how many instances one database can feed.", "",
+             "| messages in the conversation (at start → end) | sessions | PostgreSQL CPU ms/exchange: engine / "
+             "baseline | ratio | server CPU ms/exchange: engine / baseline | ratio | server + PostgreSQL ratio | "
+             "throughput ratio |", "|---|---|---|---|---|---|---|---|"]
+    for entry in result["depths"]:
+        mean = functools.partial(_mean, entry["rounds"])
+        pg = {t: mean(t, lambda r: r["cpu_ms_per_exchange"].get("PostgreSQL")) for t in ("engine", "baseline")}
+        own = {t: mean(t, lambda r: r["own_cpu_ms_per_exchange"]) for t in ("engine", "baseline")}
+        rate = {t: mean(t, lambda r: r["exchanges_per_s"]) for t in ("engine", "baseline")}
+        end = mean("engine", lambda r: r.get("messages_per_session_after"))
+        both = {t: (pg[t] or 0) + (own[t] or 0) for t in pg}
+        lines.append(
+            f"| {entry['depth']:,} → {_fmt(end, '{:,.0f}')} | {entry['params']['sessions']} | "
+            f"{_fmt(pg['engine'])} / {_fmt(pg['baseline'])} | **{_fmt(_ratio(pg['engine'], pg['baseline']))}×** | "
+            f"{_fmt(own['engine'])} / {_fmt(own['baseline'])} | {_fmt(_ratio(own['engine'], own['baseline']))}× | "
+            f"{_fmt(_ratio(both['engine'], both['baseline']))}× | "
+            f"{_fmt(_ratio(rate['engine'], rate['baseline']))}× |")
+    lines += ["", "Targets: PostgreSQL ≤ 1.0× at every depth, server + PostgreSQL ≤ 1.0× at 1,000, the engine's "
+              "own CPU ≤ 1.3×. Each depth's full table (every role, latencies, errors) is in "
+              "`exchange-cost-by-depth.json`.", "", DEPTH_END]
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
@@ -464,6 +559,11 @@ def main():
     out_dir = args.out or os.path.join(ROOT, "loadtests", "reports", datetime.date.today().isoformat())
     os.makedirs(out_dir, exist_ok=True)
     try:
+        if args.depths:
+            result = run_depths(args, out_dir)
+            print(f"report: {write_section(out_dir, 'exchange-cost-by-depth', depth_section(result), result)}")
+            print(depth_section(result))
+            return
         result = run(args, out_dir)
     except WrkMissing as missing:
         raise SystemExit(f"skipped: {missing}") from None

@@ -4,8 +4,9 @@
         gunicorn -k gevent -w 2 -b 127.0.0.1:8100 loadtests.relay:app
 
 POST /api/v1/messages/send {"session_id", "content"} with a Bearer JWT: transaction 1 is one statement
-(loadtests/sql/relay.sql), the backend's NDJSON is relayed with no connection held, transaction 2 is
-one UPDATE. No validation beyond the essentials, no limits, no idempotency: a floor, not a product.
+(loadtests/sql/relay.sql: the path read walks up from a leaf pointer by primary key), the history items
+are built here in Python, the backend's NDJSON is relayed with no connection held, transaction 2 is one
+UPDATE. No validation beyond the essentials, no limits, no idempotency: a floor, not a product.
 """
 from gevent import monkey
 
@@ -27,8 +28,11 @@ from app.db import Queries  # noqa: E402
 SQL = Queries(os.path.join(os.path.dirname(os.path.abspath(__file__)), "sql"))
 SECRET, BACKEND = os.environ["JWT_SECRET"], os.environ["RELAY_BACKEND_URL"]
 MESSAGE = "gts.hyperspot.chat_engine.entities.message.v1~"
+SESSION = "gts.hyperspot.chat_engine.entities.session.v1~"
 pool = ConnectionPool(os.environ["DATABASE_URL"], min_size=2, max_size=int(os.environ.get("DB_POOL_MAX_SIZE", "10")),
                       kwargs={"autocommit": True})
+with pool.connection() as schema_conn:
+    SQL.relay_schema(schema_conn)
 backend = requests.Session()
 # Room for every stream a worker runs at once: a connection returned to a full pool is closed.
 backend.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=256))
@@ -53,6 +57,16 @@ def start(session_id, client_id, content, user_id, reply_id):
                 raise
 
 
+def history(session_id, path):
+    """The webhook history items of a path read leaf first (the engine's shape), root first."""
+    return [{"message_id": f"{MESSAGE}{m_id}", "session_id": f"{SESSION}{session_id}", "role": role,
+             "content": content, "parent_message_id": f"{MESSAGE}{parent}" if parent else None,
+             "metadata": metadata, "file_ids": [str(f) for f in file_ids],
+             "created_at": created.isoformat().replace("+00:00", "Z")}
+            for m_id, parent, role, content, metadata, file_ids, created, _ in reversed(path)
+            if m_id is not None and content != []]
+
+
 @app.post("/api/v1/messages/send")
 def send():
     try:
@@ -62,13 +76,13 @@ def send():
     except (jwt.PyJWTError, KeyError, TypeError, ValueError) as error:
         return {"error": type(error).__name__}, 400 if not isinstance(error, jwt.PyJWTError) else 401
     user_id, reply_id = uuid.uuid4(), uuid.uuid4()
-    row = start(session_id, client_id, content, user_id, reply_id)
-    if row is None:
+    rows = start(session_id, client_id, content, user_id, reply_id)
+    if not rows:
         return {"error": "session not found"}, 404
     upstream = backend.post(BACKEND, stream=True, timeout=30, json={
         "event": "message.new", "session_id": str(session_id), "message_id": f"{MESSAGE}{reply_id}",
         "session_metadata": {}, "enabled_capabilities": [], "message": {"role": "user", "content": content},
-        "history": row[0]})
+        "history": history(session_id, rows)})
 
     def relay():
         public_id, text, metadata = f"{MESSAGE}{reply_id}", [], {}
