@@ -1,25 +1,23 @@
 """Paths through a session's tree as the send path reads them: root first, each row carrying the
-flags a send decides on and, built by PostgreSQL, its webhook history item (sql: webhook_history_item)."""
-from app import ids
+flags a send decides on and its webhook history item, rendered when the message was written
+(messages.history_item; sql/functions/history.sql) and read as stored text."""
 from app.db import queries as q
 from app.webhooks.events import JsonText
-
-PREFIXES = {"message_prefix": ids.MESSAGE_PREFIX, "session_prefix": ids.SESSION_PREFIX}
 
 
 def active(conn, session_id):
     """The owner's active path."""
-    return q.active_path(conn, session_id=session_id, **PREFIXES)
+    return q.active_path(conn, session_id=session_id)
 
 
 def down_to(conn, session_id, message_id):
     """From the root down to one message (inclusive); empty when it is not in the session."""
-    return q.ancestor_path(conn, session_id=session_id, message_id=message_id, **PREFIXES)
+    return q.ancestor_path(conn, session_id=session_id, message_id=message_id)
 
 
 def of_recipient(conn, session_id, recipient):
     """A share recipient's path: their own branch where they have one, else the owner's."""
-    return q.recipient_path(conn, session_id=session_id, recipient=recipient, **PREFIXES)
+    return q.recipient_path(conn, session_id=session_id, recipient=recipient)
 
 
 def history(path):

@@ -14,7 +14,9 @@ SELECT
         SELECT 1 FROM messages
          GROUP BY session_id, parent_id
         HAVING count(DISTINCT variant_index) <> count(*) OR max(variant_index) + 1 <> count(*)) g)
-        AS groups_with_bad_indexes;
+        AS groups_with_bad_indexes,
+    (SELECT count(*) FROM messages m
+      WHERE m.history_item IS DISTINCT FROM webhook_history_item(m)) AS stale_history_items;
 
 -- name: count_existing_sessions$
 -- How many of the given session ids exist.

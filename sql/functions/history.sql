@@ -1,11 +1,21 @@
--- A stored message as the webhook protocol's history item.
+-- A stored message as the webhook protocol's history item, rendered once per write.
 
--- A stored message as a webhook history item (the contract's Message schema), as JSON text built
--- where the row is: the send path reads the few columns it decides on plus this, and splices it into
--- the request body as is, instead of reading whole rows (with their search vectors), parsing their
--- JSON and building the items again in Python on every send. NULL for what a backend never
--- sees: a message hidden from it, or an empty placeholder. The id prefixes are parameters: app/ids.py
--- stays the one source of the GTS ids.
+-- The GTS id prefixes of app/ids.py, the one source of the id formats (tests/unit/test_ids.py holds these
+-- equal to it).
+CREATE OR REPLACE FUNCTION gts_message_prefix() RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT 'gts.hyperspot.chat_engine.entities.message.v1~'
+$$;
+
+CREATE OR REPLACE FUNCTION gts_session_prefix() RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT 'gts.hyperspot.chat_engine.entities.session.v1~'
+$$;
+
+-- A stored message as a webhook history item (the contract's Message schema), as JSON text. NULL for
+-- what a backend never sees: a message hidden from it, or an empty placeholder. Rendered into
+-- messages.history_item by the trigger below whenever a message is written or what the item shows
+-- changes, so a send reads each item of its path as stored text and splices it into the request body:
+-- no JSON is built per message of history on the send path (sql/migrations/013).
+-- The form with the prefixes as parameters is the previous release's (its replicas call it mid-upgrade).
 CREATE OR REPLACE FUNCTION webhook_history_item(m messages, message_prefix text, session_prefix text) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN m.is_hidden_from_llm OR m.content = '[]'::jsonb THEN NULL ELSE
@@ -19,4 +29,18 @@ LANGUAGE sql STABLE AS $$
             'file_ids', to_json(m.file_ids),
             'created_at', to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))::text
     END
+$$;
+
+CREATE OR REPLACE FUNCTION webhook_history_item(m messages) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT webhook_history_item(m, gts_message_prefix(), gts_session_prefix())
+$$;
+
+-- BEFORE INSERT OR UPDATE OF what an item shows (content, metadata, file ids, visibility to backends;
+-- a message's place never changes): one rendering per write, none per read.
+CREATE OR REPLACE FUNCTION messages_render_history_item() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.history_item := webhook_history_item(NEW);
+    RETURN NEW;
+END;
 $$;

@@ -1,4 +1,5 @@
--- The message tree's functions: its trigger, a message's place (for search hits), whether a session accepts files.
+-- The message tree's functions: its trigger, the walks down and up a path, a message's place (for search
+-- hits), whether a session accepts files.
 
 -- Deleting a message leaves a gap in its siblings' variant indexes. Only the delete transaction may
 -- close it: it sets `chat_engine.compacting_variants` locally, and the trigger then lets
@@ -27,13 +28,76 @@ $$;
 -- whether every message on that chain is its group's active variant (then it is on the active path).
 CREATE OR REPLACE FUNCTION message_place(message_id uuid, OUT variant_path integer[], OUT on_active_path boolean)
 LANGUAGE sql STABLE AS $$
-    WITH RECURSIVE up AS (
-        SELECT m.parent_id, m.variant_index, m.is_active, 0 AS height FROM messages m WHERE m.id = message_id
-        UNION ALL
-        SELECT parent.parent_id, parent.variant_index, parent.is_active, up.height + 1
-          FROM up
-         CROSS JOIN LATERAL (SELECT m.parent_id, m.variant_index, m.is_active FROM messages m
-                              WHERE m.id = up.parent_id) parent
-    )
-    SELECT array_agg(up.variant_index ORDER BY up.height DESC), bool_and(up.is_active) FROM up
+    SELECT array_agg(up.variant_index ORDER BY up.height DESC), bool_and(up.is_active) FROM path_ascent(message_id) up
 $$;
+
+-- The one walk down a session's tree: from its roots (or from below `p_below`) along the active path,
+-- at each node its active child, a share recipient's own (`p_recipient`) before the owner's; at most
+-- `p_limit` messages (NULL: down to the leaf). Each level is one probe of messages_one_active_sibling's
+-- index (session, parent, audience) WHERE is_active, written in the index's own terms so that generic
+-- plans use it too. A recipient's branch starts below the owner's messages, never among the roots.
+-- A plain SQL function: the planner inlines it into each query that reads it.
+CREATE OR REPLACE FUNCTION path_descent(p_session_id uuid, p_recipient text DEFAULT NULL,
+                                        p_below uuid DEFAULT NULL, p_limit integer DEFAULT NULL)
+RETURNS TABLE (id uuid, parent_id uuid, role text, is_active boolean, is_hidden_from_user boolean,
+               recipient_client_id text, history_item text, depth integer)
+LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE walk AS (
+        (SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
+                m.history_item, 0 AS depth
+           FROM messages m
+          WHERE m.session_id = p_session_id AND m.is_active
+            AND coalesce(m.parent_id, '00000000-0000-0000-0000-000000000000'::uuid)
+                = coalesce(p_below, '00000000-0000-0000-0000-000000000000'::uuid)
+            AND coalesce(m.recipient_client_id, '')
+                = ANY (ARRAY['', CASE WHEN p_below IS NULL THEN '' ELSE coalesce(p_recipient, '') END])
+          ORDER BY m.recipient_client_id IS NULL
+          LIMIT 1)
+        UNION ALL
+        SELECT child.*, walk.depth + 1
+          FROM walk
+         CROSS JOIN LATERAL (
+               SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
+                      m.history_item
+                 FROM messages m
+                WHERE m.session_id = p_session_id AND m.is_active
+                  AND coalesce(m.parent_id, '00000000-0000-0000-0000-000000000000'::uuid) = walk.id
+                  AND coalesce(m.recipient_client_id, '') = ANY (ARRAY['', coalesce(p_recipient, '')])
+                ORDER BY m.recipient_client_id IS NULL
+                LIMIT 1
+         ) child
+         WHERE p_limit IS NULL OR walk.depth + 1 < p_limit
+    )
+    SELECT * FROM walk
+$$;
+
+-- The one walk up: from a message (of `p_session_id`, when given) to its root, one primary-key lookup per
+-- level; `height` 0 is the message itself.
+CREATE OR REPLACE FUNCTION path_ascent(p_message_id uuid, p_session_id uuid DEFAULT NULL)
+RETURNS TABLE (id uuid, parent_id uuid, role text, is_active boolean, is_hidden_from_user boolean,
+               recipient_client_id text, history_item text, variant_index integer, height integer)
+LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE up AS (
+        SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
+               m.history_item, m.variant_index, 0 AS height
+          FROM messages m
+         WHERE m.id = p_message_id AND (p_session_id IS NULL OR m.session_id = p_session_id)
+        UNION ALL
+        SELECT parent.*, up.height + 1
+          FROM up
+         CROSS JOIN LATERAL (
+               SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
+                      m.history_item, m.variant_index
+                 FROM messages m WHERE m.id = up.parent_id
+         ) parent
+    )
+    SELECT * FROM up
+$$;
+
+-- A message as reads for the API select it: every column but those only the engine reads (the search
+-- vector, the rendered history item), which can be as large as the content. A plain view: the planner
+-- reads through it.
+CREATE OR REPLACE VIEW message_rows AS
+    SELECT id, session_id, parent_id, role, content, file_ids, variant_index, is_active, is_complete,
+           is_hidden_from_user, is_hidden_from_llm, recipient_client_id, metadata, created_at, updated_at
+      FROM messages;

@@ -33,7 +33,7 @@ SELECT id FROM sessions WHERE id = %(id)s FOR NO KEY UPDATE;
 -- Take over a live reply to end it here (abandoned: a lapsed lease, or a dead owner once this server's workers have been attached %(judge_settle)s seconds (NULL: never); or a stop its instance did not carry out in time).
 DELETE FROM live_replies
  WHERE message_id = %(message_id)s
-   AND (NOT %(lapsed_only)s OR lease_expires_at < now()
+   AND (NOT %(lapsed_only)s OR lease_expires_at < clock_timestamp()
         OR reply_owner_gone(owner_key, started_at, (SELECT live_reply_owner_keys(%(judge_settle)s))))
 RETURNING message_id, session_id;
 
@@ -64,8 +64,8 @@ RETURNING message_id, stop_requested;
 
 -- name: lapsed_replies*
 -- Live replies whose instance stopped renewing their lease, or (once this server's workers have been attached %(judge_settle)s seconds) whose owner's lock is missing: to be ended as interrupted (the second kind once the lock is seen missing again).
-SELECT message_id, session_id, lease_expires_at >= now() AS owner_missing FROM live_replies
- WHERE lease_expires_at < now()
+SELECT message_id, session_id, lease_expires_at >= clock_timestamp() AS owner_missing FROM live_replies
+ WHERE lease_expires_at < clock_timestamp()
     OR reply_owner_gone(owner_key, started_at, (SELECT live_reply_owner_keys(%(judge_settle)s)))
  ORDER BY lease_expires_at
  LIMIT %(limit)s;
@@ -88,17 +88,12 @@ UPDATE live_replies SET watched = true WHERE message_id = %(message_id)s AND NOT
 
 -- name: live_reply^
 -- A reply's live row, if it is still streaming, and whether its lease has lapsed.
-SELECT message_id, session_id, resumable, lease_expires_at < now() AS lapsed
+SELECT message_id, session_id, resumable, lease_expires_at < clock_timestamp() AS lapsed
   FROM live_replies WHERE message_id = %(message_id)s;
 
 -- name: busy_reply_of_session^
 -- The owner's reply still streaming in a session (on the active path), if any.
-SELECT l.message_id, l.lease_expires_at < now() AS lapsed
-  FROM live_replies l
-  JOIN messages m ON m.id = l.message_id
- WHERE l.session_id = %(session_id)s AND m.is_active AND m.recipient_client_id IS NULL
- ORDER BY l.started_at DESC
- LIMIT 1;
+SELECT message_id, lapsed FROM busy_reply(%(session_id)s);
 
 -- name: owned_reply_head^
 -- A message of a caller's session, without its content (a rejoin's check: it reads the content in bounded pieces).

@@ -1,47 +1,12 @@
 -- name: active_path*
--- The owner's active path of a session from its root down (the hot path: the leaf, the flags a send decides on, the history items).
-WITH RECURSIVE path AS (
-    SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
-           webhook_history_item(m, %(message_prefix)s, %(session_prefix)s) AS history_item, 0 AS depth
-      FROM messages m
-     WHERE m.session_id = %(session_id)s AND m.parent_id IS NULL AND m.is_active
-       AND m.recipient_client_id IS NULL
-    UNION ALL
-    -- One indexed lookup per level, whatever the statistics say: a plain join here let a generic
-    -- plan on a fast-growing table scan the whole table at every level. For the same reason the
-    -- columns travel with the walk instead of being joined afterwards.
-    SELECT child.*, path.depth + 1
-      FROM path
-     CROSS JOIN LATERAL (
-           SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
-                  webhook_history_item(m, %(message_prefix)s, %(session_prefix)s) AS history_item
-             FROM messages m
-            WHERE m.parent_id = path.id AND m.is_active AND m.recipient_client_id IS NULL
-            LIMIT 1
-     ) child
-)
+-- The owner's active path of a session from its root down (the flags a send decides on, the stored history items).
 SELECT id, parent_id, role, is_active, is_hidden_from_user, recipient_client_id, history_item
-  FROM path ORDER BY depth;
+  FROM path_descent(%(session_id)s) ORDER BY depth;
 
 -- name: ancestor_path*
 -- The path from the root down to one message of a session (inclusive), in active_path's shape.
-WITH RECURSIVE up AS (
-    SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
-           webhook_history_item(m, %(message_prefix)s, %(session_prefix)s) AS history_item, 0 AS height
-      FROM messages m
-     WHERE m.id = %(message_id)s AND m.session_id = %(session_id)s
-    UNION ALL
-    SELECT parent.*, up.height + 1
-      FROM up
-     CROSS JOIN LATERAL (
-           SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
-                  webhook_history_item(m, %(message_prefix)s, %(session_prefix)s) AS history_item
-             FROM messages m
-            WHERE m.id = up.parent_id
-     ) parent
-)
 SELECT id, parent_id, role, is_active, is_hidden_from_user, recipient_client_id, history_item
-  FROM up ORDER BY height DESC;
+  FROM path_ascent(%(message_id)s, %(session_id)s) ORDER BY height DESC;
 
 -- name: sibling_page*
 -- A page of the owner's visible children (variants) of one node of a session (parent_id null: its roots) after variant_index %(after_index)s: at most %(limit)s, and no more content than %(max_bytes)s unless one sibling alone is larger. One lookup per sibling plus one past the page (`more` on every row: siblings follow); `total_variants`: the owner's siblings.
@@ -78,7 +43,7 @@ SELECT m.*, (SELECT count(*) FROM walk) > (SELECT count(*) FROM page) AS more,
          WHERE s.session_id = %(session_id)s AND s.recipient_client_id IS NULL
            AND (s.parent_id = %(parent_id)s OR (s.parent_id IS NULL AND %(parent_id)s::uuid IS NULL))) AS total_variants
   FROM page
-  JOIN messages m ON m.id = page.id
+  JOIN message_rows m ON m.id = page.id
  ORDER BY page.n;
 
 -- name: active_sibling_index$
@@ -91,7 +56,7 @@ SELECT m.variant_index
 -- name: get_owned_message^
 -- One message of a caller's session.
 SELECT m.*
-  FROM messages m
+  FROM message_rows m
   JOIN sessions s ON s.id = m.session_id AND s.client_id = %(client_id)s
  WHERE m.id = %(message_id)s;
 
@@ -105,93 +70,30 @@ SELECT parent_id, count(*) AS total
  GROUP BY parent_id;
 
 -- name: insert_user_turn^
--- Add a user message as the newest active variant under a parent, with an empty assistant reply below it, live: leased to this instance (live_replies) while it streams. No row, and nothing written, when the parent already has %(max_siblings)s variants its audience sees (the owner's; for a share recipient, plus their own).
-WITH room AS (
-    SELECT coalesce(max(variant_index) + 1, 0) AS variant_index
-      FROM messages
-     WHERE session_id = %(session_id)s
-       AND (parent_id = %(parent_id)s OR (parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
-    HAVING count(*) FILTER (WHERE recipient_client_id IS NULL OR recipient_client_id = %(recipient_client_id)s)
-           < %(max_siblings)s
-), deactivated AS (
-    UPDATE messages SET is_active = false, updated_at = clock_timestamp()
-     WHERE session_id = %(session_id)s AND is_active
-       AND recipient_client_id IS NOT DISTINCT FROM %(recipient_client_id)s
-       AND (parent_id = %(parent_id)s OR (parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
-       AND EXISTS (SELECT 1 FROM room)
-    RETURNING id
-), user_message AS (
-    INSERT INTO messages (id, session_id, parent_id, role, content, file_ids, variant_index, is_active,
-                          recipient_client_id, metadata)
-    SELECT %(user_message_id)s, %(session_id)s, %(parent_id)s, 'user', %(content)s, %(file_ids)s,
-           room.variant_index, true, %(recipient_client_id)s, %(user_metadata)s
-      FROM room
-    RETURNING id, created_at
-), assistant_message AS (
-    INSERT INTO messages (id, session_id, parent_id, role, content, variant_index, is_active, is_complete,
-                          recipient_client_id, metadata)
-    SELECT %(assistant_message_id)s, %(session_id)s, id, 'assistant', '[]', 0, true, false,
-           %(recipient_client_id)s, %(assistant_metadata)s
-      FROM user_message
-    RETURNING id
-), live AS (
-    INSERT INTO live_replies (message_id, session_id, resumable, lease_expires_at)
-    SELECT id, %(session_id)s, %(resumable)s, clock_timestamp() + make_interval(secs => %(lease_seconds)s)
-      FROM assistant_message
-)
-SELECT u.id, u.created_at, (SELECT count(*) FROM deactivated) AS deactivated
-  FROM user_message u, assistant_message;
+-- Add a user message as the newest active variant under a parent, with an empty assistant reply below it, live: leased to this instance while it streams (place_turn). No row, and nothing written, when the parent already has %(max_siblings)s variants its audience sees (the owner's; for a share recipient, plus their own).
+SELECT user_message_id AS id, created_at, deactivated
+  FROM place_turn(%(session_id)s, %(parent_id)s, %(recipient_client_id)s, %(max_siblings)s, %(user_message_id)s,
+                  %(assistant_message_id)s, %(content)s, %(file_ids)s::uuid[], %(user_metadata)s,
+                  %(assistant_metadata)s, %(resumable)s, %(lease_seconds)s::double precision);
 
 -- name: continue_active_path^
--- The common send's transaction 1 in one call (sql/migrations/007): lock the caller's session, then, in a fresh snapshot, walk the active path, check for a reply still streaming (when %(check_busy)s) and place the turn. No row: no such session of the caller.
+-- The common send's transaction 1 in one call (sql/functions/sends.sql): lock the caller's session, then, in fresh snapshots, check for a reply still streaming (when %(check_busy)s), read the active path and place the turn. No row: no such session of the caller.
 SELECT * FROM continue_active_path(%(session_id)s, %(client_id)s, %(check_busy)s, %(user_message_id)s,
                                    %(assistant_message_id)s, %(content)s, %(file_ids)s::uuid[], %(resumable)s,
-                                   %(lease_seconds)s::double precision, %(message_prefix)s, %(session_prefix)s);
+                                   %(lease_seconds)s::double precision, NULL, NULL);
 
 -- name: insert_assistant_variant^
--- Add an empty assistant message as the newest active variant under a parent (a recreate), live: leased to this instance (live_replies) while it streams. No row, and nothing written, when the parent already has %(max_siblings)s variants its audience sees (as insert_user_turn).
-WITH room AS (
-    SELECT coalesce(max(variant_index) + 1, 0) AS variant_index
-      FROM messages
-     WHERE session_id = %(session_id)s
-       AND (parent_id = %(parent_id)s OR (parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
-    HAVING count(*) FILTER (WHERE recipient_client_id IS NULL OR recipient_client_id = %(recipient_client_id)s)
-           < %(max_siblings)s
-), deactivated AS (
-    UPDATE messages SET is_active = false, updated_at = clock_timestamp()
-     WHERE session_id = %(session_id)s AND is_active
-       AND (parent_id = %(parent_id)s OR (parent_id IS NULL AND %(parent_id)s::uuid IS NULL))
-       AND recipient_client_id IS NOT DISTINCT FROM %(recipient_client_id)s
-       AND EXISTS (SELECT 1 FROM room)
-    RETURNING id
-), assistant_message AS (
-    INSERT INTO messages (id, session_id, parent_id, role, content, variant_index, is_active, is_complete,
-                          recipient_client_id, metadata)
-    SELECT %(assistant_message_id)s, %(session_id)s, %(parent_id)s, 'assistant', '[]',
-           room.variant_index, true, false, %(recipient_client_id)s, %(assistant_metadata)s
-      FROM room
-    RETURNING id, variant_index
-), live AS (
-    INSERT INTO live_replies (message_id, session_id, resumable, lease_expires_at)
-    SELECT id, %(session_id)s, %(resumable)s, clock_timestamp() + make_interval(secs => %(lease_seconds)s)
-      FROM assistant_message
-)
-SELECT id, variant_index, (SELECT count(*) FROM deactivated) AS deactivated FROM assistant_message;
+-- Add an empty assistant message as the newest active variant under a parent (a recreate), live: leased to this instance while it streams (place_turn). No row, and nothing written, when the parent already has %(max_siblings)s variants its audience sees.
+SELECT assistant_message_id AS id, variant_index, deactivated
+  FROM place_turn(%(session_id)s, %(parent_id)s, %(recipient_client_id)s, %(max_siblings)s, NULL,
+                  %(assistant_message_id)s, NULL, NULL, NULL, %(assistant_metadata)s, %(resumable)s,
+                  %(lease_seconds)s::double precision);
 
 -- name: activate_path!
 -- Make a message and its ancestors of the same audience the active variants of their sibling groups.
-WITH RECURSIVE chain AS (
-    SELECT id, parent_id, recipient_client_id FROM messages
-     WHERE id = %(message_id)s AND session_id = %(session_id)s
-    UNION ALL
-    SELECT parent.id, parent.parent_id, parent.recipient_client_id
-      FROM chain
-     CROSS JOIN LATERAL (SELECT m.id, m.parent_id, m.recipient_client_id FROM messages m
-                          WHERE m.id = chain.parent_id) parent
-)
 UPDATE messages m
    SET is_active = (m.id = chain.id), updated_at = clock_timestamp()
-  FROM chain
+  FROM path_ascent(%(message_id)s, %(session_id)s) chain
  WHERE m.session_id = %(session_id)s
    AND (m.parent_id = chain.parent_id OR (m.parent_id IS NULL AND chain.parent_id IS NULL))
    AND m.recipient_client_id IS NOT DISTINCT FROM chain.recipient_client_id
@@ -213,25 +115,11 @@ UPDATE messages m
 RETURNING m.id;
 
 -- name: active_path_page*
--- Up to %(limit)s messages of the owner's active path, from the root or below %(after_id)s (a page cursor).
-WITH RECURSIVE path AS (
-    (SELECT m.*, 0 AS depth
-       FROM messages m
-      WHERE m.session_id = %(session_id)s AND m.is_active AND m.recipient_client_id IS NULL
-        AND (m.parent_id = %(after_id)s OR (m.parent_id IS NULL AND %(after_id)s::uuid IS NULL))
-      LIMIT 1)
-    UNION ALL
-    -- The walk stops at the page's end, so a deep page costs its own length, not the whole path's.
-    SELECT child.*, path.depth + 1
-      FROM path
-     CROSS JOIN LATERAL (
-           SELECT m.* FROM messages m
-            WHERE m.parent_id = path.id AND m.is_active AND m.recipient_client_id IS NULL
-            LIMIT 1
-     ) child
-     WHERE path.depth + 1 < %(limit)s
-)
-SELECT * FROM path ORDER BY depth;
+-- Up to %(limit)s messages of the owner's active path, from the root or below %(after_id)s (a page cursor): the walk stops at the page's end, so a deep page costs its own length, not the whole path's.
+SELECT m.*, p.depth
+  FROM path_descent(%(session_id)s, NULL, %(after_id)s, %(limit)s) p
+  JOIN message_rows m ON m.id = p.id
+ ORDER BY p.depth;
 
 -- name: append_reply_chunks!
 -- Store a live reply's chunk events, as rows of bounded size (app/chat/replies.chunk_rows: [{first_index, chunks}]); wake the listeners if someone watches it. The row is locked FOR SHARE whatever its mark: a watcher marking it meanwhile either commits first (the mark is seen) or waits for this batch (and reads it). A row at an index already stored is the retry of one whose commit went unseen, with the chunks since: the longer one is kept.

@@ -37,52 +37,15 @@ SELECT settings.*
 
 -- name: recipient_path*
 -- A share recipient's path: at each node their own active child if any, else the owner's (in active_path's shape).
-WITH RECURSIVE path AS (
-    SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
-           webhook_history_item(m, %(message_prefix)s, %(session_prefix)s) AS history_item, 0 AS depth
-      FROM messages m
-     WHERE m.session_id = %(session_id)s AND m.parent_id IS NULL AND m.is_active
-       AND m.recipient_client_id IS NULL
-    UNION ALL
-    SELECT child.*, path.depth + 1
-      FROM path
-     CROSS JOIN LATERAL (
-           SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
-                  webhook_history_item(m, %(message_prefix)s, %(session_prefix)s) AS history_item
-             FROM messages m
-            WHERE m.parent_id = path.id AND m.is_active
-              AND (m.recipient_client_id IS NULL OR m.recipient_client_id = %(recipient)s)
-            ORDER BY m.recipient_client_id IS NULL
-            LIMIT 1
-     ) child
-)
 SELECT id, parent_id, role, is_active, is_hidden_from_user, recipient_client_id, history_item
-  FROM path ORDER BY depth;
+  FROM path_descent(%(session_id)s, %(recipient)s) ORDER BY depth;
 
 -- name: recipient_path_page*
 -- Up to %(limit)s messages of a recipient's path (see recipient_path), from the root or below %(after_id)s.
-WITH RECURSIVE path AS (
-    (SELECT m.*, 0 AS depth
-       FROM messages m
-      WHERE m.session_id = %(session_id)s AND m.is_active
-        AND (m.recipient_client_id IS NULL
-             OR (m.recipient_client_id = %(recipient)s AND %(after_id)s::uuid IS NOT NULL))
-        AND (m.parent_id = %(after_id)s OR (m.parent_id IS NULL AND %(after_id)s::uuid IS NULL))
-      ORDER BY m.recipient_client_id IS NULL
-      LIMIT 1)
-    UNION ALL
-    SELECT child.*, path.depth + 1
-      FROM path
-     CROSS JOIN LATERAL (
-           SELECT m.* FROM messages m
-            WHERE m.parent_id = path.id AND m.is_active
-              AND (m.recipient_client_id IS NULL OR m.recipient_client_id = %(recipient)s)
-            ORDER BY m.recipient_client_id IS NULL
-            LIMIT 1
-     ) child
-     WHERE path.depth + 1 < %(limit)s
-)
-SELECT * FROM path ORDER BY depth;
+SELECT m.*, p.depth
+  FROM path_descent(%(session_id)s, %(recipient)s, %(after_id)s, %(limit)s) p
+  JOIN message_rows m ON m.id = p.id
+ ORDER BY p.depth;
 
 -- name: on_shared_path$
 -- Whether a message is on what a share view shows: the owner's active path, or for a recipient that path continued by their own active branch (their active child wins at a node, as in recipient_path_page). Walked up from the message, one primary-key lookup per level, stopping at the first step off the path.

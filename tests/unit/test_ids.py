@@ -44,3 +44,11 @@ def test_a_trailing_newline_is_not_part_of_an_id():
     assert ids.parse_session_id(ids.session_gts(UUID) + "\n") is None
     assert ids.parse_uuid(str(UUID) + "\n") is None
     assert not ids.is_session_type_id(ids.session_type_gts("bot") + "\n")
+
+
+def test_the_database_renders_history_items_with_the_same_id_prefixes(conn):
+    """sql/functions/history.sql spells the prefixes again for the items it renders when a message is written."""
+    from app import ids
+
+    row = conn.execute("SELECT gts_message_prefix() AS message, gts_session_prefix() AS session").fetchone()
+    assert (row["message"], row["session"]) == (ids.MESSAGE_PREFIX, ids.SESSION_PREFIX)

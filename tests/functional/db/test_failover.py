@@ -92,8 +92,7 @@ def test_a_primary_killed_under_streamed_load_loses_nothing_acknowledged(ha_clus
     # Synchronous replication: whatever a client saw acknowledged is on the standby that took over.
     assert outcome["acknowledged_lost"] == [], context
     assert outcome["acknowledged_with_other_text"] == [], context
-    assert outcome["checks"]["tree"] == {"orphans": 0, "cross_session_parents": 0, "groups_without_one_active": 0,
-                                         "groups_with_bad_indexes": 0}, context
+    assert outcome["checks"]["tree"]["orphans"] == 0 and not any(outcome["checks"]["tree"].values()), context
     assert not any(outcome["checks"]["replies"].values()), context
     # A reply streaming at the kill ends stored: complete, or incomplete with the reason why.
     assert outcome["in_flight_at_kill"]["replies"] > 0, context

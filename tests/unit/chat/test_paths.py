@@ -1,5 +1,5 @@
-"""app/chat/paths.py against the real database: the history items PostgreSQL builds
-(webhook_history_item) are the webhook's Message shape, and leave out what a backend never sees."""
+"""app/chat/paths.py against the real database: the history items PostgreSQL renders when a message is written
+(messages.history_item) are the webhook's Message shape, and leave out what a backend never sees."""
 import json
 from datetime import datetime
 
@@ -45,3 +45,35 @@ def test_an_empty_placeholder_is_not_history(database, caller, make_session, con
                  "WHERE session_id = %s", (session_id,))
     path = paths.active(conn, session_id)
     assert len(path) == 2 and len(paths.history(path)) == 1
+
+
+def test_a_send_s_path_read_builds_no_json_per_message(conn, make_session):
+    """Items are rendered when a message is written and read as stored text: building them on every read
+    made PostgreSQL's cost per exchange grow with every message of the conversation."""
+    from app.db import queries as q
+
+    for query, params in ((q.active_path, {"session_id": make_session()}),
+                          (q.recipient_path, {"session_id": make_session(), "recipient": "bob"})):
+        plan = "\n".join(row["QUERY PLAN"] for row in conn.execute("EXPLAIN (VERBOSE) " + query.sql, params))
+        assert "history_item" in plan
+        assert not any(work in plan for work in ("json_build_object", "webhook_history_item", "to_char")), plan
+    # The common send reads its path through the same function (sql/functions/sends.sql).
+    source = conn.execute("SELECT prosrc FROM pg_proc WHERE proname = 'continue_active_path'").fetchone()["prosrc"]
+    assert "path_descent(p_session_id)" in source and "webhook_history_item" not in source
+
+
+def test_an_item_follows_what_it_shows(database, caller, make_session, conn):
+    """Finishing a reply, changing files or metadata, hiding from the backend: the stored item is rendered
+    again (the trigger), and the tree's invariant check compares every item with a fresh rendering."""
+    session_id = make_session()
+    question = post(database, caller, session_id, "user", "hello")
+    reply = conn.execute("INSERT INTO messages (id, session_id, parent_id, role, variant_index, is_active, "
+                         "is_complete) VALUES (gen_random_uuid(), %s, %s, 'assistant', 0, true, false) "
+                         "RETURNING id, history_item", (session_id, question["id"])).fetchone()
+    assert reply["history_item"] is None  # an empty placeholder
+    conn.execute("UPDATE messages SET content = '[{\"type\": \"text\", \"text\": \"hi there\"}]', "
+                 "metadata = '{\"usage\": 3}', is_complete = true WHERE id = %s", (reply["id"],))
+    item = json.loads(paths.history(paths.active(conn, session_id))[-1])
+    assert item["content"][0]["text"] == "hi there" and item["metadata"] == {"usage": 3}
+    conn.execute("UPDATE messages SET is_hidden_from_llm = true WHERE id = %s", (reply["id"],))
+    assert len(paths.history(paths.active(conn, session_id))) == 1
