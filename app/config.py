@@ -112,6 +112,10 @@ class Config:
     chunk_log: str = field(default_factory=lambda: _str("CHUNK_LOG", "on").lower())
     stop_wait_seconds: float = field(default_factory=lambda: _float("STOP_WAIT_SECONDS", 2))
     idempotency_ttl_seconds: int = field(default_factory=lambda: _int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600))
+    # How long an ended reply's chunk log is kept for late rejoiners; then a rejoin replays the stored message.
+    chunk_log_grace_seconds: float = field(default_factory=lambda: _float("CHUNK_LOG_GRACE_SECONDS", 600))
+    # Revoked or expired share links are deleted this many days after they stopped working.
+    share_retention_days: float = field(default_factory=lambda: _float("SHARE_RETENTION_DAYS", 30))
 
     export_ttl_seconds: int = field(default_factory=lambda: _int("EXPORT_TTL_SECONDS", 24 * 3600))
     # Caps on stored exports; 0: no cap. One export (413), a client's live ones (429).

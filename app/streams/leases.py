@@ -5,7 +5,8 @@ every worker of every instance runs, so no restart is needed for the session to 
 Renewal is one UPDATE per worker for all its live replies. Its answer doubles as a backstop for lost
 notices: a stop asked for meanwhile, or a reply another instance has ended, is carried out here.
 
-The sweep also forgets expired idempotency keys and purges expired exports, in bounded batches.
+The sweep also prunes, in bounded batches: expired idempotency keys, ended replies' chunk logs past their
+grace, share links past their retention, expired exports.
 """
 import logging
 import random
@@ -24,6 +25,8 @@ class LeaseKeeper:
         self.db = db
         self.signals = signals  # app.streams.wakeups.Signals: whether this worker may judge other workers dead
         self.lease_seconds = config.lease_seconds
+        self.chunk_log_grace_seconds = config.chunk_log_grace_seconds
+        self.share_retention_days = config.share_retention_days
         self._relays = {}  # message uuid -> Relay, this worker's live replies
         self._greenlets = []
 
@@ -69,7 +72,17 @@ class LeaseKeeper:
 
     def sweep(self):
         ended = live.sweep(self.db, judge_settle=self.signals.judge_settle if self.signals is not None else None)
-        with self.db.transaction() as conn:
-            q.delete_expired_idempotency_keys(conn, limit=1000)
-        exports.purge_expired(self.db)  # one bounded batch a round, not only when the next export is stored
+        self.prune()
         return ended
+
+    def prune(self, limit=1000):
+        """One bounded batch of each kind of row that would otherwise grow without bound, each in a short
+        transaction of its own: expired idempotency keys, ended replies' chunk logs past their grace, share
+        links past their retention, expired exports."""
+        with self.db.transaction() as conn:
+            q.delete_expired_idempotency_keys(conn, limit=limit)
+        with self.db.transaction() as conn:
+            q.prune_chunk_logs(conn, grace_seconds=self.chunk_log_grace_seconds, limit=limit)
+        with self.db.transaction() as conn:
+            q.prune_ended_shares(conn, retention_days=self.share_retention_days, limit=limit)
+        exports.purge_expired(self.db)  # one bounded batch a round, not only when the next export is stored

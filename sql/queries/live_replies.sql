@@ -177,3 +177,20 @@ SELECT s.id AS session_id, s.session_type_id, t.webhook_url
 -- name: reply_end^
 -- How a reply was stored (for a save retried after a lost connection: did the attempt before commit?).
 SELECT is_complete, metadata->>'stop_reason' AS stop_reason, content FROM messages WHERE id = %(message_id)s;
+
+-- name: prune_chunk_logs$
+-- Forget the chunk logs of up to %(limit)s replies that ended more than %(grace_seconds)s ago (run by the sweep; a rejoin then replays the stored message): a reply's log goes whole, never while it is live; returns how many rows went.
+WITH ended AS (
+    SELECT c.message_id
+      FROM reply_chunks c
+      JOIN messages m ON m.id = c.message_id
+     WHERE c.stored_at < clock_timestamp() - make_interval(secs => %(grace_seconds)s)
+       AND m.updated_at < clock_timestamp() - make_interval(secs => %(grace_seconds)s)
+       AND NOT EXISTS (SELECT 1 FROM live_replies l WHERE l.message_id = c.message_id)
+     GROUP BY c.message_id
+     LIMIT %(limit)s
+), gone AS (
+    DELETE FROM reply_chunks c USING ended WHERE c.message_id = ended.message_id
+    RETURNING 1
+)
+SELECT count(*) FROM gone;

@@ -72,3 +72,15 @@ WITH RECURSIVE up AS (
       FROM up
 )
 SELECT count(*) > 0 AND bool_and(on_path) FROM steps;
+
+-- name: prune_ended_shares$
+-- Delete up to %(limit)s share links revoked or expired more than %(retention_days)s days ago (run by the sweep); returns how many.
+WITH gone AS (
+    DELETE FROM share_tokens
+     WHERE id IN (SELECT id FROM share_tokens
+                   WHERE (revoked_at IS NOT NULL OR expires_at IS NOT NULL)
+                     AND least(revoked_at, expires_at) < clock_timestamp() - %(retention_days)s * interval '1 day'
+                   LIMIT %(limit)s)
+    RETURNING 1
+)
+SELECT count(*) FROM gone;

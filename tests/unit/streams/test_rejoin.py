@@ -141,3 +141,49 @@ def test_a_deleted_reply_ends_the_replay_with_message_not_found(conn, database, 
     conn.execute("DELETE FROM messages WHERE id = %s", (reply.message_id,))
     rest = [json.loads(line) for line in lines]
     assert rest[-1]["type"] == "error" and rest[-1]["error_code"] == "MESSAGE_NOT_FOUND"
+
+
+def chunk_rows_of(conn, message_id):
+    return conn.execute("SELECT count(*) AS n FROM reply_chunks WHERE message_id = %s", (message_id,)).fetchone()["n"]
+
+
+def test_an_ended_reply_s_chunk_log_is_pruned_after_its_grace_and_a_rejoin_then_replays_the_message(
+        conn, database, reply):
+    """The sweep keeps a reply's chunks for late rejoiners (CHUNK_LOG_GRACE_SECONDS, shortened here), never
+    while it streams, then deletes the whole log; a rejoin then replays the stored content."""
+    from app.streams.leases import LeaseKeeper
+    from support.waiting import wait_until
+
+    keeper = LeaseKeeper(database, make_config(lease_seconds=600, chunk_log_grace_seconds=0.5))
+    every = store_batches(conn, reply.message_id, [[text_chunk("one "), text_chunk("two ")], [text_chunk("three")]])
+    conn.execute("UPDATE reply_chunks SET stored_at = now() - interval '1 hour' WHERE message_id = %s",
+                 (reply.message_id,))  # stored long ago, but the reply still streams
+    keeper.prune()
+    assert chunk_rows_of(conn, reply.message_id) == 2
+    reply.save([{"type": "text", "text": "one two three"}], {}, outcomes.COMPLETE)
+    keeper.prune()
+    assert chunk_rows_of(conn, reply.message_id) == 2  # ended just now: within its grace
+    assert contents(replay(database, reply.message_id)) == [c["content"] for c in every]
+
+    def pruned():
+        keeper.prune()
+        return chunk_rows_of(conn, reply.message_id) == 0
+    wait_until(pruned, timeout=10, message="the chunk log pruned once its grace passed")
+    events = replay(database, reply.message_id)
+    assert contents(events) == ["one two three"] and events[-1]["type"] == "complete"
+
+
+def test_share_links_are_deleted_once_past_their_retention(conn, database, caller, reply):
+    """Revoked or expired links stop working at once and are deleted SHARE_RETENTION_DAYS later (shortened)."""
+    from app.chat import shares
+    from app.streams.leases import LeaseKeeper
+
+    session_id = reply.session_id
+    revoked = shares.create(database, caller, session_id, None)[1]
+    kept = shares.create(database, caller, session_id, None)[1]
+    shares.revoke(database, caller, session_id, revoked["id"])
+    conn.execute("UPDATE share_tokens SET revoked_at = now() - interval '2 days' WHERE id = %s", (revoked["id"],))
+    LeaseKeeper(database, make_config(lease_seconds=600, share_retention_days=3)).prune()
+    assert {row["id"] for row in shares.list_for(database, caller, session_id)} == {revoked["id"], kept["id"]}
+    LeaseKeeper(database, make_config(lease_seconds=600, share_retention_days=1)).prune()
+    assert {row["id"] for row in shares.list_for(database, caller, session_id)} == {kept["id"]}

@@ -1,0 +1,28 @@
+"""Nothing grows without bound: a real engine's sweep prunes ended replies' chunk logs once their grace has
+passed (CHUNK_LOG_GRACE_SECONDS, shortened here), and a rejoin then replays the stored message."""
+from support.backends import chunk, complete, ndjson, stream_answer
+from support.engine import Api, read_ndjson
+from support.waiting import wait_until
+
+
+def test_an_ended_reply_s_chunks_are_pruned_after_the_grace_and_a_rejoin_still_reads_it(start_engine, api, backend,
+                                                                                        session_type, db):
+    engine = Api(start_engine(CHUNK_LOG_GRACE_SECONDS=1, LEASE_SECONDS=2).url, api.client_id)  # a sweep a second
+    backend.on("message.new", lambda event, environ: stream_answer(
+        iter([ndjson(chunk("kept "), chunk("for "), chunk("late "), chunk("rejoiners"), complete())])))
+    session_id = api.create_session(session_type)
+    events = list(read_ndjson(engine.call("POST", "/messages/send", stream=True,
+                                          json={"session_id": session_id, "content": "hi"})))
+    assert events[-1]["type"] == "complete"
+    reply_id = events[0]["message_id"]
+
+    def chunk_rows():
+        return db.execute("SELECT count(*) AS n FROM reply_chunks c JOIN messages m ON m.id = c.message_id "
+                          "WHERE m.session_id = %s", (session_id[-36:],)).fetchone()["n"]
+    assert chunk_rows() >= 1  # stored with the reply's end
+    early = list(read_ndjson(engine.call("GET", f"/messages/{reply_id}/stream?offset=2", stream=True)))
+    assert [e["chunk"]["content"] for e in early if e["type"] == "chunk"] == ["late ", "rejoiners"]
+    wait_until(lambda: chunk_rows() == 0, timeout=20, message="the chunk log pruned by the sweep")
+    late = list(read_ndjson(engine.call("GET", f"/messages/{reply_id}/stream", stream=True)))
+    assert "".join(e["chunk"]["content"] for e in late if e["type"] == "chunk") == "kept for late rejoiners"
+    assert late[-1]["type"] == "complete"
