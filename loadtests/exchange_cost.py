@@ -218,6 +218,59 @@ def prefill(database_url, pairs, depth):
         conn.execute("ANALYZE messages")
 
 
+TABLES_SQL = """
+SELECT t.relname AS name, t.n_tup_ins AS inserted, t.n_tup_upd AS updated, t.n_tup_hot_upd AS hot_updated,
+       t.n_tup_del AS deleted, t.n_live_tup AS live_rows, pg_table_size(t.relid) AS table_bytes,
+       pg_indexes_size(t.relid) AS index_bytes,
+       (SELECT count(*) FROM pg_index i WHERE i.indrelid = t.relid) AS indexes
+  FROM pg_stat_user_tables t WHERE t.schemaname = 'public'"""
+INDEXES_SQL = """
+SELECT i.indexrelname AS name, i.relname AS table_name, i.idx_scan AS scans, pg_relation_size(i.indexrelid) AS bytes
+  FROM pg_stat_user_indexes i WHERE i.schemaname = 'public'"""
+
+
+def storage_stats(database_url):
+    """Per table: rows written so far and sizes; per index: scans so far (PostgreSQL's cumulative counters,
+    flushed by each backend within a second)."""
+    time.sleep(1.1)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        columns = ("inserted", "updated", "hot_updated", "deleted", "live_rows", "table_bytes", "index_bytes",
+                   "indexes")
+        tables = {row[0]: dict(zip(columns, row[1:], strict=True)) for row in conn.execute(TABLES_SQL)}
+        indexes = {row[0]: {"table": row[1], "scans": row[2], "bytes": row[3]} for row in conn.execute(INDEXES_SQL)}
+    return {"tables": tables, "indexes": indexes}
+
+
+def storage_delta(before, after, exchanges):
+    """Rows and index entries written per exchange, bytes grown per 1,000 exchanges, index scans in the window.
+    Index entries: an insert or a non-HOT update writes one into each of the table's indexes."""
+    tables = {}
+    for name, now in after["tables"].items():
+        was = before["tables"].get(name, {key: 0 for key in now})
+        rows = {key: now[key] - was[key] for key in ("inserted", "updated", "hot_updated", "deleted")}
+        entries = (rows["inserted"] + rows["updated"] - rows["hot_updated"]) * now["indexes"]
+        tables[name] = {**{f"{key}_per_exchange": value / exchanges for key, value in rows.items()},
+                        "index_entries_per_exchange": entries / exchanges,
+                        "bytes_per_1000": (now["table_bytes"] + now["index_bytes"] - was["table_bytes"]
+                                           - was["index_bytes"]) * 1000 / exchanges,
+                        "table_bytes": now["table_bytes"], "index_bytes": now["index_bytes"],
+                        "live_rows": now["live_rows"]}
+    scans = {name: {"table": now["table"], "scans": now["scans"] - before["indexes"].get(name, {"scans": 0})["scans"],
+                    "bytes": now["bytes"]} for name, now in after["indexes"].items()}
+    return {"tables": tables, "index_scans": scans}
+
+
+def prune_everything(database_url):
+    """What the sweep prunes, with no grace (the engine's own statements), then VACUUM: sizes after pruning."""
+    from app.db import queries as engine_queries
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while engine_queries.prune_chunk_logs(conn, grace_seconds=0, limit=10_000):
+            pass
+        conn.execute("VACUUM messages, reply_chunks, live_replies, idempotency_keys")
+    return storage_stats(database_url)
+
+
 def completed_exchanges(database_url, prefix):
     with psycopg.connect(database_url, autocommit=True) as conn:
         return conn.execute("SELECT count(*) FROM messages m JOIN sessions s ON s.id = m.session_id "
@@ -270,6 +323,7 @@ def measure(name, url, prefix, roles, cluster, wrk, script, args):
     run_wrk(wrk, url, script, args.warmup, args.connections, args.threads)
     time.sleep(1)  # let the warm-up's last streams finish before the window opens
     exchanges_before = completed_exchanges(cluster.database_url, prefix)
+    storage_before = storage_stats(cluster.database_url)
     connections_before = accepted_connections(cluster.state["backend_url"])
     ticks_before = tree_ticks(roles)
     summary = run_wrk(wrk, url, script, args.duration, args.connections, args.threads)
@@ -277,6 +331,7 @@ def measure(name, url, prefix, roles, cluster, wrk, script, args):
     connections = accepted_connections(cluster.state["backend_url"]) - connections_before
     time.sleep(1)  # streams cut by wrk's stop may still be saving; neither target is penalised by that
     exchanges = completed_exchanges(cluster.database_url, prefix) - exchanges_before
+    storage = storage_delta(storage_before, storage_stats(cluster.database_url), exchanges) if exchanges else None
     cpu_ms = {role: (ticks_after[role] - ticks_before[role]) * TICK_MS for role in roles}
     cpu_ms["load generator (wrk)"] = summary["cpu_ms"]
     per_exchange = {role: (ms / exchanges if exchanges else None) for role, ms in cpu_ms.items()}
@@ -285,7 +340,7 @@ def measure(name, url, prefix, roles, cluster, wrk, script, args):
             "wrk": summary, "cpu_ms": cpu_ms, "cpu_ms_per_exchange": per_exchange,
             "own_cpu_ms_per_exchange": per_exchange["server"],
             "total_cpu_ms_per_exchange": sum(v for v in per_exchange.values() if v is not None),
-            "backend_connections": connections,
+            "backend_connections": connections, "storage": storage,
             "messages_per_session_after": messages_per_session(cluster.database_url, prefix),
             "backend_connections_per_1000": connections * 1000 / exchanges if exchanges else None}
 
@@ -357,12 +412,13 @@ def run(args, out_dir):
                 prefill(cluster.database_url, pairs, args.depth)
                 scripts.append(write_script(pairs, tempfile.gettempdir(), f"exchange-cost-{prefix}-{os.getpid()}"))
                 rounds.append(measure(name, url, prefix, {"server": pid, **shared}, cluster, wrk, scripts[-1], args))
+        after_pruning = prune_everything(cluster.database_url)
         profile = profile_engine(engine_pid, engine_url, wrk, scripts[0], args, raw_dir) if args.profile \
             else None
         return {"when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                 "params": {k: v for k, v in vars(args).items() if k != "out"}, "cores": os.cpu_count(),
                 "load_average_before": load_before, "load_average_after": os.getloadavg(),
-                "commit": _commit(), "rounds": rounds, "profile": profile}
+                "commit": _commit(), "rounds": rounds, "after_pruning": after_pruning, "profile": profile}
     finally:
         for path in scripts:
             os.remove(path)
@@ -547,8 +603,44 @@ def depth_section(result):
             f"{_fmt(_ratio(rate['engine'], rate['baseline']))}× |")
     lines += ["", "Targets: PostgreSQL ≤ 1.0× at every depth, server + PostgreSQL ≤ 1.0× at 1,000, the engine's "
               "own CPU ≤ 1.3×. Each depth's full table (every role, latencies, errors) is in "
-              "`exchange-cost-by-depth.json`.", "", DEPTH_END]
+              "`exchange-cost-by-depth.json`.", ""]
+    lines += storage_lines(result["depths"][-1])
+    lines.append(DEPTH_END)
     return "\n".join(lines)
+
+
+def storage_lines(entry):
+    """Writes, growth and index use per exchange in the engine's last window at a depth, and sizes after pruning."""
+    engine = [r for r in entry["rounds"] if r["target"] == "engine" and r.get("storage")]
+    if not engine:
+        return []
+    storage, pruned = engine[-1]["storage"], entry.get("after_pruning") or {"tables": {}}
+    lines = [f"### Storage per exchange: the engine's window at depth {entry['depth']:,}", "",
+             "Rows written per streamed exchange (PostgreSQL's counters over the window), index entries they wrote "
+             "(an insert or a non-HOT update writes one into each of the table's indexes), growth per 1,000 "
+             "exchanges, and each table's size at the end of the run and after pruning what the sweep prunes "
+             "(ended replies' chunk logs, here with no grace) and a VACUUM.", "",
+             "| table | inserted / updated (HOT) / deleted per exchange | index entries per exchange | bytes per "
+             "1,000 exchanges | table + indexes at the end | live rows | after pruning: rows, table + indexes |",
+             "|---|---|---|---|---|---|---|"]
+    for name, row in sorted(storage["tables"].items(), key=lambda item: -item[1]["bytes_per_1000"]):
+        if not any(row[f"{k}_per_exchange"] for k in ("inserted", "updated", "deleted")):
+            continue
+        after = pruned["tables"].get(name, {})
+        lines.append(
+            f"| {name} | {row['inserted_per_exchange']:.2f} / {row['updated_per_exchange']:.2f} "
+            f"({row['hot_updated_per_exchange']:.2f}) / {row['deleted_per_exchange']:.2f} | "
+            f"{row['index_entries_per_exchange']:.1f} | {row['bytes_per_1000'] / 1024:,.0f} KiB | "
+            f"{(row['table_bytes'] + row['index_bytes']) / 2**20:,.1f} MiB | {row['live_rows']:,} | "
+            f"{_fmt(after.get('live_rows'), '{:,}')}, "
+            f"{_fmt((after['table_bytes'] + after['index_bytes']) / 2**20 if after else None, '{:,.1f}')} MiB |")
+    used = sorted((name, row) for name, row in storage["index_scans"].items() if row["scans"])
+    unused = sorted(name for name, row in storage["index_scans"].items() if not row["scans"])
+    lines += ["", "Indexes the engine's window used (scans): " + ", ".join(
+        f"`{name}` ({row['scans']:,})" for name, row in used) + ".",
+              "", "Not scanned in the window: " + (", ".join(f"`{name}`" for name in unused) or "none") +
+              " (see docs/architecture.md for why each is kept).", ""]
+    return lines
 
 
 def main():
