@@ -44,12 +44,9 @@ def field_schema(field):
     return schema
 
 
-def object_schema(schema):
-    """A Schema (class or instance) as an object: its loadable fields, which are required, and whether
-    other properties are refused (marshmallow's RAISE)."""
-    schema = schema() if isinstance(schema, type) else schema
+def _object(fields_by_name, closed, description=None):
     properties, required = {}, []
-    for name, field in schema.load_fields.items():
+    for name, field in fields_by_name.items():
         key = field.data_key or name
         properties[key] = field_schema(field)
         if field.required:
@@ -57,29 +54,25 @@ def object_schema(schema):
     result = {"type": "object", "properties": properties}
     if required:
         result["required"] = required
-    if schema.unknown == RAISE:
+    if closed:
         result["additionalProperties"] = False
+    if description:
+        result["description"] = description
     return result
+
+
+def object_schema(schema):
+    """A request Schema (class or instance) as an object: its loadable fields, which are required, and
+    whether other properties are refused (marshmallow's RAISE)."""
+    schema = schema() if isinstance(schema, type) else schema
+    return _object(schema.load_fields, schema.unknown == RAISE)
 
 
 def response_schema(schema):
     """A response shape (class or instance) as an object: the fields it dumps, which are always there
     (`required=True`), whether other properties may appear (`closed`), and its description (`doc`)."""
     schema = schema() if isinstance(schema, type) else schema
-    properties, required = {}, []
-    for name, field in schema.dump_fields.items():
-        key = field.data_key or name
-        properties[key] = field_schema(field)
-        if field.required:
-            required.append(key)
-    result = {"type": "object", "properties": properties}
-    if required:
-        result["required"] = required
-    if schema.closed:
-        result["additionalProperties"] = False
-    if schema.doc:
-        result["description"] = schema.doc
-    return result
+    return _object(schema.dump_fields, schema.closed, schema.doc)
 
 
 def query_parameters(schema):
