@@ -4,10 +4,11 @@ It describes what this service really does (the client contract plus the engine'
 admin, activate, health). Tests validate live responses and the requests they send against it.
 
 Each fact has one home, and this module only assembles them: id formats come from app/ids.py (through
-the fields of app/schemas/fields.py), content part types and their fields from app/schemas/content.py, request bodies
-and query parameters are generated from the marshmallow schemas the views load them with
-(app/schemas/requests.py, via app/api/jsonschema.py). Response shapes are written here: they are
-built by plain functions (app/schemas/responses.py) that have no schema to generate from.
+the fields of app/schemas/fields.py), content part types and their fields from app/schemas/content.py, request
+bodies and query parameters from the marshmallow schemas the views load them with (app/schemas/requests.py),
+response bodies from the shapes the views dump them with (app/schemas/responses.py), both through
+app/schemas/jsonschema.py. Written here remain what no view dumps: the error body (errors.py builds it),
+the stream's events (the relay writes them) and what backends define (capabilities, content parts).
 """
 from functools import cache
 
