@@ -9,7 +9,8 @@ import gevent.monkey
 import psycopg.waiting
 from flask import Flask, g, request
 
-from app import api, auth, cli, cors, errors, gevent_wait, input_guard, logs, secret_keys, url_policy
+from app import api, auth, cli, cors, errors, gevent_wait, logs, secret_keys, url_policy
+from app.api import request_guard
 from app.config import Config
 from app.db import Database
 from app.metrics import get_metrics
@@ -83,8 +84,8 @@ def _register_request_hooks(app, metrics, db):
         supplied = request.headers.get("X-Request-Id", "")
         g.request_id = supplied if 0 < len(supplied) <= 100 and supplied.isprintable() else uuid.uuid4().hex
         errors.trace_id()
-        input_guard.check_request_text(request.path, request.args)
-        input_guard.check_streamed_body_size(request)
+        request_guard.check_request_text(request.path, request.args)
+        request_guard.check_streamed_body_size(request)
 
     @app.after_request
     def finish_request(response):

@@ -4,8 +4,8 @@ import functools
 from flask import g, make_response, request
 
 from app import ids
+from app.api.request_guard import parse_json_body
 from app.errors import invalid
-from app.input_guard import parse_json_body
 from app.services import current_services
 from app.streams.relay import WriteWatch
 

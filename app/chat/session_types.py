@@ -5,8 +5,9 @@ from psycopg.types.json import Jsonb
 from app import ids, url_policy
 from app.db import queries as q
 from app.errors import conflict, invalid, not_found
+from app.schemas.requests import STREAM_DEFAULTS, STREAM_SETTINGS
 from app.webhooks import events, signing
-from app.webhooks.client import STREAM_DEFAULTS, STREAM_SETTINGS, Target
+from app.webhooks.client import Target
 
 EDITABLE = ("name", "description", "webhook_url", "timeout_seconds", "summarization_enabled",
             "summarization_url", "summarization_settings", "accepts_files", *STREAM_SETTINGS)

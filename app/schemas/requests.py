@@ -99,12 +99,20 @@ class VariantsQuery(PageQuery):
 SESSION_TYPE_NAME = validate.Length(min=1, max=200)
 
 
+# Per session type: the total cap on one reply, and its breaker (app/webhooks/client.Target applies them). A
+# breaker setting left None falls back to the instance's default (config: BREAKER_*, the contract's 60 s open
+# and 3 probes).
+STREAM_DEFAULTS = {"max_reply_seconds": 1800, "breaker_failure_threshold": None, "breaker_open_seconds": None,
+                   "breaker_half_open_probes": None}
+STREAM_SETTINGS = tuple(STREAM_DEFAULTS)
+
+
 class SessionTypeFields(Schema):
     name = fields.String(validate=SESSION_TYPE_NAME)
     description = fields.String(validate=validate.Length(max=2000))
     webhook_url = fields.String(validate=HTTP_URL)
     timeout_seconds = StrictInteger(validate=validate.Range(min=1, max=300))
-    # The stream settings; their defaults are app.webhooks.client.STREAM_DEFAULTS (None: the instance's).
+    # The stream settings; their defaults are STREAM_DEFAULTS (None: the instance's).
     max_reply_seconds = StrictInteger(validate=validate.Range(min=1, max=3600), metadata={
         "description": "Caps a streamed reply's total duration (stop_reason max_duration); timeout_seconds "
                        "bounds only the first byte and silences."})

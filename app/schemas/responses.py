@@ -11,7 +11,6 @@ from marshmallow import Schema, fields, validate
 from app.schemas import requests
 from app.schemas.fields import Computed, Documented, MessageId, PlainUuid, SameRow, SessionId, SessionTypeId, ref
 from app.schemas.jsonschema import field_schema
-from app.webhooks.client import STREAM_DEFAULTS
 
 NEXT_CURSOR_DOC = "Opaque; null on the last page"
 ACCEPTS_FILES_DOC = ("Whether send accepts file_ids: the session type's setting, or else the backend's declared "
@@ -297,7 +296,8 @@ def _stream_setting(name, default):
     return Documented({**described, **({"nullable": True} if default is None else {"default": default})})
 
 
-_StreamSettings = Shape.from_dict({name: _stream_setting(name, default) for name, default in STREAM_DEFAULTS.items()},
+_StreamSettings = Shape.from_dict({name: _stream_setting(name, default)
+                                   for name, default in requests.STREAM_DEFAULTS.items()},
                                   name="StreamSettings")
 
 

@@ -21,6 +21,7 @@ from urllib3.exceptions import ReadTimeoutError
 
 from app import url_policy
 from app.error_codes import BACKEND_ERROR
+from app.schemas.requests import STREAM_DEFAULTS, STREAM_SETTINGS
 from app.webhooks import policy, signing
 from app.webhooks.breakers import BreakerRegistry
 from app.webhooks.errors import BackendError, BackendFailure, BackendTimeout, BreakerOpen
@@ -34,11 +35,6 @@ STREAM_ACCEPT = "application/x-ndjson, application/json"
 MAX_JSON_BYTES = 1024 * 1024
 
 
-# Per session type: the total cap on one reply, and its breaker. A breaker setting left None falls
-# back to the instance's default (config: BREAKER_*, the contract's 60 s open and 3 probes).
-STREAM_DEFAULTS = {"max_reply_seconds": 1800, "breaker_failure_threshold": None, "breaker_open_seconds": None,
-                   "breaker_half_open_probes": None}
-STREAM_SETTINGS = tuple(STREAM_DEFAULTS)
 
 
 class Target:

@@ -1,11 +1,12 @@
-"""app/input_guard.py and the small checks of hostile input elsewhere (roles, ids)."""
+"""app/input_guard.py, app/api/request_guard.py and the small checks of hostile input elsewhere (roles, ids)."""
 import pytest
 from werkzeug.datastructures import MultiDict
 
 from app import ids
+from app.api.request_guard import check_request_text, parse_json_body
 from app.auth import roles_of
 from app.errors import ApiError
-from app.input_guard import check_request_text, json_depth_problem, parse_json_body
+from app.input_guard import json_depth_problem
 
 
 def refused(call, *args):
