@@ -33,9 +33,12 @@ $$;
 
 -- The one walk down a session's tree: from its roots (or from below `p_below`) along the active path,
 -- at each node its active child, a share recipient's own (`p_recipient`) before the owner's; at most
--- `p_limit` messages (NULL: down to the leaf). Each level is one probe of messages_one_active_sibling's
--- index (session, parent, audience) WHERE is_active, written in the index's own terms so that generic
--- plans use it too. A recipient's branch starts below the owner's messages, never among the roots.
+-- `p_limit` messages (NULL: down to the leaf). A recipient's branch starts below the owner's messages,
+-- never among the roots. Each level is one probe of messages_one_active_sibling's index (session, parent,
+-- audience) WHERE is_active per audience, written in the index's own terms so that generic plans use it
+-- too; the recipient's probe comes first and, for the owner's walk (`p_recipient` NULL), compares with
+-- NULL, which the index answers without looking. Two LIMIT 1 probes cost less than one probe of both
+-- audiences sorted by audience (measured: 3.4 against 4.3 ms for 1,000 levels).
 -- A plain SQL function: the planner inlines it into each query that reads it.
 CREATE OR REPLACE FUNCTION path_descent(p_session_id uuid, p_recipient text DEFAULT NULL,
                                         p_below uuid DEFAULT NULL, p_limit integer DEFAULT NULL)
@@ -43,28 +46,45 @@ RETURNS TABLE (id uuid, parent_id uuid, role text, is_active boolean, is_hidden_
                recipient_client_id text, history_item text, depth integer)
 LANGUAGE sql STABLE AS $$
     WITH RECURSIVE walk AS (
-        (SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
-                m.history_item, 0 AS depth
-           FROM messages m
-          WHERE m.session_id = p_session_id AND m.is_active
-            AND coalesce(m.parent_id, '00000000-0000-0000-0000-000000000000'::uuid)
-                = coalesce(p_below, '00000000-0000-0000-0000-000000000000'::uuid)
-            AND coalesce(m.recipient_client_id, '')
-                = ANY (ARRAY['', CASE WHEN p_below IS NULL THEN '' ELSE coalesce(p_recipient, '') END])
-          ORDER BY m.recipient_client_id IS NULL
-          LIMIT 1)
+        SELECT first.*, 0 AS depth
+          FROM ((SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
+                        m.history_item
+                   FROM messages m
+                  WHERE m.session_id = p_session_id AND m.is_active
+                    AND coalesce(m.parent_id, '00000000-0000-0000-0000-000000000000'::uuid)
+                        = coalesce(p_below, '00000000-0000-0000-0000-000000000000'::uuid)
+                    AND coalesce(m.recipient_client_id, '') = CASE WHEN p_below IS NOT NULL THEN p_recipient END
+                  LIMIT 1)
+                UNION ALL
+                (SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
+                        m.history_item
+                   FROM messages m
+                  WHERE m.session_id = p_session_id AND m.is_active
+                    AND coalesce(m.parent_id, '00000000-0000-0000-0000-000000000000'::uuid)
+                        = coalesce(p_below, '00000000-0000-0000-0000-000000000000'::uuid)
+                    AND coalesce(m.recipient_client_id, '') = ''
+                  LIMIT 1)
+                LIMIT 1) first
         UNION ALL
         SELECT child.*, walk.depth + 1
           FROM walk
          CROSS JOIN LATERAL (
-               SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
-                      m.history_item
-                 FROM messages m
-                WHERE m.session_id = p_session_id AND m.is_active
-                  AND coalesce(m.parent_id, '00000000-0000-0000-0000-000000000000'::uuid) = walk.id
-                  AND coalesce(m.recipient_client_id, '') = ANY (ARRAY['', coalesce(p_recipient, '')])
-                ORDER BY m.recipient_client_id IS NULL
-                LIMIT 1
+               (SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
+                       m.history_item
+                  FROM messages m
+                 WHERE m.session_id = p_session_id AND m.is_active
+                   AND coalesce(m.parent_id, '00000000-0000-0000-0000-000000000000'::uuid) = walk.id
+                   AND coalesce(m.recipient_client_id, '') = p_recipient
+                 LIMIT 1)
+               UNION ALL
+               (SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
+                       m.history_item
+                  FROM messages m
+                 WHERE m.session_id = p_session_id AND m.is_active
+                   AND coalesce(m.parent_id, '00000000-0000-0000-0000-000000000000'::uuid) = walk.id
+                   AND coalesce(m.recipient_client_id, '') = ''
+                 LIMIT 1)
+               LIMIT 1
          ) child
          WHERE p_limit IS NULL OR walk.depth + 1 < p_limit
     )

@@ -9,7 +9,7 @@ WITH RECURSIVE subtree AS (
     UNION ALL
     SELECT child.id
       FROM subtree
-      JOIN messages child ON child.parent_id = subtree.id
+      JOIN messages child ON child.session_id = %(session_id)s AND child.parent_id = subtree.id
 )
 DELETE FROM messages m
  USING subtree

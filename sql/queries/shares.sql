@@ -66,7 +66,8 @@ WITH RECURSIVE up AS (
                    THEN up.recipient_client_id = %(recipient)s::text AND up.parent_id IS NOT NULL
                WHEN %(recipient)s::text IS NULL OR up.parent_id IS NULL THEN true
                ELSE NOT EXISTS (SELECT 1 FROM messages sibling
-                                 WHERE sibling.parent_id = up.parent_id AND sibling.is_active
+                                 WHERE sibling.session_id = %(session_id)s AND sibling.parent_id = up.parent_id
+                                   AND sibling.is_active
                                    AND sibling.recipient_client_id = %(recipient)s::text)
            END, false) AS on_path
       FROM up
