@@ -2,15 +2,22 @@
 -- transaction's start): a session's lock may have been waited for.
 
 -- The owner's reply still streaming in a session (on the active path), if any, and whether its lease lapsed.
+-- PL/pgSQL here and in place_turn, not SQL: PostgreSQL plans a SQL function it cannot inline (a volatile
+-- one) again on every call, while PL/pgSQL keeps each statement's plan for the session; planning these
+-- statements on every send cost more PostgreSQL CPU than running them.
 CREATE OR REPLACE FUNCTION busy_reply(p_session_id uuid) RETURNS TABLE (message_id uuid, lapsed boolean)
-LANGUAGE sql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE AS $fn$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT l.message_id, l.lease_expires_at < clock_timestamp()
       FROM live_replies l
       JOIN messages m ON m.id = l.message_id
      WHERE l.session_id = p_session_id AND m.is_active AND m.recipient_client_id IS NULL
      ORDER BY l.started_at DESC
-     LIMIT 1
-$$;
+     LIMIT 1;
+END
+$fn$;
 
 -- The one "place a turn": a user message as the newest active variant under `p_parent_id` (NULL: among
 -- the roots) with an empty assistant reply below it, or (`p_user_message_id` NULL: a recreate) the reply
@@ -25,7 +32,10 @@ CREATE OR REPLACE FUNCTION place_turn(
     p_assistant_metadata jsonb, p_resumable boolean, p_lease_seconds double precision)
 RETURNS TABLE (user_message_id uuid, assistant_message_id uuid, variant_index integer, created_at timestamptz,
                deactivated bigint)
-LANGUAGE sql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE AS $fn$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     WITH siblings AS (
         SELECT m.variant_index, m.recipient_client_id FROM messages m
          WHERE m.session_id = p_session_id AND m.parent_id = p_parent_id
@@ -70,8 +80,9 @@ LANGUAGE sql VOLATILE AS $$
     )
     SELECT (SELECT id FROM user_message), a.id, coalesce((SELECT variant_index FROM user_message), a.variant_index),
            (SELECT created_at FROM user_message), (SELECT count(*) FROM deactivated)
-      FROM assistant_message a
-$$;
+      FROM assistant_message a;
+END
+$fn$;
 
 -- The common send's transaction-1 work in one round trip: lock the caller's session, then place the turn
 -- below the owner's active leaf. A function because of snapshots: one statement reads the database as it

@@ -6,17 +6,18 @@
 -- what that returns (`CROSS JOIN LATERAL session_settings(locked.s, locked.t)`: one call a row). The
 -- locking subquery's row is the session as the lock's last holder left it; a function applied beside
 -- the lock, in the same FROM list, read the version from before the wait (a test caught it).
-CREATE OR REPLACE FUNCTION session_settings(
-    s sessions, t session_types,
-    OUT id uuid, OUT client_id text, OUT session_type_id text, OUT available_capabilities jsonb,
-    OUT metadata jsonb, OUT webhook_url text, OUT timeout_seconds integer, OUT summarization_enabled boolean,
-    OUT summarization_url text, OUT summarization_settings jsonb, OUT accepts_files boolean,
-    OUT webhook_secret text, OUT max_reply_seconds integer, OUT breaker_failure_threshold integer,
-    OUT breaker_open_seconds integer, OUT breaker_half_open_probes integer)
+-- Declared as returning a set (of one row) so that the planner inlines it into the calling statement: a
+-- SQL function it cannot inline is planned again on every call (sql/migrations/016 dropped the earlier form).
+CREATE OR REPLACE FUNCTION session_settings(s sessions, t session_types)
+RETURNS TABLE (id uuid, client_id text, session_type_id text, available_capabilities jsonb, metadata jsonb,
+               webhook_url text, timeout_seconds integer, summarization_enabled boolean, summarization_url text,
+               summarization_settings jsonb, accepts_files boolean, webhook_secret text,
+               max_reply_seconds integer, breaker_failure_threshold integer, breaker_open_seconds integer,
+               breaker_half_open_probes integer)
 LANGUAGE sql STABLE AS $$
     SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadata,
            t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url, t.summarization_settings,
-           session_accepts_files(s.session_type_id, s.available_capabilities),
+           files_accepted(t.accepts_files, s.available_capabilities),
            t.webhook_secret, t.max_reply_seconds, t.breaker_failure_threshold, t.breaker_open_seconds,
            t.breaker_half_open_probes
 $$;

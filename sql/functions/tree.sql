@@ -18,10 +18,17 @@ BEGIN
 END;
 $$;
 
+-- Whether a session accepts file ids: its type's setting, or else what its backend declared (the
+-- `file_attachments` capability). The rule itself, for a caller that has the type's row at hand (a plain
+-- expression the planner inlines), and the lookup by type id for one that has not.
+CREATE OR REPLACE FUNCTION files_accepted(type_setting boolean, capabilities jsonb) RETURNS boolean
+    LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(type_setting, capabilities @> '[{"id": "file_attachments"}]')
+$$;
+
 CREATE OR REPLACE FUNCTION session_accepts_files(session_type_id text, capabilities jsonb) RETURNS boolean
     LANGUAGE sql STABLE AS $$
-    SELECT coalesce((SELECT t.accepts_files FROM session_types t WHERE t.id = $1),
-                    $2 @> '[{"id": "file_attachments"}]')
+    SELECT files_accepted((SELECT t.accepts_files FROM session_types t WHERE t.id = $1), $2)
 $$;
 
 -- A message's place in the tree, for search hits: the variant indexes from the root down to it, and
