@@ -31,7 +31,9 @@ MESSAGE = "gts.hyperspot.chat_engine.entities.message.v1~"
 SESSION = "gts.hyperspot.chat_engine.entities.session.v1~"
 pool = ConnectionPool(os.environ["DATABASE_URL"], min_size=2, max_size=int(os.environ.get("DB_POOL_MAX_SIZE", "10")),
                       kwargs={"autocommit": True})
-with pool.connection() as schema_conn:
+with pool.connection() as schema_conn, schema_conn.transaction():
+    # Every worker runs this at start: two concurrent CREATE TABLE IF NOT EXISTS can still collide.
+    schema_conn.execute("SELECT pg_advisory_xact_lock(4242099)")
     SQL.relay_schema(schema_conn)
 backend = requests.Session()
 # Room for every stream a worker runs at once: a connection returned to a full pool is closed.

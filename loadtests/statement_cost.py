@@ -1,0 +1,189 @@
+"""PostgreSQL CPU per exchange of the engine's own statements against the baseline relay's, in isolation.
+
+    python -m loadtests.statement_cost [--exchanges 3000] [--depth 2] [--rounds 2]
+
+One embedded PostgreSQL, no HTTP, no backend, no engine process: a single connection runs the SQL a
+streamed exchange costs, back to back, first the engine's (transaction 1: `continue_active_path`; the
+reply's end: `finish_live_reply` with one chunk row), then the relay's (`relay_start`, `relay_finish`),
+in turn, on sessions pre-filled to `--depth` messages. CPU is read from /proc for that one server
+process, so nothing else on the machine is counted: steadier than `exchange_cost`, which measures the
+whole system under load, and the place to find out which statement costs what. With `--functions`,
+PostgreSQL's own per-function timings (track_functions) are printed for the engine's functions.
+Writes its section of loadtests/reports/<date>/report.md.
+"""
+import argparse
+import datetime
+import json
+import os
+import random
+import tempfile
+import uuid
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from app import migrations
+from app.chat.replies import chunk_rows
+from app.db import Queries, queries as engine_sql
+from launch.embedded_postgres import EmbeddedPostgres
+from loadtests.cluster import ROOT
+from loadtests.report_sections import write_section
+
+RELAY_SQL = Queries(os.path.join(os.path.dirname(os.path.abspath(__file__)), "sql"))
+TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+SESSION_TYPE = "gts.hyperspot.chat_engine.session_types.statement_cost.v1~"
+REPLY = "You said a question ok"
+SESSIONS = 100
+
+
+def _ticks(pid):
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def _prefill(conn, depth):
+    """SESSIONS sessions for each side, each a chain of `depth` messages; the relay's leaf pointers."""
+    conn.execute("INSERT INTO session_types (id, name, webhook_url) VALUES (%s, 'statement cost', "
+                 "'http://127.0.0.1:9/')", (SESSION_TYPE,))
+    RELAY_SQL.relay_schema(conn)
+    sides, leaves, rng = {}, [], random.Random(depth)
+    for side in ("engine", "relay"):
+        sides[side] = [uuid.uuid4() for _ in range(SESSIONS)]
+        for session_id in sides[side]:
+            conn.execute("INSERT INTO sessions (id, client_id, session_type_id) VALUES (%s, %s, %s)",
+                         (session_id, side, SESSION_TYPE))
+    with conn.transaction(), conn.cursor().copy(
+            "COPY messages (id, session_id, parent_id, role, content, variant_index, is_active, is_complete) "
+            "FROM STDIN") as copy:
+        for side in sides:
+            for session_id in sides[side]:
+                parent = None
+                for index in range(depth):
+                    message_id = uuid.uuid4()
+                    text = " ".join(rng.choice("river mountain coffee garden rocket violin".split())
+                                    for _ in range(45))[:300]
+                    copy.write_row((message_id, session_id, parent, "assistant" if index % 2 else "user",
+                                    json.dumps([{"type": "text", "text": text}]), 0, True, True))
+                    parent = message_id
+                if parent is not None:
+                    leaves.append((session_id, parent))
+    with conn.cursor() as cursor:
+        cursor.executemany("INSERT INTO relay_leaves (session_id, leaf_id) VALUES (%s, %s)", leaves)
+    conn.execute("ANALYZE")
+    return sides
+
+
+def _engine_exchange(conn, session_id):
+    reply_id = uuid.uuid4()
+    with conn.transaction():
+        engine_sql.continue_active_path(conn, session_id=session_id, client_id="engine", check_busy=True,
+                                        user_message_id=uuid.uuid4(), assistant_message_id=reply_id,
+                                        content=Jsonb([{"type": "text", "text": "a question"}]), file_ids=[],
+                                        resumable=False, lease_seconds=20)
+    chunks = [{"type": "text", "content": word + " "} for word in REPLY.split()]
+    with conn.transaction():
+        engine_sql.finish_live_reply(conn, message_id=reply_id, session_id=session_id,
+                                     content=Jsonb([{"type": "text", "text": REPLY}]), is_complete=True,
+                                     metadata=Jsonb({"usage": 1}), batches=chunk_rows(0, chunks))
+
+
+def _relay_exchange(conn, session_id):
+    reply_id = uuid.uuid4()
+    with conn.transaction():
+        RELAY_SQL.relay_start(conn, session_id=session_id, client_id="relay", user_id=uuid.uuid4(),
+                              reply_id=reply_id, content=Jsonb([{"type": "text", "text": "a question"}]))
+    with conn.transaction():
+        RELAY_SQL.relay_finish(conn, reply_id=reply_id, session_id=session_id, metadata=Jsonb({"usage": 1}),
+                               content=Jsonb([{"type": "text", "text": REPLY}]))
+
+
+def _window(url, side, sessions, exchanges, functions):
+    """PostgreSQL CPU ms per exchange of one side, on a fresh connection (plans cached after its first calls)."""
+    run = _engine_exchange if side == "engine" else _relay_exchange
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        pid = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()["pid"]
+        if functions:
+            conn.execute("SET track_functions = 'all'")
+        for index in range(20):  # warm the plan caches
+            run(conn, sessions[index % len(sessions)])
+        before = _ticks(pid)
+        for index in range(exchanges):
+            run(conn, sessions[index % len(sessions)])
+        cpu = (_ticks(pid) - before) * TICK_MS / exchanges
+        timings = []
+        if functions:
+            conn.execute("SELECT pg_stat_force_next_flush()")
+            conn.execute("SELECT pg_stat_clear_snapshot()")
+            timings = conn.execute("SELECT funcname AS function, calls, total_time / calls AS total_ms, "
+                                   "self_time / calls AS self_ms FROM pg_stat_user_functions "
+                                   "WHERE calls > 0 ORDER BY total_time DESC").fetchall()
+    return cpu, timings
+
+
+def run(args):
+    server = EmbeddedPostgres(data_dir=tempfile.mkdtemp(prefix="statement-cost-"), fast_unsafe=True)
+    server.start()
+    try:
+        migrations.upgrade(server.url)
+        with psycopg.connect(server.url, autocommit=True, row_factory=dict_row) as conn:
+            sides = _prefill(conn, args.depth)
+        windows = []
+        for number in range(args.rounds):
+            for side in ("engine", "relay"):
+                cpu, timings = _window(server.url, side, sides[side], args.exchanges, args.functions)
+                windows.append({"side": side, "round": number + 1, "pg_cpu_ms": cpu,
+                                "functions": [{**t, "total_ms": float(t["total_ms"]), "self_ms": float(t["self_ms"])}
+                                              for t in timings]})
+                print(f"  {side} (round {number + 1}): {cpu:.3f} ms of PostgreSQL CPU per exchange", flush=True)
+    finally:
+        server.stop()
+    return {"when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "params": {k: v for k, v in vars(args).items() if k != "out"}, "windows": windows}
+
+
+def section(result):
+    params, windows = result["params"], result["windows"]
+    best = {side: min(w["pg_cpu_ms"] for w in windows if w["side"] == side) for side in ("engine", "relay")}
+    lines = ["<!-- statement-cost:start -->", "", "## PostgreSQL CPU per exchange, statements alone", "",
+             f"Measured {result['when']} by `python -m loadtests.statement_cost --exchanges {params['exchanges']} "
+             f"--depth {params['depth']} --rounds {params['rounds']}`: one connection runs an exchange's SQL back "
+             "to back, the engine's (`continue_active_path`, `finish_live_reply` with one chunk row) and the "
+             f"baseline relay's in turn, on sessions pre-filled to {params['depth']} messages; CPU from /proc of "
+             "that one server process. The lowest of the rounds counts (the machine is shared).", "",
+             "| round | engine ms | baseline ms |", "|---|---|---|"]
+    for number in range(1, params["rounds"] + 1):
+        cpu = {w["side"]: w["pg_cpu_ms"] for w in windows if w["round"] == number}
+        lines.append(f"| {number} | {cpu['engine']:.3f} | {cpu['relay']:.3f} |")
+    lines += ["", f"- **engine / baseline: {best['engine'] / best['relay']:.2f}×** ({best['engine']:.3f} against "
+              f"{best['relay']:.3f} ms). What the engine writes that the floor does not: the reply's live row "
+              "(inserted, then deleted at its end), its chunk row, the session's `updated_at`, each message's "
+              "rendered history item.", ""]
+    timed = [w for w in windows if w["functions"]]
+    if timed:
+        lines += ["| function (engine) | calls | total ms a call | self ms a call |", "|---|---|---|---|"]
+        lines += [f"| `{t['function']}` | {t['calls']} | {t['total_ms']:.4f} | {t['self_ms']:.4f} |"
+                  for t in timed[-1]["functions"]]
+        lines.append("")
+    lines.append("<!-- statement-cost:end -->")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--exchanges", type=int, default=3000)
+    parser.add_argument("--depth", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--functions", action="store_true", help="PostgreSQL's per-function timings too")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    out_dir = args.out or os.path.join(ROOT, "loadtests", "reports", datetime.date.today().isoformat())
+    os.makedirs(out_dir, exist_ok=True)
+    result = run(args)
+    print(f"report: {write_section(out_dir, 'statement-cost', section(result), result)}")
+    print(section(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+"""loadtests/statement_cost.py runs end to end on a small scale: the engine's and the relay's exchange SQL
+against a real PostgreSQL, PostgreSQL's own function timings read back (no figure is judged here)."""
+import argparse
+
+from loadtests import statement_cost
+
+
+def test_the_statement_benchmark_runs_both_sides_and_reads_function_timings():
+    result = statement_cost.run(argparse.Namespace(exchanges=30, depth=3, rounds=1, functions=True))
+    assert [w["side"] for w in result["windows"]] == ["engine", "relay"]
+    assert all(w["pg_cpu_ms"] >= 0 for w in result["windows"])
+    functions = {t["function"] for t in result["windows"][0]["functions"]}
+    assert {"continue_active_path", "place_turn", "busy_reply"} <= functions
+    assert "statement-cost:start" in statement_cost.section(result)
