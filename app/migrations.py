@@ -1,7 +1,7 @@
 """Schema migrations: sql/migrations/NNN_*.sql applied in order, once each, recorded in a table.
 
 Migrations (tables, constraints, data) run once each. SQL functions have one source, sql/functions/*.sql,
-applied with CREATE OR REPLACE after the migrations on every upgrade: changing a function is an edit
+applied with CREATE OR REPLACE after the migrations on every upgrade, in the same transaction: changing a function is an edit
 there, not a new migration copying it (a change of its arguments or result type still needs a migration
 that drops it first). Safe to run from several replicas at once: an advisory lock lets one apply while
 the others wait.
@@ -42,22 +42,22 @@ def upgrade(database_url):
             conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
                          "version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
             done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-            for filename in available():
-                version = filename[:-4]
-                if version in done:
-                    continue
-                with open(os.path.join(MIGRATIONS_DIR, filename), encoding="utf-8") as handle:
-                    script = handle.read()
-                with conn.transaction():
-                    conn.execute(script)
+            # One transaction for the missing migrations and every function file: a migration that drops or
+            # changes a function, and the files that define it again, commit together. Serving replicas never
+            # see a schema without the functions their statements call, and a failed upgrade changes nothing.
+            with conn.transaction():
+                conn.execute("SET LOCAL check_function_bodies = off")  # files may name each other
+                for filename in available():
+                    version = filename[:-4]
+                    if version in done:
+                        continue
+                    with open(os.path.join(MIGRATIONS_DIR, filename), encoding="utf-8") as handle:
+                        conn.execute(handle.read())
                     conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
-                applied_now.append(version)
-            for filename in functions():
-                with open(os.path.join(FUNCTIONS_DIR, filename), encoding="utf-8") as handle:
-                    script = handle.read()
-                with conn.transaction():
-                    conn.execute("SET LOCAL check_function_bodies = off")  # files may name each other
-                    conn.execute(script)
+                    applied_now.append(version)
+                for filename in functions():
+                    with open(os.path.join(FUNCTIONS_DIR, filename), encoding="utf-8") as handle:
+                        conn.execute(handle.read())
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
     return applied_now

@@ -5,9 +5,11 @@ from app.api import idempotent
 from app.api.common import expensive_read, load_body, load_query, message_id_from_path, session_id_from_path
 from app.api.streams import rejoin_response, stream_response
 from app.chat import exchanges, messages, reactions
+from app.errors import invalid
 from app.schemas import requests as schemas, responses
 from app.services import current_services
 from app.streams import live
+from app.streams.rejoin import offset_expired
 
 bp = Blueprint("messages", __name__)
 
@@ -41,7 +43,12 @@ def recreate_message(id):
 def rejoin_reply(id):
     message_id = message_id_from_path(id)
     query = load_query(schemas.StreamRejoinQuery)
-    messages.get_reply(current_services().db, g.caller, message_id)  # 404 unless it is the caller's reply
+    services = current_services()
+    messages.get_reply(services.db, g.caller, message_id)  # 404 unless it is the caller's reply
+    if offset_expired(services.db, message_id, query["offset"], services.config.chunk_log):
+        raise invalid(f"the reply's chunk log has expired ({services.config.chunk_log_grace_seconds:g} s after its "
+                      "end): read the stored message (GET /messages/{id}) or rejoin from offset 0",
+                      field="offset", code="chunk_log_expired")
     return rejoin_response(message_id, query["offset"])
 
 

@@ -79,10 +79,10 @@ class LeaseKeeper:
         """One bounded batch of each kind of row that would otherwise grow without bound, each in a short
         transaction of its own: expired idempotency keys, ended replies' chunk logs past their grace, share
         links past their retention, expired exports."""
-        with self.db.transaction() as conn:
-            q.delete_expired_idempotency_keys(conn, limit=limit)
-        with self.db.transaction() as conn:
-            q.prune_chunk_logs(conn, grace_seconds=self.chunk_log_grace_seconds, limit=limit)
-        with self.db.transaction() as conn:
-            q.prune_ended_shares(conn, retention_days=self.share_retention_days, limit=limit)
+        for prune in (lambda conn: q.delete_expired_idempotency_keys(conn, limit=limit),
+                      lambda conn: q.prune_chunk_logs(conn, grace_seconds=self.chunk_log_grace_seconds, limit=limit),
+                      lambda conn: q.prune_ended_shares(conn, retention_days=self.share_retention_days, limit=limit)):
+            with self.db.transaction() as conn:
+                if q.try_prune_lock(conn):  # one worker at a time prunes; the others would pick the same rows
+                    prune(conn)
         exports.purge_expired(self.db)  # one bounded batch a round, not only when the next export is stored

@@ -18,7 +18,7 @@ import gevent.event
 
 from app import ids
 from app.db import queries as q
-from app.error_codes import MESSAGE_NOT_FOUND
+from app.error_codes import INVALID_REQUEST, MESSAGE_NOT_FOUND
 from app.errors import trace_id
 from app.streams import outcomes
 from app.streams.relay import ClientWatcher, WriteWatch, error_line, ndjson_line
@@ -51,6 +51,16 @@ def parts_as_chunks(parts):
     return chunks
 
 
+def offset_expired(db, message_id, offset, chunk_log):
+    """Whether `offset` counts chunks of a log the sweep has pruned (an ended reply past
+    CHUNK_LOG_GRACE_SECONDS): a replay of the stored message counts content parts instead, so it would not
+    continue where the client stopped. Offset 0 and CHUNK_LOG=off (offsets count parts) never expire."""
+    if offset == 0 or chunk_log == "off":
+        return False
+    with db.transaction() as conn:
+        return bool(q.chunk_log_gone(conn, message_id=message_id))
+
+
 class Rejoin:
     def __init__(self, db, signals, message_id, offset=0, headers=None, on_close=None, sock=None,
                  read_bytes=READ_BYTES, write_timeout_seconds=None):
@@ -67,6 +77,7 @@ class Rejoin:
         self._writes = None
         self._chunk_head = ('{"type":"chunk","message_id":' + json.dumps(self.public_id) + ',"chunk":').encode()
         self._trace_id = trace_id()
+        self._logged = False  # a read found the reply's chunk log
 
     def headers(self):
         return {"X-Assistant-Message-Id": self.public_id, **self._headers}
@@ -118,6 +129,10 @@ class Rejoin:
             if state is None:
                 yield from writes.send(self._deleted())
                 return
+            if self._logged and not state["has_chunks"] and not state["live"]:
+                yield from writes.send(self._log_expired())  # pruned between two reads: the units changed
+                return
+            self._logged = self._logged or state["has_chunks"]
             chunks = state.pop("chunks")
             more = state["more"] and bool(chunks)  # (an empty read that says more would loop: never expected)
             for position, chunk in enumerate(chunks):
@@ -198,6 +213,11 @@ class Rejoin:
                 break
             start += length
         yield from writes.send(b'"}}\n')
+
+    def _log_expired(self):
+        return error_line(self.public_id, INVALID_REQUEST, "the reply's chunk log expired while it was read: "
+                          "read the stored message (GET /messages/{id}) or rejoin from offset 0",
+                          trace=self._trace_id)
 
     def _deleted(self):
         return error_line(self.public_id, MESSAGE_NOT_FOUND, "the message was deleted", trace=self._trace_id)

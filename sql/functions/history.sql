@@ -16,6 +16,8 @@ $$;
 -- changes, so a send reads each item of its path as stored text and splices it into the request body:
 -- no JSON is built per message of history on the send path (sql/migrations/013).
 -- The form with the prefixes as parameters is the previous release's (its replicas call it mid-upgrade).
+-- A change to what an item shows needs a migration that renders the stored items again
+-- (UPDATE messages SET history_item = webhook_history_item(messages)), in batches on a large table.
 CREATE OR REPLACE FUNCTION webhook_history_item(m messages, message_prefix text, session_prefix text) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN m.is_hidden_from_llm OR m.content = '[]'::jsonb THEN NULL ELSE

@@ -7,7 +7,7 @@
 -- locking subquery's row is the session as the lock's last holder left it; a function applied beside
 -- the lock, in the same FROM list, read the version from before the wait (a test caught it).
 -- Declared as returning a set (of one row) so that the planner inlines it into the calling statement: a
--- SQL function it cannot inline is planned again on every call (sql/migrations/016 dropped the earlier form).
+-- SQL function it cannot inline is planned again on every call (sql/migrations/015 dropped the earlier form).
 CREATE OR REPLACE FUNCTION session_settings(s sessions, t session_types)
 RETURNS TABLE (id uuid, client_id text, session_type_id text, available_capabilities jsonb, metadata jsonb,
                webhook_url text, timeout_seconds integer, summarization_enabled boolean, summarization_url text,

@@ -179,18 +179,27 @@ SELECT s.id AS session_id, s.session_type_id, t.webhook_url
 SELECT is_complete, metadata->>'stop_reason' AS stop_reason, content FROM messages WHERE id = %(message_id)s;
 
 -- name: prune_chunk_logs$
--- Forget the chunk logs of up to %(limit)s replies that ended more than %(grace_seconds)s ago (run by the sweep; a rejoin then replays the stored message): a reply's log goes whole, never while it is live; returns how many rows went.
-WITH ended AS (
-    SELECT c.message_id
+-- Forget the chunk logs of up to %(limit)s replies that ended more than %(grace_seconds)s ago (run by the sweep; a rejoin then replays the stored message): a reply's log goes whole, never while it is live; returns how many rows went. The cutoff is computed once (an InitPlan), so the BRIN on stored_at finds the candidates.
+WITH cutoff AS MATERIALIZED (
+    SELECT clock_timestamp() - make_interval(secs => %(grace_seconds)s) AS at
+), old AS MATERIALIZED (
+    SELECT DISTINCT c.message_id
       FROM reply_chunks c
-      JOIN messages m ON m.id = c.message_id
-     WHERE c.stored_at < clock_timestamp() - make_interval(secs => %(grace_seconds)s)
-       AND m.updated_at < clock_timestamp() - make_interval(secs => %(grace_seconds)s)
-       AND NOT EXISTS (SELECT 1 FROM live_replies l WHERE l.message_id = c.message_id)
-     GROUP BY c.message_id
+     WHERE c.stored_at < (SELECT at FROM cutoff)
      LIMIT %(limit)s
+), ended AS (
+    SELECT old.message_id
+      FROM old
+      JOIN messages m ON m.id = old.message_id
+     WHERE m.updated_at < (SELECT at FROM cutoff)
+       AND NOT EXISTS (SELECT 1 FROM live_replies l WHERE l.message_id = old.message_id)
 ), gone AS (
     DELETE FROM reply_chunks c USING ended WHERE c.message_id = ended.message_id
     RETURNING 1
 )
 SELECT count(*) FROM gone;
+
+-- name: chunk_log_gone$
+-- Whether a reply has ended and holds no chunk log (pruned after its grace, or it never streamed a chunk).
+SELECT NOT EXISTS (SELECT 1 FROM live_replies WHERE message_id = %(message_id)s)
+   AND NOT EXISTS (SELECT 1 FROM reply_chunks WHERE message_id = %(message_id)s);

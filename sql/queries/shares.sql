@@ -80,7 +80,8 @@ WITH gone AS (
     DELETE FROM share_tokens
      WHERE id IN (SELECT id FROM share_tokens
                    WHERE (revoked_at IS NOT NULL OR expires_at IS NOT NULL)
-                     AND least(revoked_at, expires_at) < clock_timestamp() - %(retention_days)s * interval '1 day'
+                     AND least(revoked_at, expires_at)
+                         < (SELECT clock_timestamp() - %(retention_days)s * interval '1 day')
                    LIMIT %(limit)s)
     RETURNING 1
 )

@@ -1,5 +1,6 @@
 """Nothing grows without bound: a real engine's sweep prunes ended replies' chunk logs once their grace has
-passed (CHUNK_LOG_GRACE_SECONDS, shortened here), and a rejoin then replays the stored message."""
+passed (CHUNK_LOG_GRACE_SECONDS, shortened here); a rejoin from 0 then replays the stored message, and one
+from a chunk offset is refused rather than continued at the wrong place."""
 from support.backends import chunk, complete, ndjson, stream_answer
 from support.engine import Api, read_ndjson
 from support.waiting import wait_until
@@ -23,6 +24,9 @@ def test_an_ended_reply_s_chunks_are_pruned_after_the_grace_and_a_rejoin_still_r
     early = list(read_ndjson(engine.call("GET", f"/messages/{reply_id}/stream?offset=2", stream=True)))
     assert [e["chunk"]["content"] for e in early if e["type"] == "chunk"] == ["late ", "rejoiners"]
     wait_until(lambda: chunk_rows() == 0, timeout=20, message="the chunk log pruned by the sweep")
+    expired = engine.get(f"/messages/{reply_id}/stream?offset=2")  # chunk offsets mean nothing without the log
+    assert expired.status_code == 400
+    assert expired.json()["details"]["validation_errors"][0]["code"] == "chunk_log_expired"
     late = list(read_ndjson(engine.call("GET", f"/messages/{reply_id}/stream", stream=True)))
     assert "".join(e["chunk"]["content"] for e in late if e["type"] == "chunk") == "kept for late rejoiners"
     assert late[-1]["type"] == "complete"

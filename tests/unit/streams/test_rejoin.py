@@ -187,3 +187,27 @@ def test_share_links_are_deleted_once_past_their_retention(conn, database, calle
     assert {row["id"] for row in shares.list_for(database, caller, session_id)} == {revoked["id"], kept["id"]}
     LeaseKeeper(database, make_config(lease_seconds=600, share_retention_days=1)).prune()
     assert {row["id"] for row in shares.list_for(database, caller, session_id)} == {kept["id"]}
+
+
+def test_a_rejoin_past_the_grace_never_continues_at_the_wrong_place(conn, database, reply, monkeypatch):
+    """Offsets count chunks of the log; a replay of the stored message counts parts. Once the log is pruned,
+    an offset can no longer be honoured: refused up front, or, if the log goes while a rejoin reads it,
+    ended with an error line, never a `complete` after text that skipped what the client lacked."""
+    every = store_batches(conn, reply.message_id, [[text_chunk(f"{i} " + "x" * 90) for i in range(6)]
+                                                   for _ in range(10)])
+    reply.save([{"type": "text", "text": "".join(c["content"] for c in every)}], {}, outcomes.COMPLETE)
+    assert not rejoin.offset_expired(database, reply.message_id, 7, "on")  # the log is there
+    original = q.reply_state
+
+    def pruned_after_the_first_read(conn_, **params):
+        state = original(conn_, **params)
+        conn_.execute("DELETE FROM reply_chunks WHERE message_id = %s", (reply.message_id,))
+        return state
+    monkeypatch.setattr(q, "reply_state", pruned_after_the_first_read)
+    events = replay(database, reply.message_id, offset=7, read_bytes=1000)
+    assert events[-1]["type"] == "error" and events[-1]["error_code"] == "INVALID_REQUEST"
+    assert contents(events) == [c["content"] for c in every[7:7 + len(contents(events))]]  # what came was right
+    monkeypatch.setattr(q, "reply_state", original)
+    assert rejoin.offset_expired(database, reply.message_id, 7, "on")  # pruned: refused before streaming
+    assert not rejoin.offset_expired(database, reply.message_id, 0, "on")  # from 0, the replay is whole
+    assert not rejoin.offset_expired(database, reply.message_id, 7, "off")  # without a log, offsets count parts
