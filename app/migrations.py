@@ -1,9 +1,10 @@
 """Schema migrations: sql/migrations/NNN_*.sql applied in order, once each, recorded in a table.
 
 Migrations (tables, constraints, data) run once each. SQL functions have one source, sql/functions/*.sql,
-applied with CREATE OR REPLACE after the migrations on every upgrade, in the same transaction: changing a function is an edit
-there, not a new migration copying it (a change of its arguments or result type still needs a migration
-that drops it first). Safe to run from several replicas at once: an advisory lock lets one apply while
+applied with CREATE OR REPLACE after the migrations on every upgrade, in the same transaction: changing a
+function is an edit there, not a new migration copying it (a change of its arguments or result type still
+needs a migration that drops it first).
+Safe to run from several replicas at once: an advisory lock lets one apply while
 the others wait.
 A migration may rewrite a large table, and the replicas waiting for it hear nothing meanwhile: neither
 is a hung server, so DB_SILENCE_SECONDS is lifted while migrations run (app.gevent_wait).
