@@ -55,48 +55,36 @@ RETURNS TABLE (id uuid, parent_id uuid, role text, is_active boolean, is_hidden_
 LANGUAGE sql STABLE AS $$
     WITH RECURSIVE walk AS (
         SELECT first.*, 0 AS depth
-          FROM ((SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
-                        m.history_item
-                   FROM messages m
-                  WHERE m.session_id = p_session_id AND m.is_active
-                    AND coalesce(m.parent_id, '00000000-0000-0000-0000-000000000000'::uuid)
-                        = coalesce(p_below, '00000000-0000-0000-0000-000000000000'::uuid)
-                    AND coalesce(m.recipient_client_id, '') = CASE WHEN p_below IS NOT NULL THEN p_recipient END
-                  LIMIT 1)
+          FROM ((SELECT * FROM active_child(p_session_id, p_below,
+                                            CASE WHEN p_below IS NOT NULL THEN p_recipient END))
                 UNION ALL
-                (SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
-                        m.history_item
-                   FROM messages m
-                  WHERE m.session_id = p_session_id AND m.is_active
-                    AND coalesce(m.parent_id, '00000000-0000-0000-0000-000000000000'::uuid)
-                        = coalesce(p_below, '00000000-0000-0000-0000-000000000000'::uuid)
-                    AND coalesce(m.recipient_client_id, '') = ''
-                  LIMIT 1)
+                (SELECT * FROM active_child(p_session_id, p_below, ''))
                 LIMIT 1) first
         UNION ALL
         SELECT child.*, walk.depth + 1
           FROM walk
-         CROSS JOIN LATERAL (
-               (SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
-                       m.history_item
-                  FROM messages m
-                 WHERE m.session_id = p_session_id AND m.is_active
-                   AND coalesce(m.parent_id, '00000000-0000-0000-0000-000000000000'::uuid) = walk.id
-                   AND coalesce(m.recipient_client_id, '') = p_recipient
-                 LIMIT 1)
-               UNION ALL
-               (SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
-                       m.history_item
-                  FROM messages m
-                 WHERE m.session_id = p_session_id AND m.is_active
-                   AND coalesce(m.parent_id, '00000000-0000-0000-0000-000000000000'::uuid) = walk.id
-                   AND coalesce(m.recipient_client_id, '') = ''
-                 LIMIT 1)
-               LIMIT 1
-         ) child
+         CROSS JOIN LATERAL ((SELECT * FROM active_child(p_session_id, walk.id, p_recipient))
+                             UNION ALL
+                             (SELECT * FROM active_child(p_session_id, walk.id, ''))
+                             LIMIT 1) child
          WHERE p_limit IS NULL OR walk.depth + 1 < p_limit
     )
     SELECT * FROM walk
+$$;
+
+-- One level of path_descent: the active child of `p_parent` (NULL: among the roots) in one audience
+-- (`p_audience`: '' the owner's, else a share recipient's client id; NULL matches nothing, at no cost).
+CREATE OR REPLACE FUNCTION active_child(p_session_id uuid, p_parent uuid, p_audience text)
+RETURNS TABLE (id uuid, parent_id uuid, role text, is_active boolean, is_hidden_from_user boolean,
+               recipient_client_id text, history_item text)
+LANGUAGE sql STABLE AS $$
+    SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id, m.history_item
+      FROM messages m
+     WHERE m.session_id = p_session_id AND m.is_active
+       AND coalesce(m.parent_id, '00000000-0000-0000-0000-000000000000'::uuid)
+           = coalesce(p_parent, '00000000-0000-0000-0000-000000000000'::uuid)
+       AND coalesce(m.recipient_client_id, '') = p_audience
+     LIMIT 1
 $$;
 
 -- The one walk up: from a message (of `p_session_id`, when given) to its root, one primary-key lookup per
