@@ -27,7 +27,6 @@ import functools
 import gzip
 import json
 import os
-import random
 import re
 import shutil
 import signal
@@ -44,10 +43,10 @@ import requests
 
 from launch.embedded_postgres import free_port
 from loadtests.cluster import HEALTHY_TYPE, JWT_SECRET, ROOT, STATE_DIR, Cluster
+from loadtests.conversations import WORDS, point_relay_leaves, write_chains
 from loadtests.report_sections import write_section
 
 COUNTER_PATH = "_bench/connections"
-WORDS = "river mountain coffee garden rocket violin planet harbor lantern meadow".split()
 SECTION_START, SECTION_END = "<!-- exchange-cost:start -->", "<!-- exchange-cost:end -->"
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 
@@ -190,31 +189,13 @@ def create_sessions(engine_url, prefix, count, per_client=10):
 
 
 def prefill(database_url, pairs, depth):
-    """Give each session a conversation of `depth` messages before the window: user and assistant in turn,
-    about 300 characters each, complete and active, one chain (as long conversations are). Written with
-    COPY (triggers fire as for any insert); the relay's leaf pointers follow, and the table is analyzed."""
+    """Give each session a conversation of `depth` messages before the window (loadtests/conversations.py);
+    the relay's leaf pointers follow, and the table is analyzed."""
     if depth <= 0:
         return
-    rng = random.Random(depth)
-    leaves = []
-    start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=depth)
     with psycopg.connect(database_url, autocommit=True) as conn:
-        with conn.transaction(), conn.cursor().copy(
-                "COPY messages (id, session_id, parent_id, role, content, variant_index, is_active, is_complete, "
-                "created_at) FROM STDIN") as copy:
-            for public_id, _ in pairs:
-                session_id, parent = uuid.UUID(public_id[-36:]), None
-                for index in range(depth):
-                    text = " ".join(rng.choice(WORDS) for _ in range(45))[:300]
-                    message_id = uuid.uuid4()
-                    copy.write_row((message_id, session_id, parent, "assistant" if index % 2 else "user",
-                                    json.dumps([{"type": "text", "text": text}]), 0, True, True,
-                                    start + datetime.timedelta(milliseconds=index)))
-                    parent = message_id
-                leaves.append((session_id, parent))
-        if conn.execute("SELECT to_regclass('relay_leaves') IS NOT NULL").fetchone()[0]:
-            with conn.cursor() as cursor:
-                cursor.executemany("INSERT INTO relay_leaves (session_id, leaf_id) VALUES (%s, %s)", leaves)
+        leaves = write_chains(conn, [uuid.UUID(public_id[-36:]) for public_id, _ in pairs], depth, seed=depth)
+        point_relay_leaves(conn, leaves)
         conn.execute("ANALYZE messages")
 
 

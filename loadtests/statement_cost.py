@@ -13,9 +13,7 @@ Writes its section of loadtests/reports/<date>/report.md.
 """
 import argparse
 import datetime
-import json
 import os
-import random
 import tempfile
 import uuid
 
@@ -28,6 +26,7 @@ from app.chat.replies import chunk_rows
 from app.db import Queries, queries as engine_sql
 from launch.embedded_postgres import EmbeddedPostgres
 from loadtests.cluster import ROOT
+from loadtests.conversations import point_relay_leaves, write_chains
 from loadtests.report_sections import write_section
 
 RELAY_SQL = Queries(os.path.join(os.path.dirname(os.path.abspath(__file__)), "sql"))
@@ -48,29 +47,13 @@ def _prefill(conn, depth):
     conn.execute("INSERT INTO session_types (id, name, webhook_url) VALUES (%s, 'statement cost', "
                  "'http://127.0.0.1:9/')", (SESSION_TYPE,))
     RELAY_SQL.relay_schema(conn)
-    sides, leaves, rng = {}, [], random.Random(depth)
+    sides = {}
     for side in ("engine", "relay"):
         sides[side] = [uuid.uuid4() for _ in range(SESSIONS)]
         for session_id in sides[side]:
             conn.execute("INSERT INTO sessions (id, client_id, session_type_id) VALUES (%s, %s, %s)",
                          (session_id, side, SESSION_TYPE))
-    with conn.transaction(), conn.cursor().copy(
-            "COPY messages (id, session_id, parent_id, role, content, variant_index, is_active, is_complete) "
-            "FROM STDIN") as copy:
-        for side in sides:
-            for session_id in sides[side]:
-                parent = None
-                for index in range(depth):
-                    message_id = uuid.uuid4()
-                    text = " ".join(rng.choice("river mountain coffee garden rocket violin".split())
-                                    for _ in range(45))[:300]
-                    copy.write_row((message_id, session_id, parent, "assistant" if index % 2 else "user",
-                                    json.dumps([{"type": "text", "text": text}]), 0, True, True))
-                    parent = message_id
-                if parent is not None:
-                    leaves.append((session_id, parent))
-    with conn.cursor() as cursor:
-        cursor.executemany("INSERT INTO relay_leaves (session_id, leaf_id) VALUES (%s, %s)", leaves)
+    point_relay_leaves(conn, write_chains(conn, sides["engine"] + sides["relay"], depth, seed=depth))
     conn.execute("ANALYZE")
     return sides
 

@@ -9,11 +9,12 @@ from psycopg.types.json import Jsonb
 
 from app.auth import Caller
 from app.chat import exchanges, replies, session_types
-from app.db import OWNER_LOCK_CLASS, Database, queries as q
+from app.db import Database, queries as q
 from app.metrics import get_metrics
 from app.streams import outcomes
 from app.webhooks.client import WebhookClient
 from support.inprocess import make_config
+from support.owner_locks import holders
 from unit.conftest import RolledBackDatabase
 
 
@@ -116,18 +117,13 @@ def test_a_backend_s_own_stop_reason_neither_marks_a_complete_reply_nor_hides_a_
     assert exchange._store(parts, written, outcomes.COMPLETE, None, retry=True) is True
 
 
-def owner_lock_holders(db, key):
-    return db.execute("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
-                      "AND objid = %s AND granted", (OWNER_LOCK_CLASS, key)).fetchone()["n"]
-
-
 def test_pooled_connections_hold_the_owner_lock_unless_behind_a_transaction_pooler(database_url, db):
     """Through a transaction pooler a session lock would stay on a server connection that other clients
     share, and outlive the worker: there the listener, on the direct URL, holds it alone."""
     database = open_database(database_url, db_pool_min_size=2)
     try:
         database.pool.wait(timeout=10)
-        assert owner_lock_holders(db, 123456789) == 2
+        assert holders(db, 123456789) == 2
         with database.transaction() as conn:  # and the server probes them: a vanished machine is noticed
             assert conn.execute("SHOW tcp_keepalives_idle").fetchone()["tcp_keepalives_idle"] in ("5", "0")
             assert conn.execute("SELECT inet_client_addr() IS NULL AS local").fetchone()["local"] or \
@@ -137,6 +133,6 @@ def test_pooled_connections_hold_the_owner_lock_unless_behind_a_transaction_pool
     database = open_database(database_url, database_direct_url=make_conninfo(database_url, application_name="x"))
     try:
         assert database.pool.get_stats()["pool_size"] >= 1
-        assert owner_lock_holders(db, 123456789) == 0
+        assert holders(db, 123456789) == 0
     finally:
         database.close()

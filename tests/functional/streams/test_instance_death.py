@@ -7,6 +7,7 @@ import time
 from app.config import Config
 from support.backends import chunk, complete, gate, ndjson, stream_answer
 from support.engine import Api, read_ndjson
+from support.owner_locks import holders
 from support.waiting import wait_until
 
 
@@ -21,11 +22,6 @@ def held_backend(backend):
         return stream_answer(body())
     backend.on("message.new", answer)
     return release
-
-
-def owner_lock_held(db, key):
-    return db.execute("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = 4242002 "
-                      "AND objid = %s::oid AND granted", (key,)).fetchone()["n"] >= 1
 
 
 def test_a_send_after_an_instance_is_killed_mid_reply_is_accepted_within_seconds(start_engine, api, backend,
@@ -48,7 +44,7 @@ def test_a_send_after_an_instance_is_killed_mid_reply_is_accepted_within_seconds
     wait_until(lambda: db.execute("SELECT count(*) AS n FROM reply_chunks").fetchone()["n"] == 1,
                message="the first chunk stored")
     row = db.execute("SELECT owner_key FROM live_replies").fetchone()
-    assert row["owner_key"] is not None and owner_lock_held(db, row["owner_key"])
+    assert row["owner_key"] is not None and holders(db, row["owner_key"]) >= 1
     # Before the kill the owner is alive: the default if_busy is still refused.
     busy = survivor.post("/messages/send", json={"session_id": session_id, "content": "too soon"})
     assert busy.status_code == 409

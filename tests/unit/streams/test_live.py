@@ -16,6 +16,7 @@ from app.streams.chunk_log import ChunkLog
 from app.streams.rejoin import Rejoin
 from app.webhooks.client import WebhookClient
 from support.inprocess import make_config
+from support.owner_locks import holders
 from support.texts import distinct_words
 from support.waiting import wait_until
 
@@ -236,11 +237,6 @@ def own_reply(conn, exchange, key):
                  "WHERE message_id = %s", (key, exchange.message_id))
 
 
-def owner_lock_holders(conn, key):
-    return conn.execute("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
-                        "AND objid = %s AND granted", (OWNER_LOCK_CLASS, key)).fetchone()["n"]
-
-
 def oldest_holder_age(conn):
     """Seconds since the oldest session now holding an owner lock in this database connected."""
     conn.execute("SELECT pg_stat_clear_snapshot()")
@@ -287,12 +283,12 @@ def test_a_worker_whose_listener_is_gone_but_whose_pool_is_attached_keeps_its_re
                       owner_key=key)
     worker.open()
     try:
-        wait_until(lambda: owner_lock_holders(conn, key) >= 1, message="the pooled connection holds the lock")
+        wait_until(lambda: holders(conn, key) >= 1, message="the pooled connection holds the lock")
         assert live.sweep(database, judge_settle=0) == 0
         assert live.end_if_owner_gone(database, reply.message_id, judge_settle=0) is False
     finally:
         worker.close()
-    wait_until(lambda: owner_lock_holders(conn, key) == 0, message="the lock dropped with the connections")
+    wait_until(lambda: holders(conn, key) == 0, message="the lock dropped with the connections")
     assert live.sweep(database, judge_settle=0) == 1  # the worker is gone for good now
 
 

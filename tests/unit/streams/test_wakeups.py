@@ -5,6 +5,7 @@ import uuid
 
 from app.db import OWNER_LOCK_CLASS, TAKE_OWNER_LOCK
 from app.streams.wakeups import HEALTH_SECONDS, PROBE_SECONDS, RESYNC, Signals
+from support.owner_locks import holder_ports
 from support.waiting import wait_until
 
 
@@ -34,14 +35,6 @@ def test_a_failing_subscriber_does_not_stop_the_others():
     assert heard == ["chunks"]
 
 
-def owner_lock_sessions(conn, key):
-    """The client ports of the sessions holding a worker's owner lock."""
-    return {row[0] for row in conn.execute(
-        "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s AND l.granted",
-        (OWNER_LOCK_CLASS, key))}
-
-
 def test_the_listener_holds_the_owner_lock_beside_the_worker_s_pooled_connections(database_url):
     """Shared: the listener and every pooled connection of the worker hold it at once."""
     import psycopg
@@ -52,7 +45,7 @@ def test_the_listener_holds_the_owner_lock_beside_the_worker_s_pooled_connection
         signals.start()
         try:
             wait_until(lambda: signals.owner_locked, message="the listener took the lock")
-            assert len(owner_lock_sessions(pooled, 444444444)) == 2
+            assert len(holder_ports(pooled, 444444444)) == 2
             assert signals.judge_settle == 8
         finally:
             signals.stop()
@@ -78,13 +71,13 @@ def test_a_listener_on_a_frozen_server_dials_again_within_seconds(database_url):
     try:
         with psycopg.connect(database_url, autocommit=True) as observer:
             wait_until(lambda: signals.owner_locked, message="the listener took the lock through the proxy")
-            assert owner_lock_sessions(observer, 666666666) <= proxy.upstream_ports
+            assert holder_ports(observer, 666666666) <= proxy.upstream_ports
             proxy.freeze()
             frozen_at = time.monotonic()
             wait_until(lambda: signals.connections == 2 and signals.owner_locked, timeout=30,
                        message="the listener attached to the other host")
             took = time.monotonic() - frozen_at
-            direct = owner_lock_sessions(observer, 666666666) - proxy.upstream_ports
+            direct = holder_ports(observer, 666666666) - proxy.upstream_ports
             assert direct, "the lock is held by a session that does not go through the frozen proxy"
             assert took < HEALTH_SECONDS + PROBE_SECONDS + 2 + 3, took  # 3 s of slack on a busy machine
     finally:
