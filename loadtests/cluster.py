@@ -112,8 +112,9 @@ class Cluster:
 
     @classmethod
     def up(cls, instances=3, workers=None, balancer_port=None, backend_delay=0.02, db_pool=10, failing_backend=None,
-           backend_module="demo_backend"):
-        """workers=None: gunicorn.conf.py's default, one per core."""
+           backend_module="demo_backend", statement_stats=False):
+        """workers=None: gunicorn.conf.py's default, one per core. statement_stats: the embedded PostgreSQL
+        loads pg_stat_statements (nested statements too), for benchmarks that say which statement costs what."""
         if os.path.exists(STATE_FILE):
             raise SystemExit("a cluster is already up (python -m loadtests.cluster down)")
         os.makedirs(STATE_DIR, exist_ok=True)
@@ -131,8 +132,15 @@ class Cluster:
                 database_url = postgres.url
                 with psycopg.connect(database_url, autocommit=True) as conn:
                     conn.execute("ALTER SYSTEM SET max_connections = 500")
+                    if statement_stats:
+                        conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
                 postgres.stop()
                 postgres.start()
+                if statement_stats:
+                    with psycopg.connect(database_url, autocommit=True) as conn:
+                        conn.execute("ALTER SYSTEM SET pg_stat_statements.track = 'all'")
+                        conn.execute("SELECT pg_reload_conf()")
+                        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             state["database_url"] = database_url
             cluster._save()
             cluster._flask("db", "upgrade")

@@ -306,6 +306,8 @@ def measure(name, url, prefix, roles, cluster, wrk, script, args):
     exchanges_before = completed_exchanges(cluster.database_url, prefix)
     storage_before = storage_stats(cluster.database_url)
     connections_before = accepted_connections(cluster.state["backend_url"])
+    if args.statements:
+        reset_statement_stats(cluster.database_url)
     ticks_before = tree_ticks(roles)
     summary = run_wrk(wrk, url, script, args.duration, args.connections, args.threads)
     ticks_after = tree_ticks(roles)
@@ -313,6 +315,10 @@ def measure(name, url, prefix, roles, cluster, wrk, script, args):
     time.sleep(1)  # streams cut by wrk's stop may still be saving; neither target is penalised by that
     exchanges = completed_exchanges(cluster.database_url, prefix) - exchanges_before
     storage = storage_delta(storage_before, storage_stats(cluster.database_url), exchanges) if exchanges else None
+    statements = top_statements(cluster.database_url, exchanges) if args.statements and exchanges else None
+    for row in statements or ():
+        print(f"    {row['us_per_exchange']:8.1f} µs {row['calls_per_exchange']:6.2f}× "
+              f"{'' if row['toplevel'] else '(nested) '}{row['query']}", flush=True)
     cpu_ms = {role: (ticks_after[role] - ticks_before[role]) * TICK_MS for role in roles}
     cpu_ms["load generator (wrk)"] = summary["cpu_ms"]
     per_exchange = {role: (ms / exchanges if exchanges else None) for role, ms in cpu_ms.items()}
@@ -321,9 +327,26 @@ def measure(name, url, prefix, roles, cluster, wrk, script, args):
             "wrk": summary, "cpu_ms": cpu_ms, "cpu_ms_per_exchange": per_exchange,
             "own_cpu_ms_per_exchange": per_exchange["server"],
             "total_cpu_ms_per_exchange": sum(v for v in per_exchange.values() if v is not None),
-            "backend_connections": connections, "storage": storage,
+            "backend_connections": connections, "storage": storage, "statements": statements,
             "messages_per_session_after": messages_per_session(cluster.database_url, prefix),
             "backend_connections_per_1000": connections * 1000 / exchanges if exchanges else None}
+
+
+def reset_statement_stats(database_url):
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_statements_reset()")
+
+
+def top_statements(database_url, exchanges, limit=15):
+    """What PostgreSQL ran in the window (pg_stat_statements, nested statements included), per exchange:
+    the statements that took the most time, with how often each ran."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT toplevel, calls, total_exec_time, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query "
+            "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "ORDER BY total_exec_time DESC LIMIT %s", (limit,)).fetchall()
+    return [{"toplevel": top, "calls_per_exchange": calls / exchanges, "us_per_exchange": ms * 1000 / exchanges,
+             "query": query} for top, calls, ms, query in rows]
 
 
 def profile_engine(engine_pid, url, wrk, script, args, out_dir):
@@ -374,7 +397,7 @@ def run(args, out_dir):
     raw_dir = os.path.join(out_dir, "raw")
     os.makedirs(raw_dir, exist_ok=True)
     cluster = Cluster.up(instances=1, workers=args.workers, backend_delay=args.backend_delay,
-                         backend_module="loadtests.counting_backend")
+                         backend_module="loadtests.counting_backend", statement_stats=args.statements)
     relay, scripts = None, []
     try:
         relay, relay_url = start_relay(cluster, args.workers, STATE_DIR)
@@ -520,6 +543,8 @@ def add_arguments(parser):
     parser.add_argument("--workers", type=int, default=2, help="gevent workers of each server")
     parser.add_argument("--backend-delay", type=float, default=0.02)
     parser.add_argument("--profile", action="store_true", help="then py-spy an engine worker")
+    parser.add_argument("--statements", action="store_true",
+                        help="pg_stat_statements per window: which statements the PostgreSQL CPU went to")
     parser.add_argument("--profile-top", type=int, default=20)
 
 

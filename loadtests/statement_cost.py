@@ -1,13 +1,15 @@
 """PostgreSQL CPU per exchange of the engine's own statements against the baseline relay's, in isolation.
 
-    python -m loadtests.statement_cost [--exchanges 3000] [--depth 2] [--rounds 2]
+    python -m loadtests.statement_cost [--exchanges 1000] [--depth 2] [--rounds 3]
 
-One embedded PostgreSQL, no HTTP, no backend, no engine process: a single connection runs the SQL a
-streamed exchange costs, back to back, first the engine's (transaction 1: `continue_active_path`; the
-reply's end: `finish_live_reply` with one chunk row), then the relay's (`relay_start`, `relay_finish`),
-in turn, on sessions pre-filled to `--depth` messages. CPU is read from /proc for that one server
-process, so nothing else on the machine is counted: steadier than `exchange_cost`, which measures the
-whole system under load, and the place to find out which statement costs what. With `--functions`,
+One embedded PostgreSQL, no HTTP, no backend, no engine process: one connection per side runs the SQL a
+streamed exchange costs, the engine's (transaction 1: `send_turn`; the reply's end: `finish_live_reply`
+with one chunk row) and the relay's (`relay_start`, `relay_finish`), one exchange of each in turn, on
+sessions pre-filled to `--depth` messages. Each side's CPU is its server process's own, in nanoseconds
+(/proc/<pid>/schedstat), so nothing else on the machine is counted; and since the sides alternate
+exchange by exchange, whatever else the shared machine does slows both alike (measuring one side's
+window, then the other's, moved the ratio by ±15% between rounds; alternating, by ±3%). The place to find
+out which statement costs what; `exchange_cost` measures the whole system under load. With `--functions`,
 PostgreSQL's own per-function timings (track_functions) are printed for the engine's functions.
 Writes its section of loadtests/reports/<date>/report.md.
 """
@@ -30,16 +32,15 @@ from loadtests.conversations import point_relay_leaves, write_chains
 from loadtests.report_sections import write_section
 
 RELAY_SQL = Queries(os.path.join(os.path.dirname(os.path.abspath(__file__)), "sql"))
-TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 SESSION_TYPE = "gts.hyperspot.chat_engine.session_types.statement_cost.v1~"
 REPLY = "You said a question ok"
 SESSIONS = 100
 
 
-def _ticks(pid):
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+def _cpu_ns(pid):
+    """CPU time a process has run, in nanoseconds (the scheduler's own count, finer than /proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/schedstat") as handle:
+        return int(handle.read().split()[0])
 
 
 def _prefill(conn, depth):
@@ -61,10 +62,10 @@ def _prefill(conn, depth):
 def _engine_exchange(conn, session_id):
     reply_id = uuid.uuid4()
     with conn.transaction():
-        engine_sql.continue_active_path(conn, session_id=session_id, client_id="engine", check_busy=True,
-                                        user_message_id=uuid.uuid4(), assistant_message_id=reply_id,
-                                        content=Jsonb([{"type": "text", "text": "a question"}]), file_ids=[],
-                                        resumable=False, lease_seconds=20)
+        engine_sql.send_turn(conn, session_id=session_id, client_id="engine", check_busy=True,
+                             user_message_id=uuid.uuid4(), assistant_message_id=reply_id,
+                             content=Jsonb([{"type": "text", "text": "a question"}]), file_ids=[], resumable=False,
+                             lease_seconds=20)
     chunks = [{"type": "text", "content": word + " "} for word in REPLY.split()]
     with conn.transaction():
         engine_sql.finish_live_reply(conn, message_id=reply_id, session_id=session_id,
@@ -82,27 +83,47 @@ def _relay_exchange(conn, session_id):
                                content=Jsonb([{"type": "text", "text": REPLY}]))
 
 
-def _window(url, side, sessions, exchanges, functions):
-    """PostgreSQL CPU ms per exchange of one side, on a fresh connection (plans cached after its first calls)."""
-    run = _engine_exchange if side == "engine" else _relay_exchange
-    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
-        pid = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()["pid"]
-        if functions:
-            conn.execute("SET track_functions = 'all'")
-        for index in range(20):  # warm the plan caches
-            run(conn, sessions[index % len(sessions)])
-        before = _ticks(pid)
-        for index in range(exchanges):
-            run(conn, sessions[index % len(sessions)])
-        cpu = (_ticks(pid) - before) * TICK_MS / exchanges
-        timings = []
-        if functions:
-            conn.execute("SELECT pg_stat_force_next_flush()")
-            conn.execute("SELECT pg_stat_clear_snapshot()")
-            timings = conn.execute("SELECT funcname AS function, calls, total_time / calls AS total_ms, "
-                                   "self_time / calls AS self_ms FROM pg_stat_user_functions "
-                                   "WHERE calls > 0 ORDER BY total_time DESC").fetchall()
-    return cpu, timings
+EXCHANGES = {"engine": _engine_exchange, "relay": _relay_exchange}
+
+
+def _rounds(url, sides, args):
+    """PostgreSQL CPU ms per exchange of each side, per round: one connection a side (plans cached after
+    its first calls), the sides alternating exchange by exchange."""
+    connections = {side: psycopg.connect(url, autocommit=True, row_factory=dict_row) for side in EXCHANGES}
+    try:
+        pids = {side: conn.execute("SELECT pg_backend_pid() AS pid").fetchone()["pid"]
+                for side, conn in connections.items()}
+        if args.functions:
+            connections["engine"].execute("SET track_functions = 'all'")
+        for side, run in EXCHANGES.items():
+            for index in range(20):  # warm the plan caches
+                run(connections[side], sides[side][index % len(sides[side])])
+        windows, done = [], 20
+        for number in range(args.rounds):
+            before = {side: _cpu_ns(pid) for side, pid in pids.items()}
+            for index in range(done, done + args.exchanges):
+                for side, run in EXCHANGES.items():
+                    run(connections[side], sides[side][index % len(sides[side])])
+            done += args.exchanges
+            for side, pid in pids.items():
+                cpu = (_cpu_ns(pid) - before[side]) / 1e6 / args.exchanges
+                windows.append({"side": side, "round": number + 1, "pg_cpu_ms": cpu, "functions": []})
+                print(f"  {side} (round {number + 1}): {cpu:.3f} ms of PostgreSQL CPU per exchange", flush=True)
+        if args.functions:
+            windows[-2]["functions"] = _function_timings(connections["engine"])
+        return windows
+    finally:
+        for conn in connections.values():
+            conn.close()
+
+
+def _function_timings(conn):
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    conn.execute("SELECT pg_stat_clear_snapshot()")
+    rows = conn.execute("SELECT funcname AS function, calls, total_time / calls AS total_ms, "
+                        "self_time / calls AS self_ms FROM pg_stat_user_functions "
+                        "WHERE calls > 0 ORDER BY total_time DESC").fetchall()
+    return [{**row, "total_ms": float(row["total_ms"]), "self_ms": float(row["self_ms"])} for row in rows]
 
 
 def run(args):
@@ -112,14 +133,7 @@ def run(args):
         migrations.upgrade(server.url)
         with psycopg.connect(server.url, autocommit=True, row_factory=dict_row) as conn:
             sides = _prefill(conn, args.depth)
-        windows = []
-        for number in range(args.rounds):
-            for side in ("engine", "relay"):
-                cpu, timings = _window(server.url, side, sides[side], args.exchanges, args.functions)
-                windows.append({"side": side, "round": number + 1, "pg_cpu_ms": cpu,
-                                "functions": [{**t, "total_ms": float(t["total_ms"]), "self_ms": float(t["self_ms"])}
-                                              for t in timings]})
-                print(f"  {side} (round {number + 1}): {cpu:.3f} ms of PostgreSQL CPU per exchange", flush=True)
+        windows = _rounds(server.url, sides, args)
     finally:
         server.stop()
     return {"when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -128,21 +142,23 @@ def run(args):
 
 def section(result):
     params, windows = result["params"], result["windows"]
-    best = {side: min(w["pg_cpu_ms"] for w in windows if w["side"] == side) for side in ("engine", "relay")}
+    ratios = sorted(e["pg_cpu_ms"] / r["pg_cpu_ms"] for e, r in zip(windows[0::2], windows[1::2]))
+    median = ratios[len(ratios) // 2]
     lines = ["<!-- statement-cost:start -->", "", "## PostgreSQL CPU per exchange, statements alone", "",
              f"Measured {result['when']} by `python -m loadtests.statement_cost --exchanges {params['exchanges']} "
-             f"--depth {params['depth']} --rounds {params['rounds']}`: one connection runs an exchange's SQL back "
-             "to back, the engine's (`continue_active_path`, `finish_live_reply` with one chunk row) and the "
-             f"baseline relay's in turn, on sessions pre-filled to {params['depth']} messages; CPU from /proc of "
-             "that one server process. The lowest of the rounds counts (the machine is shared).", "",
-             "| round | engine ms | baseline ms |", "|---|---|---|"]
+             f"--depth {params['depth']} --rounds {params['rounds']}`: a connection per side runs an exchange's SQL "
+             "back to back, the engine's (`send_turn`, `finish_live_reply` with one chunk row) and the baseline "
+             f"relay's, one exchange of each in turn, on sessions pre-filled to {params['depth']} messages (each "
+             f"round adds {2 * params['exchanges'] // SESSIONS} to every session); each side's CPU from "
+             "/proc/<pid>/schedstat of its one server process. The median round's ratio counts.", "",
+             "| round | engine ms | baseline ms | ratio |", "|---|---|---|---|"]
     for number in range(1, params["rounds"] + 1):
         cpu = {w["side"]: w["pg_cpu_ms"] for w in windows if w["round"] == number}
-        lines.append(f"| {number} | {cpu['engine']:.3f} | {cpu['relay']:.3f} |")
-    lines += ["", f"- **engine / baseline: {best['engine'] / best['relay']:.2f}×** ({best['engine']:.3f} against "
-              f"{best['relay']:.3f} ms). What the engine writes that the floor does not: the reply's live row "
-              "(inserted, then deleted at its end), its chunk row, the session's `updated_at`, each message's "
-              "rendered history item.", ""]
+        lines.append(f"| {number} | {cpu['engine']:.3f} | {cpu['relay']:.3f} | {cpu['engine'] / cpu['relay']:.2f}× |")
+    lines += ["", f"- **engine / baseline: {median:.2f}×** (the median round). What the engine writes that the "
+              "floor does not: the reply's live row "
+              "(inserted, then deleted at its end), its chunk row, the session's `updated_at` (both sides' "
+              "messages go through the same table, indexes and triggers).", ""]
     timed = [w for w in windows if w["functions"]]
     if timed:
         lines += ["| function (engine) | calls | total ms a call | self ms a call |", "|---|---|---|---|"]
@@ -155,9 +171,9 @@ def section(result):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--exchanges", type=int, default=3000)
+    parser.add_argument("--exchanges", type=int, default=1000, help="per side and round")
     parser.add_argument("--depth", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--functions", action="store_true", help="PostgreSQL's per-function timings too")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()

@@ -212,14 +212,14 @@ def start_shared_send(db, webhooks, caller, token, content, file_ids=(), enabled
 
 def _start_continuing(db, webhooks, caller, session_id, turn):
     """The common send, below the owner's active leaf: lock, walk, busy check and inserts in one call
-    (sql/functions/sends.sql: continue_active_path): BEGIN, the call, COMMIT. With an Idempotency-Key the
+    (sql/functions/sends.sql: send_turn): BEGIN, the call, COMMIT. With an Idempotency-Key the
     key is checked under the lock first (the call then finds the lock already held)."""
     with _Admission(webhooks) as admission, db.transaction() as conn:
         if turn.options.idempotency is not None:
             if q.lock_session(conn, id=session_id, client_id=caller.client_id) is None:
                 raise session_not_found(session_id)
             turn.options.idempotency.check(conn)
-        placed = q.continue_active_path(
+        placed = q.send_turn(
             conn, session_id=session_id, client_id=caller.client_id, check_busy=turn.options.if_busy != "parallel",
             user_message_id=turn.user_message_id, assistant_message_id=turn.assistant_message_id,
             content=turn.content_parts, file_ids=list(turn.file_ids),

@@ -84,31 +84,36 @@ BEGIN
 END
 $fn$;
 
--- The common send's transaction-1 work in one round trip: lock the caller's session, then place the turn
--- below the owner's active leaf. A function because of snapshots: one statement reads the database as it
--- was when it started, so a statement that took the lock itself would walk the tree as it was before the
--- lock's last holder committed (a review reproduced misplaced turns, missed busy replies and a foreign-key
--- failure that way). Here each statement, after the lock, takes a fresh snapshot.
+-- The common send's transaction 1 in one round trip: lock the caller's session, then place the turn below
+-- the owner's active leaf. A function because of snapshots: one statement reads the database as it was
+-- when it started, so a statement that took the lock itself would walk the tree as it was before the lock's
+-- last holder committed (a review reproduced misplaced turns, missed busy replies and a foreign-key failure
+-- that way). Here each statement, after the lock, takes a fresh snapshot.
 --
 -- Returns no row when the session is not the caller's; otherwise the session with its type's backend
 -- settings (session_settings, as jsonb), the history sent to the backend as one JSON array text (the
 -- stored items of path_descent), the reply still streaming on the active path if any (when p_check_busy;
--- then nothing is written), whether the turn was placed, and how many siblings were deactivated.
--- app/chat/exchanges.py calls it through sql/queries/messages.sql: continue_active_path. The prefix
--- parameters are the previous release's (items are rendered when written now) and are ignored.
-CREATE OR REPLACE FUNCTION continue_active_path(
+-- then nothing is written), and whether the turn was placed. app/chat/exchanges.py calls it through
+-- sql/queries/messages.sql: send_turn.
+--
+-- Four statements, each as lean as its job: every statement a PL/pgSQL function runs pays for starting
+-- an executor over its plan, and the place_turn call it replaces cost more than the rows it wrote (see
+-- loadtests/statement_cost.py). Below the owner's leaf there is, by what a leaf is, no active owner
+-- sibling to deactivate and no cap to check, so the turn is one two-row INSERT (the user message and its
+-- reply) beside the reply's live row. The new user message takes the next variant index under the leaf:
+-- a share recipient's branch may already hang there.
+CREATE OR REPLACE FUNCTION send_turn(
     p_session_id uuid, p_client_id text, p_check_busy boolean, p_user_message_id uuid,
     p_assistant_message_id uuid, p_content jsonb, p_file_ids uuid[], p_resumable boolean,
-    p_lease_seconds double precision, p_message_prefix text, p_session_prefix text)
-RETURNS TABLE (session jsonb, history text, busy_message_id uuid, busy_lapsed boolean, placed boolean,
-               deactivated bigint)
+    p_lease_seconds double precision)
+RETURNS TABLE (session jsonb, history text, busy_message_id uuid, busy_lapsed boolean, placed boolean)
 LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
     v_session jsonb;
-    v_busy record;
+    v_busy uuid;
+    v_lapsed boolean;
     v_history text;
     v_leaf uuid;
-    v_deactivated bigint;
 BEGIN
     SELECT to_jsonb(settings) INTO v_session
       FROM (SELECT s, t FROM sessions s
@@ -120,9 +125,15 @@ BEGIN
         RETURN;
     END IF;
     IF p_check_busy THEN
-        SELECT b.message_id, b.lapsed INTO v_busy FROM busy_reply(p_session_id) b;
-        IF v_busy.message_id IS NOT NULL THEN
-            RETURN QUERY SELECT v_session, NULL::text, v_busy.message_id, v_busy.lapsed, false, 0::bigint;
+        -- busy_reply's query, written out: a function call per send costs more than the lookup.
+        SELECT l.message_id, l.lease_expires_at < clock_timestamp() INTO v_busy, v_lapsed
+          FROM live_replies l
+          JOIN messages m ON m.id = l.message_id
+         WHERE l.session_id = p_session_id AND m.is_active AND m.recipient_client_id IS NULL
+         ORDER BY l.started_at DESC
+         LIMIT 1;
+        IF v_busy IS NOT NULL THEN
+            RETURN QUERY SELECT v_session, NULL::text, v_busy, v_lapsed, false;
             RETURN;
         END IF;
     END IF;
@@ -130,10 +141,45 @@ BEGIN
            (array_agg(p.id ORDER BY p.depth DESC))[1]
       INTO v_history, v_leaf
       FROM path_descent(p_session_id) p;
-    SELECT t.deactivated INTO v_deactivated
-      FROM place_turn(p_session_id, v_leaf, NULL, NULL, p_user_message_id, p_assistant_message_id, p_content,
-                      p_file_ids, '{}', jsonb_build_object('session_type_id', v_session->>'session_type_id'),
-                      p_resumable, p_lease_seconds) t;
-    RETURN QUERY SELECT v_session, v_history, NULL::uuid, NULL::boolean, true, v_deactivated;
+    WITH turn AS (
+        INSERT INTO messages (id, session_id, parent_id, role, content, file_ids, variant_index, is_active,
+                              is_complete, metadata)
+        SELECT new.id, p_session_id, new.parent_id, new.role, new.content, new.file_ids, new.variant_index,
+               true, new.is_complete, new.metadata
+          FROM (SELECT coalesce(max(taken.variant_index) + 1, 0) AS variant_index
+                  FROM ((SELECT m.variant_index FROM messages m
+                          WHERE m.session_id = p_session_id AND m.parent_id = v_leaf
+                          ORDER BY m.variant_index DESC LIMIT 1)
+                        UNION ALL
+                        (SELECT m.variant_index FROM messages m
+                          WHERE m.session_id = p_session_id AND m.parent_id IS NULL AND v_leaf IS NULL
+                          ORDER BY m.variant_index DESC LIMIT 1)) taken) room,
+               LATERAL (VALUES (p_user_message_id, v_leaf, 'user', p_content, p_file_ids, room.variant_index,
+                                true, '{}'::jsonb),
+                               (p_assistant_message_id, p_user_message_id, 'assistant', '[]'::jsonb, '{}'::uuid[],
+                                0, false, jsonb_build_object('session_type_id', v_session ->> 'session_type_id')))
+                   AS new (id, parent_id, role, content, file_ids, variant_index, is_complete, metadata)
+        RETURNING messages.id, messages.role
+    )
+    INSERT INTO live_replies (message_id, session_id, resumable, lease_expires_at)
+    SELECT turn.id, p_session_id, p_resumable, clock_timestamp() + make_interval(secs => p_lease_seconds)
+      FROM turn
+     WHERE turn.role = 'assistant';
+    RETURN QUERY SELECT v_session, v_history, NULL::uuid, NULL::boolean, true;
 END
 $fn$;
+
+-- The previous release's form of send_turn (its replicas call it during a rolling upgrade), now that
+-- function under the old signature. The prefix parameters are ignored (items are rendered when written);
+-- below the leaf nothing is deactivated. Drop it in the release after this one.
+CREATE OR REPLACE FUNCTION continue_active_path(
+    p_session_id uuid, p_client_id text, p_check_busy boolean, p_user_message_id uuid,
+    p_assistant_message_id uuid, p_content jsonb, p_file_ids uuid[], p_resumable boolean,
+    p_lease_seconds double precision, p_message_prefix text, p_session_prefix text)
+RETURNS TABLE (session jsonb, history text, busy_message_id uuid, busy_lapsed boolean, placed boolean,
+               deactivated bigint)
+LANGUAGE sql VOLATILE AS $$
+    SELECT t.session, t.history, t.busy_message_id, t.busy_lapsed, t.placed, 0::bigint
+      FROM send_turn(p_session_id, p_client_id, p_check_busy, p_user_message_id, p_assistant_message_id,
+                     p_content, p_file_ids, p_resumable, p_lease_seconds) t
+$$;

@@ -76,11 +76,10 @@ SELECT user_message_id AS id, created_at, deactivated
                   %(assistant_message_id)s, %(content)s, %(file_ids)s::uuid[], %(user_metadata)s,
                   %(assistant_metadata)s, %(resumable)s, %(lease_seconds)s::double precision);
 
--- name: continue_active_path^
--- The common send's transaction 1 in one call (sql/functions/sends.sql): lock the caller's session, then, in fresh snapshots, check for a reply still streaming (when %(check_busy)s), read the active path and place the turn. No row: no such session of the caller.
-SELECT * FROM continue_active_path(%(session_id)s, %(client_id)s, %(check_busy)s, %(user_message_id)s,
-                                   %(assistant_message_id)s, %(content)s, %(file_ids)s::uuid[], %(resumable)s,
-                                   %(lease_seconds)s::double precision, NULL, NULL);
+-- name: send_turn^
+-- The common send's transaction 1 in one call (sql/functions/sends.sql): lock the caller's session, then, in fresh snapshots, check for a reply still streaming (when %(check_busy)s), read the active path and place the turn below its leaf. No row: no such session of the caller.
+SELECT * FROM send_turn(%(session_id)s, %(client_id)s, %(check_busy)s, %(user_message_id)s, %(assistant_message_id)s,
+                        %(content)s, %(file_ids)s::uuid[], %(resumable)s, %(lease_seconds)s::double precision);
 
 -- name: insert_assistant_variant^
 -- Add an empty assistant message as the newest active variant under a parent (a recreate), live: leased to this instance while it streams (place_turn). No row, and nothing written, when the parent already has %(max_siblings)s variants its audience sees.

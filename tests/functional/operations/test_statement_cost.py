@@ -10,5 +10,5 @@ def test_the_statement_benchmark_runs_both_sides_and_reads_function_timings():
     assert [w["side"] for w in result["windows"]] == ["engine", "relay"]
     assert all(w["pg_cpu_ms"] >= 0 for w in result["windows"])
     functions = {t["function"] for t in result["windows"][0]["functions"]}
-    assert {"continue_active_path", "place_turn", "busy_reply"} <= functions
+    assert "send_turn" in functions
     assert "statement-cost:start" in statement_cost.section(result)

@@ -59,7 +59,7 @@ def test_a_send_s_path_read_builds_no_json_per_message(conn, make_session):
         assert not any(work in plan for work in ("json_build_object", "webhook_history_item", "to_char")), plan
         assert "Function Scan" not in plan, plan  # path_descent and active_child inlined, not called per level
     # The common send reads its path through the same function (sql/functions/sends.sql).
-    source = conn.execute("SELECT prosrc FROM pg_proc WHERE proname = 'continue_active_path'").fetchone()["prosrc"]
+    source = conn.execute("SELECT prosrc FROM pg_proc WHERE proname = 'send_turn'").fetchone()["prosrc"]
     assert "path_descent(p_session_id)" in source and "webhook_history_item" not in source
 
 
