@@ -142,7 +142,7 @@ def run(args):
 
 def section(result):
     params, windows = result["params"], result["windows"]
-    ratios = sorted(e["pg_cpu_ms"] / r["pg_cpu_ms"] for e, r in zip(windows[0::2], windows[1::2]))
+    ratios = sorted(e["pg_cpu_ms"] / r["pg_cpu_ms"] for e, r in zip(windows[0::2], windows[1::2], strict=True))
     median = ratios[len(ratios) // 2]
     lines = ["<!-- statement-cost:start -->", "", "## PostgreSQL CPU per exchange, statements alone", "",
              f"Measured {result['when']} by `python -m loadtests.statement_cost --exchanges {params['exchanges']} "
