@@ -78,3 +78,41 @@ def test_an_item_follows_what_it_shows(database, caller, make_session, conn):
     assert item["content"][0]["text"] == "hi there" and item["metadata"] == {"usage": 3}
     conn.execute("UPDATE messages SET is_hidden_from_llm = true WHERE id = %s", (reply["id"],))
     assert len(paths.history(paths.active(conn, session_id))) == 1
+
+
+def test_a_send_reads_a_long_path_in_order_and_places_its_turn_below_the_leaf(conn, make_session):
+    """send_turn feeds its aggregates from one sorted walk (no ORDER BY inside them): the history is the
+    path root first, the new user message goes below the leaf, after a share recipient's branch there."""
+    import uuid
+
+    from psycopg.types.json import Jsonb
+
+    from app.db import queries as q
+
+    session_id, parent, chain = make_session(), None, []
+    for index in range(120):
+        parent = conn.execute(
+            "INSERT INTO messages (id, session_id, parent_id, role, content, variant_index, is_active) "
+            "VALUES (gen_random_uuid(), %s, %s, %s, %s, 0, true) RETURNING id",
+            (session_id, parent, "assistant" if index % 2 else "user",
+             Jsonb([{"type": "text", "text": f"message {index}"}]))).fetchone()["id"]
+        chain.append(parent)
+    conn.execute("INSERT INTO messages (id, session_id, parent_id, role, content, variant_index, is_active, "
+                 "recipient_client_id) VALUES (gen_random_uuid(), %s, %s, 'user', %s, 0, true, 'bob')",
+                 (session_id, parent, Jsonb([{"type": "text", "text": "bob's branch"}])))
+
+    user_id, reply_id = uuid.uuid4(), uuid.uuid4()
+    placed = q.send_turn(conn, session_id=session_id, client_id="alice", check_busy=True, user_message_id=user_id,
+                         assistant_message_id=reply_id, content=Jsonb([{"type": "text", "text": "next"}]),
+                         file_ids=[], resumable=False, lease_seconds=20)
+
+    history = json.loads(placed["history"])
+    assert [item["content"][0]["text"] for item in history] == [f"message {index}" for index in range(120)]
+    assert [item["message_id"] for item in history] == [ids.message_gts(message) for message in chain]
+    rows = {row["id"]: row for row in conn.execute(
+        "SELECT id, parent_id, variant_index, is_active FROM messages WHERE id = ANY(%s)", ([user_id, reply_id],))}
+    assert rows[user_id]["parent_id"] == chain[-1] and rows[user_id]["variant_index"] == 1
+    assert rows[reply_id]["parent_id"] == user_id and rows[reply_id]["is_active"]
+    assert [row["id"] for row in paths.active(conn, session_id)][-2:] == [user_id, reply_id]
+    live = conn.execute("SELECT count(*) AS n FROM live_replies WHERE message_id = %s", (reply_id,)).fetchone()
+    assert live["n"] == 1
