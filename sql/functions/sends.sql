@@ -92,7 +92,7 @@ $fn$;
 --
 -- Returns no row when the session is not the caller's; otherwise the session with its type's backend
 -- settings (session_settings, as jsonb), the history sent to the backend as one JSON array text (the
--- stored items of path_descent), the reply still streaming on the active path if any (when p_check_busy;
+-- stored items of owner_path), the reply still streaming on the active path if any (when p_check_busy;
 -- then nothing is written), and whether the turn was placed. app/chat/exchanges.py calls it through
 -- sql/queries/messages.sql: send_turn.
 --
@@ -142,7 +142,7 @@ BEGIN
     -- input again for each aggregate, 1.1 ms more PostgreSQL CPU per send at 1,000 messages.
     SELECT '[' || coalesce(string_agg(p.history_item, ','), '') || ']', (array_agg(p.id))[count(*)]
       INTO v_history, v_leaf
-      FROM (SELECT walk.id, walk.history_item FROM path_descent(p_session_id) walk ORDER BY walk.depth) p;
+      FROM (SELECT walk.id, walk.history_item FROM owner_path(p_session_id) walk ORDER BY walk.depth) p;
     WITH turn AS (
         INSERT INTO messages (id, session_id, parent_id, role, content, file_ids, variant_index, is_active,
                               is_complete, metadata)

@@ -72,6 +72,25 @@ LANGUAGE sql STABLE AS $$
     SELECT * FROM walk
 $$;
 
+-- The owner's active path from the roots, for a send: path_descent's walk for one audience, carrying only
+-- what a send reads. path_descent serves share recipients too, so each of its levels is an Append of two
+-- probes, one of them a no-op for the owner, and it carries every column its readers need: at 1,000
+-- messages this form costs 6% less PostgreSQL CPU per exchange (loadtests/statement_cost.py). Same
+-- probe, same index (messages_one_active_sibling); inlined into the calling statement.
+CREATE OR REPLACE FUNCTION owner_path(p_session_id uuid)
+RETURNS TABLE (id uuid, history_item text, depth integer)
+LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE walk AS (
+        SELECT root.id, root.history_item, 0 AS depth
+          FROM active_child(p_session_id, NULL, '') root
+        UNION ALL
+        SELECT child.id, child.history_item, walk.depth + 1
+          FROM walk
+         CROSS JOIN LATERAL active_child(p_session_id, walk.id, '') child
+    )
+    SELECT * FROM walk
+$$;
+
 -- One level of path_descent: the active child of `p_parent` (NULL: among the roots) in one audience
 -- (`p_audience`: '' the owner's, else a share recipient's client id; NULL matches nothing, at no cost).
 CREATE OR REPLACE FUNCTION active_child(p_session_id uuid, p_parent uuid, p_audience text)

@@ -52,15 +52,17 @@ def test_a_send_s_path_read_builds_no_json_per_message(conn, make_session):
     made PostgreSQL's cost per exchange grow with every message of the conversation."""
     from app.db import queries as q
 
-    for query, params in ((q.active_path, {"session_id": make_session()}),
-                          (q.recipient_path, {"session_id": make_session(), "recipient": "bob"})):
-        plan = "\n".join(row["QUERY PLAN"] for row in conn.execute("EXPLAIN (VERBOSE) " + query.sql, params))
+    send_path = "SELECT * FROM owner_path(%(session_id)s)"  # what send_turn reads
+    for sql, params in ((q.active_path.sql, {"session_id": make_session()}),
+                        (q.recipient_path.sql, {"session_id": make_session(), "recipient": "bob"}),
+                        (send_path, {"session_id": make_session()})):
+        plan = "\n".join(row["QUERY PLAN"] for row in conn.execute("EXPLAIN (VERBOSE) " + sql, params))
         assert "history_item" in plan and "messages_one_active_sibling" in plan
         assert not any(work in plan for work in ("json_build_object", "webhook_history_item", "to_char")), plan
-        assert "Function Scan" not in plan, plan  # path_descent and active_child inlined, not called per level
+        assert "Function Scan" not in plan, plan  # the walk and active_child inlined, not called per level
     # The common send reads its path through the same function (sql/functions/sends.sql).
     source = conn.execute("SELECT prosrc FROM pg_proc WHERE proname = 'send_turn'").fetchone()["prosrc"]
-    assert "path_descent(p_session_id)" in source and "webhook_history_item" not in source
+    assert "owner_path(p_session_id)" in source and "webhook_history_item" not in source
 
 
 def test_an_item_follows_what_it_shows(database, caller, make_session, conn):
