@@ -1,17 +1,19 @@
 """PostgreSQL CPU per exchange of the engine's own statements against the baseline relay's, in isolation.
 
-    python -m loadtests.statement_cost [--exchanges 1000] [--depth 2] [--rounds 3]
+    python -m loadtests.statement_cost [--exchanges 1000] [--depths 2,1000] [--rounds 3] [--functions]
 
 One embedded PostgreSQL, no HTTP, no backend, no engine process: one connection per side runs the SQL a
 streamed exchange costs, the engine's (transaction 1: `send_turn`; the reply's end: `finish_live_reply`
 with one chunk row) and the relay's (`relay_start`, `relay_finish`), one exchange of each in turn, on
-sessions pre-filled to `--depth` messages. Each side's CPU is its server process's own, in nanoseconds
-(/proc/<pid>/schedstat), so nothing else on the machine is counted; and since the sides alternate
-exchange by exchange, whatever else the shared machine does slows both alike (measuring one side's
-window, then the other's, moved the ratio by ±15% between rounds; alternating, by ±3%). The place to find
-out which statement costs what; `exchange_cost` measures the whole system under load. With `--functions`,
-PostgreSQL's own per-function timings (track_functions) are printed for the engine's functions.
-Writes its section of loadtests/reports/<date>/report.md.
+sessions pre-filled to each of `--depths` messages (a fresh server per depth; at 100 messages and more,
+a fifth of `--exchanges` per round: an exchange there costs ten times as much). Each side's CPU is its
+server process's own, in nanoseconds (/proc/<pid>/schedstat), so nothing else on the machine is
+counted; and since the sides alternate exchange by exchange, whatever else the shared machine does
+slows both alike (measuring one side's window, then the other's, moved the ratio by ±15% between
+rounds; alternating, by ±3%). The place to find out which statement costs what; `exchange_cost`
+measures the whole system under load. With `--functions`, PostgreSQL's own per-function timings
+(track_functions) are printed for the engine's functions. Writes its section of
+loadtests/reports/<date>/report.md.
 """
 import argparse
 import datetime
@@ -86,7 +88,7 @@ def _relay_exchange(conn, session_id):
 EXCHANGES = {"engine": _engine_exchange, "relay": _relay_exchange}
 
 
-def _rounds(url, sides, args):
+def _rounds(url, sides, exchanges, args):
     """PostgreSQL CPU ms per exchange of each side, per round: one connection a side (plans cached after
     its first calls), the sides alternating exchange by exchange."""
     connections = {side: psycopg.connect(url, autocommit=True, row_factory=dict_row) for side in EXCHANGES}
@@ -101,12 +103,12 @@ def _rounds(url, sides, args):
         windows, done = [], 20
         for number in range(args.rounds):
             before = {side: _cpu_ns(pid) for side, pid in pids.items()}
-            for index in range(done, done + args.exchanges):
+            for index in range(done, done + exchanges):
                 for side, run in EXCHANGES.items():
                     run(connections[side], sides[side][index % len(sides[side])])
-            done += args.exchanges
+            done += exchanges
             for side, pid in pids.items():
-                cpu = (_cpu_ns(pid) - before[side]) / 1e6 / args.exchanges
+                cpu = (_cpu_ns(pid) - before[side]) / 1e6 / exchanges
                 windows.append({"side": side, "round": number + 1, "pg_cpu_ms": cpu, "functions": []})
                 print(f"  {side} (round {number + 1}): {cpu:.3f} ms of PostgreSQL CPU per exchange", flush=True)
         if args.functions:
@@ -126,42 +128,62 @@ def _function_timings(conn):
     return [{**row, "total_ms": float(row["total_ms"]), "self_ms": float(row["self_ms"])} for row in rows]
 
 
+def exchanges_at(depth, exchanges):
+    return exchanges if depth < 100 else max(exchanges // 5, 20)
+
+
 def run(args):
-    server = EmbeddedPostgres(data_dir=tempfile.mkdtemp(prefix="statement-cost-"), fast_unsafe=True)
-    server.start()
-    try:
-        migrations.upgrade(server.url)
-        with psycopg.connect(server.url, autocommit=True, row_factory=dict_row) as conn:
-            sides = _prefill(conn, args.depth)
-        windows = _rounds(server.url, sides, args)
-    finally:
-        server.stop()
+    depths = []
+    for depth in args.depths:
+        server = EmbeddedPostgres(data_dir=tempfile.mkdtemp(prefix="statement-cost-"), fast_unsafe=True)
+        server.start()
+        try:
+            migrations.upgrade(server.url)
+            with psycopg.connect(server.url, autocommit=True, row_factory=dict_row) as conn:
+                sides = _prefill(conn, depth)
+            print(f"depth {depth}:", flush=True)
+            exchanges = exchanges_at(depth, args.exchanges)
+            depths.append({"depth": depth, "exchanges": exchanges,
+                           "windows": _rounds(server.url, sides, exchanges, args)})
+        finally:
+            server.stop()
     return {"when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "params": {k: v for k, v in vars(args).items() if k != "out"}, "windows": windows}
+            "params": {k: v for k, v in vars(args).items() if k != "out"}, "depths": depths}
+
+
+def median_ratio(windows):
+    ratios = sorted(e["pg_cpu_ms"] / r["pg_cpu_ms"] for e, r in zip(windows[0::2], windows[1::2], strict=True))
+    return ratios[len(ratios) // 2]
 
 
 def section(result):
-    params, windows = result["params"], result["windows"]
-    ratios = sorted(e["pg_cpu_ms"] / r["pg_cpu_ms"] for e, r in zip(windows[0::2], windows[1::2], strict=True))
-    median = ratios[len(ratios) // 2]
+    params = result["params"]
+    depths = ",".join(str(d) for d in params["depths"])
     lines = ["<!-- statement-cost:start -->", "", "## PostgreSQL CPU per exchange, statements alone", "",
              f"Measured {result['when']} by `python -m loadtests.statement_cost --exchanges {params['exchanges']} "
-             f"--depth {params['depth']} --rounds {params['rounds']}`: a connection per side runs an exchange's SQL "
+             f"--depths {depths} --rounds {params['rounds']}`: a connection per side runs an exchange's SQL "
              "back to back, the engine's (`send_turn`, `finish_live_reply` with one chunk row) and the baseline "
-             f"relay's, one exchange of each in turn, on sessions pre-filled to {params['depth']} messages (each "
-             f"round adds {2 * params['exchanges'] // SESSIONS} to every session); each side's CPU from "
-             "/proc/<pid>/schedstat of its one server process. The median round's ratio counts.", "",
-             "| round | engine ms | baseline ms | ratio |", "|---|---|---|---|"]
-    for number in range(1, params["rounds"] + 1):
-        cpu = {w["side"]: w["pg_cpu_ms"] for w in windows if w["round"] == number}
-        lines.append(f"| {number} | {cpu['engine']:.3f} | {cpu['relay']:.3f} | {cpu['engine'] / cpu['relay']:.2f}× |")
-    lines += ["", f"- **engine / baseline: {median:.2f}×** (the median round). What the engine writes that the "
-              "floor does not: the reply's live row "
-              "(inserted, then deleted at its end), its chunk row, the session's `updated_at` (both sides' "
-              "messages go through the same table, indexes and triggers).", ""]
-    timed = [w for w in windows if w["functions"]]
+             "relay's, one exchange of each in turn, on sessions pre-filled to the depth (100 sessions a side; "
+             "every round adds two messages to each per 100 exchanges); each side's CPU from "
+             "/proc/<pid>/schedstat of its one server process. The median round's ratio counts. Both sides' "
+             "messages go through the same table, indexes and triggers; what the engine writes that the floor "
+             "does not: the reply's live row (inserted, then deleted at its end), its chunk row, the session's "
+             "`updated_at`.", "",
+             "| messages | exchanges a round | round | engine ms | baseline ms | ratio |", "|---|---|---|---|---|---|"]
+    for entry in result["depths"]:
+        for number in range(1, params["rounds"] + 1):
+            cpu = {w["side"]: w["pg_cpu_ms"] for w in entry["windows"] if w["round"] == number}
+            lines.append(f"| {entry['depth']:,} | {entry['exchanges']} | {number} | {cpu['engine']:.3f} | "
+                         f"{cpu['relay']:.3f} | {cpu['engine'] / cpu['relay']:.2f}× |")
+    lines.append("")
+    lines += [f"- **{entry['depth']:,} messages: engine / baseline {median_ratio(entry['windows']):.2f}×** "
+              "(the median round)" for entry in result["depths"]]
+    lines.append("")
+    timed = [w for entry in result["depths"] for w in entry["windows"] if w["functions"]]
     if timed:
-        lines += ["| function (engine) | calls | total ms a call | self ms a call |", "|---|---|---|---|"]
+        lines += ["With `--functions` (track_functions on the engine's connection only, which slows that side: "
+                  "not for the ratios), PostgreSQL's timings of the engine's functions at the last depth:", "",
+                  "| function (engine) | calls | total ms a call | self ms a call |", "|---|---|---|---|"]
         lines += [f"| `{t['function']}` | {t['calls']} | {t['total_ms']:.4f} | {t['self_ms']:.4f} |"
                   for t in timed[-1]["functions"]]
         lines.append("")
@@ -172,7 +194,8 @@ def section(result):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exchanges", type=int, default=1000, help="per side and round")
-    parser.add_argument("--depth", type=int, default=2)
+    parser.add_argument("--depths", type=lambda text: [int(d) for d in text.split(",")], default=[2, 1000],
+                        help="messages per session at the start, comma-separated")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--functions", action="store_true", help="PostgreSQL's per-function timings too")
     parser.add_argument("--out", default=None)
