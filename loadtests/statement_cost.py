@@ -1,6 +1,6 @@
 """PostgreSQL CPU per exchange of the engine's own statements against the baseline relay's, in isolation.
 
-    python -m loadtests.statement_cost [--exchanges 1000] [--depths 2,1000] [--rounds 3] [--functions]
+    python -m loadtests.statement_cost [--exchanges 1000] [--depths 2,1000] [--rounds 3] [--functions] [--variants]
 
 One embedded PostgreSQL, no HTTP, no backend, no engine process: one connection per side runs the SQL a
 streamed exchange costs, the engine's (transaction 1: `send_turn`; the reply's end: `finish_live_reply`
@@ -18,6 +18,7 @@ loadtests/reports/<date>/report.md.
 import argparse
 import datetime
 import os
+import re
 import tempfile
 import uuid
 
@@ -45,66 +46,115 @@ def _cpu_ns(pid):
         return int(handle.read().split()[0])
 
 
-def _prefill(conn, depth):
+def _prefill(conn, depth, variants=False):
     """SESSIONS sessions for each side, each a chain of `depth` messages; the relay's leaf pointers."""
     conn.execute("INSERT INTO session_types (id, name, webhook_url) VALUES (%s, 'statement cost', "
                  "'http://127.0.0.1:9/')", (SESSION_TYPE,))
     RELAY_SQL.relay_schema(conn)
     sides = {}
-    for side in ("engine", "relay"):
+    for side in [*EXCHANGES, *(VARIANTS if variants else ())]:
         sides[side] = [uuid.uuid4() for _ in range(SESSIONS)]
         for session_id in sides[side]:
             conn.execute("INSERT INTO sessions (id, client_id, session_type_id) VALUES (%s, %s, %s)",
                          (session_id, side, SESSION_TYPE))
-    point_relay_leaves(conn, write_chains(conn, sides["engine"] + sides["relay"], depth, seed=depth))
+    point_relay_leaves(conn, write_chains(conn, [s for each in sides.values() for s in each], depth, seed=depth))
+    if variants:
+        _create_variant_functions(conn)
     conn.execute("ANALYZE")
     return sides
+
+
+QUESTION = Jsonb([{"type": "text", "text": "a question"}])
+ANSWER = Jsonb([{"type": "text", "text": REPLY}])
+CHUNKS = [{"type": "text", "content": word + " "} for word in REPLY.split()]
+
+
+def _send(conn, session_id, client_id, function="send_turn"):
+    reply_id = uuid.uuid4()
+    with conn.transaction():
+        conn.execute(f"SELECT * FROM {function}(%s, %s, true, %s, %s, %s, '{{}}', false, 20)",
+                     (session_id, client_id, uuid.uuid4(), reply_id, QUESTION), prepare=True).fetchall()
+    return reply_id
 
 
 def _engine_exchange(conn, session_id):
     reply_id = uuid.uuid4()
     with conn.transaction():
         engine_sql.send_turn(conn, session_id=session_id, client_id="engine", check_busy=True,
-                             user_message_id=uuid.uuid4(), assistant_message_id=reply_id,
-                             content=Jsonb([{"type": "text", "text": "a question"}]), file_ids=[], resumable=False,
-                             lease_seconds=20)
-    chunks = [{"type": "text", "content": word + " "} for word in REPLY.split()]
+                             user_message_id=uuid.uuid4(), assistant_message_id=reply_id, content=QUESTION,
+                             file_ids=[], resumable=False, lease_seconds=20)
     with conn.transaction():
-        engine_sql.finish_live_reply(conn, message_id=reply_id, session_id=session_id,
-                                     content=Jsonb([{"type": "text", "text": REPLY}]), is_complete=True,
-                                     metadata=Jsonb({"usage": 1}), batches=chunk_rows(0, chunks))
+        engine_sql.finish_live_reply(conn, message_id=reply_id, session_id=session_id, content=ANSWER,
+                                     is_complete=True, metadata=Jsonb({"usage": 1}), batches=chunk_rows(0, CHUNKS))
+
+
+# --variants: the engine's exchange with parts left out, to say what each part costs (not a working engine).
+CLAIM_AND_STORE = """WITH claimed AS (DELETE FROM live_replies WHERE message_id = %(id)s RETURNING message_id)
+UPDATE messages m SET content = %(content)s, is_complete = true, metadata = m.metadata || %(metadata)s,
+       updated_at = clock_timestamp()
+  FROM claimed WHERE m.id = claimed.message_id AND m.session_id = %(session_id)s"""
+STORE = """UPDATE messages SET content = %(content)s, is_complete = true, metadata = metadata || %(metadata)s,
+       updated_at = clock_timestamp() WHERE id = %(id)s AND session_id = %(session_id)s"""
+
+
+def _without_chunks_and_touch(conn, session_id):
+    reply_id = _send(conn, session_id, "no-chunk-row")
+    with conn.transaction():
+        conn.execute(CLAIM_AND_STORE, {"id": reply_id, "session_id": session_id, "content": ANSWER,
+                                       "metadata": Jsonb({"usage": 1})}, prepare=True)
+
+
+def _without_live_row(conn, session_id):
+    reply_id = _send(conn, session_id, "no-live-row", function="send_turn_without_live_row")
+    with conn.transaction():
+        conn.execute(STORE, {"id": reply_id, "session_id": session_id, "content": ANSWER,
+                             "metadata": Jsonb({"usage": 1})}, prepare=True)
+
+
+def _create_variant_functions(conn):
+    """send_turn without its live row, made from the function's own definition (so it follows send_turn)."""
+    definition = conn.execute("SELECT pg_get_functiondef('send_turn'::regproc) AS sql").fetchone()["sql"]
+    variant, found = re.subn(r"INSERT INTO live_replies .*?;", "SELECT bool_or(true) INTO v_lapsed FROM turn;",
+                             definition, flags=re.S)
+    if found != 1:
+        raise SystemExit("send_turn's live-row INSERT not found: update loadtests/statement_cost.py")
+    conn.execute(variant.replace(".send_turn(", ".send_turn_without_live_row(", 1))
 
 
 def _relay_exchange(conn, session_id):
     reply_id = uuid.uuid4()
     with conn.transaction():
         RELAY_SQL.relay_start(conn, session_id=session_id, client_id="relay", user_id=uuid.uuid4(),
-                              reply_id=reply_id, content=Jsonb([{"type": "text", "text": "a question"}]))
+                              reply_id=reply_id, content=QUESTION)
     with conn.transaction():
         RELAY_SQL.relay_finish(conn, reply_id=reply_id, session_id=session_id, metadata=Jsonb({"usage": 1}),
-                               content=Jsonb([{"type": "text", "text": REPLY}]))
+                               content=ANSWER)
 
 
 EXCHANGES = {"engine": _engine_exchange, "relay": _relay_exchange}
+VARIANTS = {"no-chunk-row": _without_chunks_and_touch, "no-live-row": _without_live_row}
+VARIANT_LABELS = {"no-chunk-row": "the engine without its chunk row and the session's `updated_at`",
+                  "no-live-row": "… and without the live row"}
 
 
 def _rounds(url, sides, exchanges, args):
     """PostgreSQL CPU ms per exchange of each side, per round: one connection a side (plans cached after
     its first calls), the sides alternating exchange by exchange."""
-    connections = {side: psycopg.connect(url, autocommit=True, row_factory=dict_row) for side in EXCHANGES}
+    runs = {**EXCHANGES, **(VARIANTS if args.variants else {})}
+    connections = {side: psycopg.connect(url, autocommit=True, row_factory=dict_row) for side in runs}
     try:
         pids = {side: conn.execute("SELECT pg_backend_pid() AS pid").fetchone()["pid"]
                 for side, conn in connections.items()}
         if args.functions:
             connections["engine"].execute("SET track_functions = 'all'")
-        for side, run in EXCHANGES.items():
+        for side, run in runs.items():
             for index in range(20):  # warm the plan caches
                 run(connections[side], sides[side][index % len(sides[side])])
         windows, done = [], 20
         for number in range(args.rounds):
             before = {side: _cpu_ns(pid) for side, pid in pids.items()}
             for index in range(done, done + exchanges):
-                for side, run in EXCHANGES.items():
+                for side, run in runs.items():
                     run(connections[side], sides[side][index % len(sides[side])])
             done += exchanges
             for side, pid in pids.items():
@@ -112,7 +162,7 @@ def _rounds(url, sides, exchanges, args):
                 windows.append({"side": side, "round": number + 1, "pg_cpu_ms": cpu, "functions": []})
                 print(f"  {side} (round {number + 1}): {cpu:.3f} ms of PostgreSQL CPU per exchange", flush=True)
         if args.functions:
-            windows[-2]["functions"] = _function_timings(connections["engine"])
+            windows[-len(runs)]["functions"] = _function_timings(connections["engine"])
         return windows
     finally:
         for conn in connections.values():
@@ -140,7 +190,7 @@ def run(args):
         try:
             migrations.upgrade(server.url)
             with psycopg.connect(server.url, autocommit=True, row_factory=dict_row) as conn:
-                sides = _prefill(conn, depth)
+                sides = _prefill(conn, depth, args.variants)
             print(f"depth {depth}:", flush=True)
             exchanges = exchanges_at(depth, args.exchanges)
             depths.append({"depth": depth, "exchanges": exchanges,
@@ -151,8 +201,9 @@ def run(args):
             "params": {k: v for k, v in vars(args).items() if k != "out"}, "depths": depths}
 
 
-def median_ratio(windows):
-    ratios = sorted(e["pg_cpu_ms"] / r["pg_cpu_ms"] for e, r in zip(windows[0::2], windows[1::2], strict=True))
+def median_ratio(windows, side="engine"):
+    cpu = {(w["side"], w["round"]): w["pg_cpu_ms"] for w in windows}
+    ratios = sorted(cpu[(side, r)] / cpu[("relay", r)] for s, r in cpu if s == side)
     return ratios[len(ratios) // 2]
 
 
@@ -179,6 +230,13 @@ def section(result):
     lines += [f"- **{entry['depth']:,} messages: engine / baseline {median_ratio(entry['windows']):.2f}×** "
               "(the median round)" for entry in result["depths"]]
     lines.append("")
+    if params.get("variants"):
+        lines += ["With `--variants`, the same run measured the engine's exchange with parts left out (not a working "
+                  "engine: what each part costs), the median round's ratio against the same baseline:", "",
+                  "| messages | " + " | ".join(VARIANT_LABELS.values()) + " |", "|---|" + "---|" * len(VARIANTS)]
+        lines += [f"| {entry['depth']:,} | " + " | ".join(f"{median_ratio(entry['windows'], side):.2f}×"
+                                                           for side in VARIANTS) + " |" for entry in result["depths"]]
+        lines.append("")
     timed = [w for entry in result["depths"] for w in entry["windows"] if w["functions"]]
     if timed:
         lines += ["With `--functions` (track_functions on the engine's connection only, which slows that side: "
@@ -198,6 +256,8 @@ def main():
                         help="messages per session at the start, comma-separated")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--functions", action="store_true", help="PostgreSQL's per-function timings too")
+    parser.add_argument("--variants", action="store_true",
+                        help="also the engine's exchange without its chunk row, then without its live row")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     out_dir = args.out or os.path.join(ROOT, "loadtests", "reports", datetime.date.today().isoformat())

@@ -118,3 +118,25 @@ def test_a_send_reads_a_long_path_in_order_and_places_its_turn_below_the_leaf(co
     assert [row["id"] for row in paths.active(conn, session_id)][-2:] == [user_id, reply_id]
     live = conn.execute("SELECT count(*) AS n FROM live_replies WHERE message_id = %s", (reply_id,)).fetchone()
     assert live["n"] == 1
+
+
+def test_the_previous_release_s_send_function_still_places_turns(conn, make_session):
+    """Replicas of the previous release call continue_active_path (11 arguments) during a rolling upgrade: it
+    is send_turn under the old signature."""
+    import uuid
+
+    from psycopg.types.json import Jsonb
+
+    session_id, sent = make_session(), []
+    for text in ("first", "second"):
+        user_id, reply_id = uuid.uuid4(), uuid.uuid4()
+        row = conn.execute("SELECT * FROM continue_active_path(%s, 'alice', false, %s, %s, %s, '{}', false, 20, "
+                           "'ignored', 'ignored')",
+                           (session_id, user_id, reply_id, Jsonb([{"type": "text", "text": text}]))).fetchone()
+        assert row["placed"] and row["deactivated"] == 0 and row["busy_message_id"] is None
+        sent.append((user_id, reply_id, json.loads(row["history"])))
+        conn.execute("DELETE FROM live_replies WHERE message_id = %s", (reply_id,))
+        conn.execute("UPDATE messages SET content = %s, is_complete = true WHERE id = %s",
+                     (Jsonb([{"type": "text", "text": "ok"}]), reply_id))
+    assert sent[0][2] == [] and [item["content"][0]["text"] for item in sent[1][2]] == ["first", "ok"]
+    assert [row["id"] for row in paths.active(conn, session_id)] == [sent[0][0], sent[0][1], sent[1][0], sent[1][1]]
