@@ -77,6 +77,7 @@ def _session_schemas():
         "SessionCreateRequest": object_schema(requests.SessionCreate),
         "SessionUpdateRequest": object_schema(requests.SessionUpdate),
         "SwitchTypeRequest": object_schema(requests.SessionSwitchType),
+        "ForkRequest": object_schema(requests.SessionFork),
         "ExportRequest": object_schema(requests.SessionExport),
     }
 
@@ -170,6 +171,13 @@ def _session_paths():
             "parameters": [SESSION_PARAM], "requestBody": json_body(ref("SwitchTypeRequest")),
             "responses": {"200": json_response("Switched", ref("SwitchTypeResponse")),
                           **errors(400, 401, 404, 503)}}},
+        "/sessions/{id}/fork": {"post": {
+            "operationId": "forkSession",
+            "summary": "Continue as a new session of the caller's: the path down to a message, copied (the backend "
+                       "gets session.created)",
+            "parameters": [SESSION_PARAM], "requestBody": json_body(ref("ForkRequest"), required=False),
+            "responses": {"201": json_response("The new session", ref("Session")),
+                          **errors(400, 401, 404, 409, 503)}}},
         "/sessions/{id}/summarize": {"post": {
             "operationId": "summarizeSession",
             "summary": "Stream a summary (stored in metadata.summary); 400 unless the type enables it",
@@ -259,6 +267,13 @@ def _share_paths():
             "operationId": "accessSharedSession", "summary": "Read-only view of a shared session", "security": [],
             "parameters": [SHARE_TOKEN_PARAM, *query_parameters(requests.PageQuery)],
             "responses": {"200": json_response("Shared session", ref("SharedSession")), **errors(400, 404, 503)}}},
+        "/share/{token}/fork": {"post": {
+            "operationId": "forkAsRecipient",
+            "summary": "A session of the recipient's own, from what the share shows them (messages hidden from "
+                       "users left out)",
+            "parameters": [SHARE_TOKEN_PARAM], "requestBody": json_body(ref("ForkRequest"), required=False),
+            "responses": {"201": json_response("The new session", ref("Session")),
+                          **errors(400, 401, 404, 409, 503)}}},
         "/share/{token}/messages": {
             "parameters": [SHARE_TOKEN_PARAM],
             "get": {"operationId": "recipientMessages",

@@ -1,10 +1,10 @@
-"""/api/v1/sessions: create, list, read, update, switch type, delete, summarize, export, share, search."""
+"""/api/v1/sessions: create, list, read, update, switch type, delete, fork, summarize, export, share, search."""
 from flask import Blueprint, g
 
 from app.api import idempotent
 from app.api.common import expensive_read, load_body, load_query, path_id, session_id_from_path
 from app.api.streams import stream_response
-from app.chat import exchanges, exports, search, sessions, shares
+from app.chat import exchanges, exports, forks, search, sessions, shares
 from app.chat.idempotency import REPLAYED_HEADER
 from app.errors import invalid
 from app.schemas import requests as schemas, responses
@@ -66,6 +66,16 @@ def delete_session(id):
     services = current_services()
     sessions.delete_session(services.db, services.webhooks, g.caller, session_id_from_path(id))
     return responses.dump(responses.Deleted, {"deleted": True})
+
+
+@bp.post("/sessions/<id>/fork")
+def fork_session(id):
+    session_id = session_id_from_path(id)
+    body = load_body(schemas.SessionFork, required=False)
+    services = current_services()
+    row = forks.fork_session(services.db, services.webhooks, g.caller, session_id, body.get("message_id"),
+                             body.get("title"))
+    return responses.dump(responses.Session, row), 201
 
 
 @bp.post("/sessions/<id>/summarize")

@@ -1,9 +1,9 @@
-"""/api/v1/share/{token}: the read-only view (public), and a recipient's own branch (authenticated)."""
+"""/api/v1/share/{token}: the read-only view (public), and a recipient's own branch and fork (authenticated)."""
 from flask import Blueprint, g
 
 from app.api.common import expensive_read, load_body, load_query
 from app.api.streams import stream_response
-from app.chat import exchanges, shares
+from app.chat import exchanges, forks, shares
 from app.schemas import requests as schemas, responses
 from app.services import current_services
 
@@ -38,3 +38,12 @@ def send_as_recipient(token):
     return stream_response(lambda: exchanges.start_shared_send(
         services.db, services.webhooks, g.caller, token, body["content"], file_ids=body.get("file_ids") or (),
         enabled=body.get("enabled_capabilities")))
+
+
+@bp.post("/share/<token>/fork")
+def fork_as_recipient(token):
+    """A session of the recipient's own, continuing what the share shows them."""
+    body = load_body(schemas.SessionFork, required=False)
+    services = current_services()
+    row = forks.fork_shared(services.db, services.webhooks, g.caller, token, body.get("message_id"), body.get("title"))
+    return responses.dump(responses.Session, row), 201

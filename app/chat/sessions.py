@@ -13,7 +13,7 @@ from app.webhooks.client import Target
 from app.webhooks.errors import BackendError
 
 
-def _announce(webhooks, session_type, session_id, client_id):
+def announce(webhooks, session_type, session_id, client_id):
     """Tell a backend about the session (`session.created`, retried) and return its capabilities."""
     answer = webhooks.call_json(session_types.target(session_type),
                                 events.session_created(session_id, session_type["id"], client_id))
@@ -34,7 +34,7 @@ def create_session(db, webhooks, caller, session_type_id, metadata=None, idempot
     if session_type is None:
         raise invalid("unknown session type", field="session_type_id", code="unknown_session_type")
     session_id = uuid.uuid4()
-    capabilities = _announce(webhooks, session_type, session_id, caller.client_id)
+    capabilities = announce(webhooks, session_type, session_id, caller.client_id)
     try:
         with db.transaction() as conn:
             row = q.insert_session(conn, id=session_id, client_id=caller.client_id,
@@ -123,7 +123,7 @@ def switch_type(db, webhooks, caller, session_id, new_type_id):
         raise session_not_found(session_id)
     if new_type is None:
         raise invalid("unknown session type", field="new_session_type_id", code="unknown_session_type")
-    capabilities = _announce(webhooks, new_type, session_id, caller.client_id)
+    capabilities = announce(webhooks, new_type, session_id, caller.client_id)
     with db.transaction() as conn:
         row = q.switch_session_type(conn, id=session_id, client_id=caller.client_id,
                                     session_type_id=new_type_id, capabilities=Jsonb(capabilities))

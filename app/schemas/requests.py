@@ -179,6 +179,13 @@ class SessionSwitchType(Schema):
     new_session_type_id = SessionTypeId(required=True)
 
 
+class SessionFork(Schema):
+    message_id = MessageId(allow_none=True, metadata={
+        "description": "The last message to copy (default: the last message of the active path the caller sees)."})
+    title = fields.String(validate=validate.Length(min=1, max=500), metadata={
+        "description": "The new session's title (default: the source's)."})
+
+
 class SessionExport(Schema):
     format = fields.String(required=True, validate=validate.OneOf(["json", "markdown", "txt"]))
     scope = fields.String(required=True, validate=validate.OneOf(["active", "all"]))
