@@ -1,3 +1,16 @@
+-- name: lock_owned_session_for_fork^
+-- A caller's session, its row share-locked: every tree write takes this row's lock first, so its path holds still while a fork copies it.
+SELECT * FROM sessions WHERE id = %(id)s AND client_id = %(client_id)s FOR SHARE;
+
+-- name: lock_shared_session_for_fork^
+-- The session a live share token opens, its row share-locked (see lock_owned_session_for_fork).
+SELECT s.*
+  FROM share_tokens st
+  JOIN sessions s ON s.id = st.session_id
+ WHERE st.token_hash = %(token_hash)s AND st.revoked_at IS NULL
+   AND (st.expires_at IS NULL OR st.expires_at > now())
+   FOR SHARE OF s;
+
 -- name: fork_source^
 -- What a fork would copy: the path from the root of %(source_id)s down to %(message_id)s. `messages` 0: no such message in the session; `visible`: every message on it is the owner's or, for a share recipient (%(recipient)s), theirs; `streaming`: a reply on it is still live.
 SELECT count(*) AS messages,
@@ -7,10 +20,13 @@ SELECT count(*) AS messages,
   FROM path_ascent(%(message_id)s, %(source_id)s) up;
 
 -- name: copy_into_fork*
--- Copy the path from the root of %(source_id)s down to %(message_id)s into session %(fork_id)s: each message a new id, the one active variant of its place, with its content, files, flags, metadata and time. For a share recipient (%(recipient)s not NULL) the messages hidden from users are left out (they are the owner's: system prompts, notes) and each kept message hangs below the previous kept one. Returns the new ids, root first.
+-- Copy the path from the root of %(source_id)s down to %(message_id)s into session %(fork_id)s: each message a new id, the one active variant of its place, with its content, files, flags, metadata and time. For a share recipient (%(recipient)s not NULL) what the share view never shows them stays behind: the owner's messages hidden from users (each kept message then hangs below the previous kept one) and the metadata of the owner's messages, but for a stop reason. Returns the new ids, root first.
 WITH kept AS (
     SELECT m.id, m.role, m.content, m.file_ids, m.is_complete, m.is_hidden_from_user, m.is_hidden_from_llm,
-           m.metadata, m.created_at, row_number() OVER (ORDER BY up.height DESC) AS position
+           CASE WHEN %(recipient)s::text IS NULL OR m.recipient_client_id = %(recipient)s::text THEN m.metadata
+                ELSE jsonb_strip_nulls(jsonb_build_object('stop_reason', m.metadata -> 'stop_reason')) END
+               AS metadata,
+           m.created_at, row_number() OVER (ORDER BY up.height DESC) AS position
       FROM path_ascent(%(message_id)s, %(source_id)s) up
       JOIN messages m ON m.id = up.id
      WHERE %(recipient)s::text IS NULL OR NOT m.is_hidden_from_user

@@ -83,6 +83,11 @@ def test_a_share_recipient_forks_what_the_share_shows_them_without_the_owners_hi
     expect(api.post(f"/sessions/{source_id}/messages", json={"role": "system", "content": "secret prompt",
                                                              "hidden_from_user": True}), 201)
     api.send(source_id, "owner asks")
+    replaced = api.path(source_id)[-1]["message_id"]
+    api.recreate(replaced)  # the owner's first reply is now off the owner's active path
+    owner_reply = api.path(source_id)[-1]["message_id"]
+    db.execute("UPDATE messages SET metadata = metadata || '{\"private\": \"owner only\"}' WHERE id = %s",
+               (ids.parse_message_id(owner_reply),))
     token = expect(api.post(f"/sessions/{source_id}/share", json={}), 201).json()["share_token"]
     bob = Api(engine_process.url, "bob")
     bob.stream(f"/share/{token}/messages", {"content": "bob asks"})
@@ -95,6 +100,12 @@ def test_a_share_recipient_forks_what_the_share_shows_them_without_the_owners_hi
     stored = db.execute("SELECT count(*) AS n FROM messages WHERE session_id = %s",
                         (ids.parse_session_id(fork["session_id"]),)).fetchone()
     assert stored["n"] == 4  # the owner's hidden system prompt stayed behind
+    copies = db.execute("SELECT metadata FROM messages WHERE session_id = %s AND role = 'assistant' "
+                        "ORDER BY created_at", (ids.parse_session_id(fork["session_id"]),)).fetchall()
+    assert "private" not in copies[0]["metadata"] and "session_type_id" not in copies[0]["metadata"]
+    assert copies[1]["metadata"].get("session_type_id")  # bob's own reply keeps its metadata
+    contract.validate_error(bob.post(f"/share/{token}/fork", json={"message_id": replaced}), 404,
+                            "MESSAGE_NOT_FOUND")  # a variant the share does not show
 
     owner_only = api.path(source_id)[-1]["message_id"]  # on bob's view too: the owner's path
     at_owner = expect(bob.post(f"/share/{token}/fork", json={"message_id": owner_only}), 201).json()
@@ -105,3 +116,25 @@ def test_a_share_recipient_forks_what_the_share_shows_them_without_the_owners_hi
     contract.validate_error(bob.post(f"/share/{token}/fork", json={"message_id": carols}), 404,
                             "MESSAGE_NOT_FOUND")  # not on what bob sees
     contract.validate_error(bob.post("/share/not-a-live-token/fork", json={}), 404, "INVALID_REQUEST")
+
+
+def test_a_fork_refused_after_its_backend_was_told_tells_the_backend_the_session_is_gone(
+        engine_process, api, backend, session_type, contract, db):
+    """The share is revoked while the backend answers session.created: the copy is refused under the lock,
+    and the backend hears session.deleted for the session it was told about."""
+    source_id = api.create_session(session_type)
+    api.send(source_id, "owner asks")
+    share = expect(api.post(f"/sessions/{source_id}/share", json={}), 201).json()
+
+    def revoke_meanwhile(event, environ):
+        expect(api.call("DELETE", f"/sessions/{source_id}/shares/{share['share_id']}"), 200)
+        return backend._default(event)
+    backend.on("session.created", revoke_meanwhile)
+
+    refused = Api(engine_process.url, "bob").post(f"/share/{share['share_token']}/fork", json={})
+    contract.validate_error(refused, 404, "INVALID_REQUEST")
+    told = backend.events("session.created")[-1]["session_id"]
+    backend.wait_for("session.deleted")
+    assert backend.events("session.deleted")[-1]["session_id"] == told
+    assert db.execute("SELECT count(*) AS n FROM sessions WHERE id = %s",
+                      (ids.parse_session_id(told),)).fetchone()["n"] == 0
