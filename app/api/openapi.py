@@ -142,6 +142,14 @@ def _schemas():
 
 # --- paths, by area ---------------------------------------------------------------------------------
 
+def _fork(operation_id, source_param, summary):
+    """A fork, of one's own session or from a share: the same body and answers."""
+    return {"operationId": operation_id, "summary": summary, "parameters": [source_param],
+            "requestBody": json_body(ref("ForkRequest"), required=False),
+            "responses": {"201": json_response("The new session", ref("Session")),
+                          **errors(400, 401, 404, 409, 503)}}
+
+
 def _session_paths():
     return {
         "/sessions": {
@@ -171,13 +179,10 @@ def _session_paths():
             "parameters": [SESSION_PARAM], "requestBody": json_body(ref("SwitchTypeRequest")),
             "responses": {"200": json_response("Switched", ref("SwitchTypeResponse")),
                           **errors(400, 401, 404, 503)}}},
-        "/sessions/{id}/fork": {"post": {
-            "operationId": "forkSession",
-            "summary": "Continue as a new session of the caller's: the path down to a message, copied (the backend "
-                       "gets session.created)",
-            "parameters": [SESSION_PARAM], "requestBody": json_body(ref("ForkRequest"), required=False),
-            "responses": {"201": json_response("The new session", ref("Session")),
-                          **errors(400, 401, 404, 409, 503)}}},
+        "/sessions/{id}/fork": {"post": _fork(
+            "forkSession", SESSION_PARAM,
+            "Continue as a new session of the caller's: the path down to a message, copied (the backend gets "
+            "session.created)")},
         "/sessions/{id}/summarize": {"post": {
             "operationId": "summarizeSession",
             "summary": "Stream a summary (stored in metadata.summary); 400 unless the type enables it",
@@ -267,13 +272,10 @@ def _share_paths():
             "operationId": "accessSharedSession", "summary": "Read-only view of a shared session", "security": [],
             "parameters": [SHARE_TOKEN_PARAM, *query_parameters(requests.PageQuery)],
             "responses": {"200": json_response("Shared session", ref("SharedSession")), **errors(400, 404, 503)}}},
-        "/share/{token}/fork": {"post": {
-            "operationId": "forkAsRecipient",
-            "summary": "A session of the recipient's own, from what the share shows them (messages hidden from "
-                       "users left out)",
-            "parameters": [SHARE_TOKEN_PARAM], "requestBody": json_body(ref("ForkRequest"), required=False),
-            "responses": {"201": json_response("The new session", ref("Session")),
-                          **errors(400, 401, 404, 409, 503)}}},
+        "/share/{token}/fork": {"post": _fork(
+            "forkAsRecipient", SHARE_TOKEN_PARAM,
+            "A session of the recipient's own, from what the share shows them (the owner's hidden messages and "
+            "message metadata left out)")},
         "/share/{token}/messages": {
             "parameters": [SHARE_TOKEN_PARAM],
             "get": {"operationId": "recipientMessages",
