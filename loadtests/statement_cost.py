@@ -70,6 +70,7 @@ CHUNKS = [{"type": "text", "content": word + " "} for word in REPLY.split()]
 
 
 def _send(conn, session_id, client_id, function="send_turn"):
+    """Transaction 1 as the engine runs it (sql/queries/messages.sql: send_turn), or through a variant."""
     reply_id = uuid.uuid4()
     with conn.transaction():
         conn.execute(f"SELECT * FROM {function}(%s, %s, true, %s, %s, %s, '{{}}', false, 20)",
@@ -78,11 +79,7 @@ def _send(conn, session_id, client_id, function="send_turn"):
 
 
 def _engine_exchange(conn, session_id):
-    reply_id = uuid.uuid4()
-    with conn.transaction():
-        engine_sql.send_turn(conn, session_id=session_id, client_id="engine", check_busy=True,
-                             user_message_id=uuid.uuid4(), assistant_message_id=reply_id, content=QUESTION,
-                             file_ids=[], resumable=False, lease_seconds=20)
+    reply_id = _send(conn, session_id, "engine")
     with conn.transaction():
         engine_sql.finish_live_reply(conn, message_id=reply_id, session_id=session_id, content=ANSWER,
                                      is_complete=True, metadata=Jsonb({"usage": 1}), batches=chunk_rows(0, CHUNKS))

@@ -8,11 +8,11 @@ shows them: the owner's messages hidden from users (system prompts) and the meta
 (usage, the session type, whatever the owner stored there; a stop reason is kept). A path with a reply still
 streaming on it is not forked (409 `reply_in_progress`): its content is not final yet.
 
-Everything is checked twice: before the backend is called (so a refused fork calls nobody), and again in the
-transaction that copies, under a share lock of the source's row (every tree write holds that row's lock, so
-the path cannot change between the check and the copy), since the share may have been revoked or the path
-changed while the backend answered. A fork refused the second time tells the backend the session it was
-just told about is gone (`session.deleted`).
+Everything is checked twice, each time under a share lock of the source's row (every tree write holds that
+row's lock, so the path holds still while it is checked and copied): before the backend is called (so a
+refused fork calls nobody), and again in the transaction that copies, since the share may have been revoked
+or the path changed while the backend answered. A fork refused the second time tells the backend the
+session it was just told about is gone (`session.deleted`).
 """
 import uuid
 
@@ -28,36 +28,28 @@ from app.webhooks import events
 
 
 def fork_session(db, webhooks, caller, session_id, message_id=None, title=None):
-    def source(conn, lock=False):
-        found = q.get_session(conn, id=session_id, client_id=caller.client_id) if not lock else \
-            q.lock_owned_session_for_fork(conn, id=session_id, client_id=caller.client_id)
+    def source(conn):
+        found = q.lock_owned_session_for_fork(conn, id=session_id, client_id=caller.client_id)
         if found is None:
             raise session_not_found(session_id)
         return found
 
-    def last(conn, found):
-        return _last(q.active_path(conn, session_id=found["id"]))
-
-    return _fork(db, webhooks, caller, source, last, message_id, title, recipient=None)
+    return _fork(db, webhooks, caller, source, message_id, title, recipient=None)
 
 
 def fork_shared(db, webhooks, caller, token, message_id=None, title=None):
-    recipient = caller.client_id
-
-    def source(conn, lock=False):
-        found = q.session_by_share(conn, token_hash=shares.hash_token(token)) if not lock else \
-            q.lock_shared_session_for_fork(conn, token_hash=shares.hash_token(token))
+    def source(conn):
+        found = q.lock_shared_session_for_fork(conn, token_hash=shares.hash_token(token))
         if found is None:
             raise shares.share_gone()
         return found
 
-    def last(conn, found):
-        return _last(q.recipient_path(conn, session_id=found["id"], recipient=recipient))
-
-    return _fork(db, webhooks, caller, source, last, message_id, title, recipient)
+    return _fork(db, webhooks, caller, source, message_id, title, recipient=caller.client_id)
 
 
-def _last(path):
+def _last_seen(conn, session_id, recipient):
+    """The last message of the path the caller sees (recipient None: the owner's active path)."""
+    path = q.recipient_path(conn, session_id=session_id, recipient=recipient)
     return path[-1]["id"] if path else None
 
 
@@ -76,10 +68,10 @@ def _check(conn, found, message_id, recipient):
                        reason="reply_in_progress", field="message_id")
 
 
-def _fork(db, webhooks, caller, source, last, message_id, title, recipient):
+def _fork(db, webhooks, caller, source, message_id, title, recipient):
     with db.transaction() as conn:
         found = source(conn)
-        message_id = message_id or last(conn, found)
+        message_id = message_id or _last_seen(conn, found["id"], recipient)
         _check(conn, found, message_id, recipient)
         session_type = q.get_session_type(conn, id=found["session_type_id"])
     fork_id = uuid.uuid4()
@@ -91,10 +83,7 @@ def _fork(db, webhooks, caller, source, last, message_id, title, recipient):
         metadata["title"] = title
     try:
         with db.transaction() as conn:
-            again = source(conn, lock=True)
-            if again["id"] != found["id"]:
-                raise shares.share_gone()
-            _check(conn, again, message_id, recipient)
+            _check(conn, source(conn), message_id, recipient)
             row = q.insert_session(conn, id=fork_id, client_id=caller.client_id,
                                    session_type_id=session_type["id"], capabilities=Jsonb(capabilities),
                                    metadata=Jsonb(metadata))
