@@ -21,6 +21,7 @@ from app.streams.relay import RECEIVED_AT
 from app.streams.slots import StreamSlots
 from app.streams.wakeups import Signals
 from app.webhooks.client import WebhookClient
+from app.webhooks.outbox import Outbox
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("chat_engine.access")
@@ -60,12 +61,14 @@ def create_app(config=None):
         atexit.register(db.close)  # CLI runs end without a server shutdown to close it
     signals = Signals(config.session_database_url, config.db_connect_timeout_seconds, owner_key=owner_key,
                       owner_settle_seconds=config.owner_settle_seconds) if db is not None else None
+    webhooks = WebhookClient(config, metrics)
     app.extensions[EXTENSION] = Services(
-        config, db, WebhookClient(config, metrics),
+        config, db, webhooks,
         StreamSlots(config.max_streams_per_worker, config.max_streams_per_client, metrics), metrics,
         signals=signals, leases=LeaseKeeper(db, config, signals) if db is not None else None,
         reads=ReadSlots(config.max_concurrent_reads_per_client, config.max_concurrent_reads_per_worker,
-                        wait_seconds=config.db_pool_timeout_seconds))
+                        wait_seconds=config.db_pool_timeout_seconds),
+        outbox=Outbox(db, webhooks, config, metrics) if db is not None else None)
 
     errors.register(app)
     api.register(app)

@@ -72,9 +72,18 @@ class Config:
     webhook_retry_attempts: int = field(default_factory=lambda: _int("WEBHOOK_RETRY_ATTEMPTS", 3))
     webhook_retry_initial_delay: float = field(default_factory=lambda: _float("WEBHOOK_RETRY_INITIAL_DELAY", 0.1))
     webhook_retry_max_delay: float = field(default_factory=lambda: _float("WEBHOOK_RETRY_MAX_DELAY", 5.0))
-    fire_and_forget_timeout_seconds: float = field(
-        default_factory=lambda: _float("FIRE_AND_FORGET_TIMEOUT_SECONDS", 10))
-    fire_and_forget_max_pending: int = field(default_factory=lambda: _int("FIRE_AND_FORGET_MAX_PENDING", 1000))
+    # Backend notices (session.deleted, message.aborted, message.reaction): an outbox in PostgreSQL
+    # (app/webhooks/outbox.py), each attempt bounded by NOTICE_TIMEOUT_SECONDS, retried with backoff from
+    # NOTICE_RETRY_INITIAL_SECONDS doubling up to NOTICE_RETRY_MAX_SECONDS for NOTICE_RETRY_HOURS, then kept as
+    # a dead letter for NOTICE_DEAD_LETTER_DAYS. Each worker claims NOTICE_BATCH at a time, every
+    # NOTICE_POLL_SECONDS (and at once after writing one).
+    notice_timeout_seconds: float = field(default_factory=lambda: _float("NOTICE_TIMEOUT_SECONDS", 10))
+    notice_retry_initial_seconds: float = field(default_factory=lambda: _float("NOTICE_RETRY_INITIAL_SECONDS", 1))
+    notice_retry_max_seconds: float = field(default_factory=lambda: _float("NOTICE_RETRY_MAX_SECONDS", 60))
+    notice_retry_hours: float = field(default_factory=lambda: _float("NOTICE_RETRY_HOURS", 24))
+    notice_dead_letter_days: float = field(default_factory=lambda: _float("NOTICE_DEAD_LETTER_DAYS", 7))
+    notice_batch: int = field(default_factory=lambda: _int("NOTICE_BATCH", 50))
+    notice_poll_seconds: float = field(default_factory=lambda: _float("NOTICE_POLL_SECONDS", 1))
 
     breaker_fail_max: int = field(default_factory=lambda: _int("BREAKER_FAIL_MAX", 5))
     breaker_reset_seconds: float = field(default_factory=lambda: _float("BREAKER_RESET_SECONDS", 60))

@@ -126,6 +126,17 @@ TAKE_OWNER_LOCK = ("SELECT pg_try_advisory_lock_shared(%s, %s), set_config('tcp_
                    "set_config('tcp_keepalives_interval', '2', false), set_config('tcp_keepalives_count', '3', false)")
 
 
+def after_commit(conn, hook):
+    """Have the Database run its commit hook named `hook` once the transaction `conn` is in commits; a
+    rollback drops the mark. How a write wakes this worker's service that acts on it (the notice outbox),
+    without every caller threading that service through."""
+    marks = conn.__dict__.setdefault(_AFTER_COMMIT, set())
+    marks.add(hook)
+
+
+_AFTER_COMMIT = "_chat_engine_after_commit"
+
+
 def _reconnect_failed(pool):
     log.warning("pool %s: could not reconnect; the next request will try again", pool.name)
 
@@ -150,6 +161,7 @@ class Database:
         self._owner_key = owner_key if owner_key and not config.behind_pooler else None
         self._outage_wait = min(config.db_outage_wait_seconds, config.db_pool_timeout_seconds)
         self.outage = False  # set by a dead connection, cleared by the next transaction that commits
+        self.commit_hooks = {}  # name -> callable, run after a transaction marked with after_commit(conn, name)
         self.pool = self._pool(config, "chat-engine", config.db_pool_min_size, config.db_pool_max_size,
                                config.db_pool_max_waiting, self.application_name)
         # Saves are short and few at a time; their queue holds only saves, so it needs no cap of its own
@@ -208,8 +220,11 @@ class Database:
         pool = self.reserved if reserved and self.reserved is not None else self.pool
         with pool.connection(timeout=wait) as conn:
             try:
-                with conn.transaction():
-                    yield conn
+                try:
+                    with conn.transaction():
+                        yield conn
+                finally:
+                    marks = conn.__dict__.pop(_AFTER_COMMIT, ())
             except psycopg.errors.ReadOnlySqlTransaction:
                 # A server that was primary and is not any more (demoted after a failover) still answers,
                 # so its connections never look broken: replace every one of them (drain: the idle ones
@@ -225,6 +240,10 @@ class Database:
                         each.check()  # drop every dead connection now, not one per request
                 raise
         self.outage = False
+        for name in marks:
+            hook = self.commit_hooks.get(name)
+            if hook is not None:
+                hook()
 
     def ping(self):
         with self.pool.connection(timeout=2) as conn:

@@ -40,6 +40,13 @@ class Metrics:
         self.owners_suspected = Counter(
             "chat_engine_reply_owners_suspected_total",
             "Live replies found with their worker's lock missing (ended if it is still missing a second later)")
+        self.notices = Counter("chat_engine_notices_total",
+                               "Backend notice attempts by event and result: delivered, retried, dead_lettered",
+                               ["event", "result"])
+        # Read from the outbox table by every worker: the same figure, so the max across workers is it.
+        self.notice_outbox = Gauge("chat_engine_notice_outbox",
+                                   "Backend notices in the outbox: pending (to be tried) or dead (dead letters)",
+                                   ["state"], multiprocess_mode="livemax")
         self.pool_size = Gauge("chat_engine_db_pool_size", "Connections held by the pool",
                                multiprocess_mode="livesum")
         self.pool_available = Gauge("chat_engine_db_pool_available", "Idle connections in the pool",
@@ -70,6 +77,13 @@ class Metrics:
 
     def owner_suspected(self, count=1):
         self.owners_suspected.inc(count)
+
+    def notice(self, event, result):
+        self.notices.labels(event, result).inc()
+
+    def notice_backlog(self, pending, dead):
+        self.notice_outbox.labels("pending").set(pending)
+        self.notice_outbox.labels("dead").set(dead)
 
     def breaker(self, session_type, state):
         self.breaker_state.labels(session_type).set(BREAKER_LEVEL.get(state, 0))

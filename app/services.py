@@ -11,13 +11,15 @@ from app.streams.leases import LeaseKeeper
 from app.streams.slots import StreamSlots
 from app.streams.wakeups import Signals
 from app.webhooks.client import WebhookClient
+from app.webhooks.outbox import Outbox
 
 EXTENSION = "chat_engine"  # the key in app.extensions
 
 
 @dataclass
 class Services:
-    """The config, database pool, webhook client, stream and read slots and metrics of one worker."""
+    """The config, database pool, webhook client, stream and read slots, metrics and notice outbox of one
+    worker."""
     config: Config
     db: Database
     webhooks: WebhookClient
@@ -26,6 +28,7 @@ class Services:
     signals: Signals = None      # LISTEN/NOTIFY wake-ups across instances (one connection per worker)
     leases: LeaseKeeper = None   # renews this worker's leases, sweeps lapsed ones
     reads: ReadSlots = None      # bounds on concurrent expensive reads, per client and per worker
+    outbox: Outbox = None        # delivers backend notices written in transactions (app/webhooks/outbox.py)
 
     def start_background(self):
         """Called in each gunicorn worker after fork (gunicorn.conf.py), never by the CLI or tests in-process."""
@@ -33,6 +36,8 @@ class Services:
             self.signals.start()
         if self.leases is not None:
             self.leases.start()
+        if self.outbox is not None:
+            self.outbox.start()
 
 
 def current_services():

@@ -33,7 +33,7 @@ class ServerLikeClient(flask.testing.FlaskClient):
 
 flask.Flask.test_client_class = ServerLikeClient
 
-TABLES = "session_types, sessions, messages, share_tokens, reactions, exports, idempotency_keys"
+TABLES = "session_types, sessions, messages, share_tokens, reactions, exports, idempotency_keys, webhook_notices"
 CHECKS = checks()
 
 

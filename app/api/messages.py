@@ -56,7 +56,7 @@ def rejoin_reply(id):
 def stop_reply(id):
     message_id = message_id_from_path(id)
     services = current_services()
-    stopped = live.stop(services.db, services.signals, services.webhooks, g.caller, message_id,
+    stopped = live.stop(services.db, services.signals, g.caller, message_id,
                         services.config.stop_wait_seconds)
     row = messages.get_message(services.db, g.caller, message_id)
     summaries = reactions.summaries(services.db, g.caller, [row["id"]])
@@ -91,7 +91,7 @@ def react_to_message(id):
     message_id = message_id_from_path(id)
     body = load_body(schemas.Reaction)
     services = current_services()
-    applied, reaction_type = reactions.react(services.db, services.webhooks, g.caller, message_id,
+    applied, reaction_type = reactions.react(services.db, g.caller, message_id,
                                              body["reaction_type"])
     return responses.dump(responses.ReactionResult,
                           {"message_id": message_id, "reaction_type": reaction_type, "applied": applied})

@@ -64,7 +64,7 @@ def switch_session_type(id):
 @bp.delete("/sessions/<id>")
 def delete_session(id):
     services = current_services()
-    sessions.delete_session(services.db, services.webhooks, g.caller, session_id_from_path(id))
+    sessions.delete_session(services.db, g.caller, session_id_from_path(id))
     return responses.dump(responses.Deleted, {"deleted": True})
 
 

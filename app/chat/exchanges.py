@@ -24,7 +24,7 @@ from app.errors import (
     refused_by_database,
     session_not_found,
 )
-from app.webhooks import events
+from app.webhooks import events, outbox
 from app.webhooks.client import Target
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ class Exchange:
     payload: dict  # the event sent to the backend; the stream is started with it, so it cannot be missing
     user_message_id: uuid.UUID = None
     live: bool = False  # a live_replies row stands for it: leased, stoppable and rejoinable anywhere
+    # Its notices go to the session type's webhook as it is at delivery (None), or to this target's URL.
+    notices_to_target = False
 
     @cached_property  # on every chunk line
     def public_message_id(self):
@@ -87,12 +89,14 @@ class Exchange:
                 q.finish_assistant_message(conn, message_id=self.message_id, session_id=self.session_id,
                                            content=Jsonb(parts), is_complete=outcome.complete,
                                            metadata=Jsonb(metadata))
+                self._tell_backend(conn, parts, outcome)
                 return True
             first_index, chunks = tail or (0, [])
             if q.finish_live_reply(conn, message_id=self.message_id, session_id=self.session_id,
                                    content=Jsonb(parts), is_complete=outcome.complete,
                                    metadata=Jsonb(metadata),
                                    batches=replies.chunk_rows(first_index, chunks)) is not None:
+                self._tell_backend(conn, parts, outcome)
                 return True
             if not retry:
                 return False
@@ -102,12 +106,17 @@ class Exchange:
             return stored is not None and stored["is_complete"] == outcome.complete \
                 and stored["stop_reason"] == metadata.get("stop_reason") and stored["content"] == parts
 
-    def aborted(self, parts):
-        self.webhooks.notify(self.target, events.message_aborted(self.session_id, self.message_id, parts))
+    def _tell_backend(self, conn, parts, outcome):
+        """`message.aborted` for a reply that did not complete, when the outcome says so, committed with it."""
+        if outcome.tells_backend:
+            outbox.enqueue(conn, self.target.session_type_id,
+                           events.message_aborted(self.session_id, self.message_id, parts),
+                           url=self.target.url if self.notices_to_target else None)
 
 
 class SummaryExchange(Exchange):
     """A summary streams like a reply but is stored in the session's metadata under "summary"."""
+    notices_to_target = True  # the summarizer, which may be another service than the chat backend
 
     def save(self, parts, metadata, outcome, tail=None):
         text = "".join(p.get("text", "") for p in parts if p.get("type") == "text")
@@ -116,6 +125,7 @@ class SummaryExchange(Exchange):
                    "created_at": events.now_iso(), "metadata": replies.end_metadata(metadata, outcome.stop_reason)}
         with self.db.transaction(reserved=True) as conn:
             q.store_summary(conn, id=self.session_id, summary=Jsonb(summary))
+            self._tell_backend(conn, parts, outcome)
         return True
 
 

@@ -14,18 +14,19 @@ refused fork calls nobody), and again in the transaction that copies, since the 
 or the path changed while the backend answered. A fork refused the second time tells the backend the
 session it was just told about is gone (`session.deleted`).
 """
+import logging
 import uuid
 
 from psycopg.types.json import Jsonb
 
 from app import ids
 from app.chat import shares
-from app.chat.session_types import target
 from app.chat.sessions import announce
 from app.db import queries as q
 from app.errors import conflict, message_not_found, session_not_found
-from app.webhooks import events
+from app.webhooks import events, outbox
 
+log = logging.getLogger(__name__)
 
 def fork_session(db, webhooks, caller, session_id, message_id=None, title=None):
     def source(conn):
@@ -91,6 +92,16 @@ def _fork(db, webhooks, caller, source, message_id, title, recipient):
                 q.copy_into_fork(conn, source_id=found["id"], message_id=message_id, fork_id=fork_id,
                                  recipient=recipient)
     except Exception:
-        webhooks.notify(target(session_type), events.session_deleted(fork_id))
+        _retract(db, session_type["id"], fork_id)
         raise
     return row
+
+
+def _retract(db, session_type_id, fork_id):
+    """The backend was told `session.created` for a fork that was then refused: tell it `session.deleted`.
+    Through the outbox, in a transaction of its own (there is no change to commit it with)."""
+    try:
+        with db.transaction() as conn:
+            outbox.enqueue(conn, session_type_id, events.session_deleted(fork_id))
+    except Exception as exc:  # noqa: BLE001 - the refusal the caller gets matters more than this notice
+        log.warning("fork %s: its session.deleted notice could not be written (%s)", fork_id, exc)

@@ -1,12 +1,12 @@
 """Reactions (ADR-0024): one per (message, user); `none` removes it; the backend hears afterwards."""
 from app.chat import messages
 from app.db import queries as q
-from app.webhooks import events
-from app.webhooks.client import Target
+from app.webhooks import events, outbox
 
 
-def react(db, webhooks, caller, message_id, reaction_type):
-    """Returns (applied, reaction_type). `applied` is false when nothing changed."""
+def react(db, caller, message_id, reaction_type):
+    """Returns (applied, reaction_type). `applied` is false when nothing changed; a change is told to the
+    backend through the outbox, committed with it."""
     with db.transaction() as conn:
         message = messages.owned_visible_message(conn, caller, message_id)
         backend = q.lock_session(conn, id=message["session_id"],
@@ -17,11 +17,11 @@ def react(db, webhooks, caller, message_id, reaction_type):
         else:
             previous = q.set_reaction(conn, message_id=message_id, user_id=caller.client_id,
                                       reaction_type=reaction_type)["previous"]
-    applied = (previous or "none") != reaction_type
-    if applied:
-        webhooks.notify(Target(backend["session_type_id"], backend["webhook_url"], secret=backend["webhook_secret"]),
-                        events.message_reaction(message["session_id"], message_id, caller.client_id,
-                                                reaction_type, previous))
+        applied = (previous or "none") != reaction_type
+        if applied:
+            outbox.enqueue(conn, backend["session_type_id"],
+                           events.message_reaction(message["session_id"], message_id, caller.client_id,
+                                                   reaction_type, previous))
     return applied, reaction_type
 
 

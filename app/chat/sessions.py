@@ -8,8 +8,7 @@ from app.chat import cursors, session_types
 from app.chat.metadata_limits import check_metadata
 from app.db import queries as q
 from app.errors import invalid, session_not_found
-from app.webhooks import events
-from app.webhooks.client import Target
+from app.webhooks import events, outbox
 from app.webhooks.errors import BackendError
 
 
@@ -65,13 +64,13 @@ def get_session(db, caller, session_id):
     return session
 
 
-def delete_session(db, webhooks, caller, session_id):
+def delete_session(db, caller, session_id):
+    """The backend is told `session.deleted` through the outbox, committed with the delete."""
     with db.transaction() as conn:
         deleted = q.delete_session(conn, id=session_id, client_id=caller.client_id)
-    if deleted is None:
-        raise session_not_found(session_id)
-    webhooks.notify(Target(deleted["session_type_id"], deleted["webhook_url"], secret=deleted["webhook_secret"]),
-                    events.session_deleted(session_id))
+        if deleted is None:
+            raise session_not_found(session_id)
+        outbox.enqueue(conn, deleted["session_type_id"], events.session_deleted(session_id))
 
 
 def list_sessions(db, caller, limit, tag=None, cursor=None):

@@ -6,7 +6,7 @@ Renewal is one UPDATE per worker for all its live replies. Its answer doubles as
 notices: a stop asked for meanwhile, or a reply another instance has ended, is carried out here.
 
 The sweep also prunes, in bounded batches: expired idempotency keys, ended replies' chunk logs past their
-grace, share links past their retention, expired exports.
+grace, share links past their retention, dead-lettered notices past theirs, expired exports.
 """
 import logging
 import random
@@ -27,6 +27,7 @@ class LeaseKeeper:
         self.lease_seconds = config.lease_seconds
         self.chunk_log_grace_seconds = config.chunk_log_grace_seconds
         self.share_retention_days = config.share_retention_days
+        self.notice_dead_letter_days = config.notice_dead_letter_days
         self._relays = {}  # message uuid -> Relay, this worker's live replies
         self._greenlets = []
 
@@ -78,10 +79,12 @@ class LeaseKeeper:
     def prune(self, limit=1000):
         """One bounded batch of each kind of row that would otherwise grow without bound, each in a short
         transaction of its own: expired idempotency keys, ended replies' chunk logs past their grace, share
-        links past their retention, expired exports."""
+        links past their retention, notices dead-lettered past theirs, expired exports."""
         for prune in (lambda conn: q.delete_expired_idempotency_keys(conn, limit=limit),
                       lambda conn: q.prune_chunk_logs(conn, grace_seconds=self.chunk_log_grace_seconds, limit=limit),
-                      lambda conn: q.prune_ended_shares(conn, retention_days=self.share_retention_days, limit=limit)):
+                      lambda conn: q.prune_ended_shares(conn, retention_days=self.share_retention_days, limit=limit),
+                      lambda conn: q.prune_dead_notices(conn, retention_days=self.notice_dead_letter_days,
+                                                        limit=limit)):
             with self.db.transaction() as conn:
                 if q.try_prune_lock(conn):  # one worker at a time prunes; the others would pick the same rows
                     prune(conn)

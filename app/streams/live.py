@@ -16,8 +16,7 @@ from app.db import queries as q
 from app.errors import message_not_found, refused_by_database
 from app.metrics import get_metrics
 from app.streams.wakeups import OWNER_CONFIRM_SECONDS
-from app.webhooks import events
-from app.webhooks.client import Target
+from app.webhooks import events, outbox
 from app.webhooks.replies import merge_chunks
 
 log = logging.getLogger(__name__)
@@ -66,12 +65,13 @@ def end_if_owner_gone(db, message_id, judge_settle):
     return True
 
 
-def end_abandoned(db, message_id, reason, lapsed_only, judge_settle=None):
-    """End a reply here: its content rebuilt from its stored chunks, incomplete, with `reason`.
+def end_abandoned(db, message_id, reason, lapsed_only, judge_settle=None, tell_backend=False):
+    """End a reply here: its content rebuilt from its stored chunks, incomplete, with `reason`; with
+    `tell_backend`, its backend's `message.aborted` is committed with it (the outbox delivers it).
     Returns the content stored, or None when it was not live any more (its instance, or another,
     ended it). Content the database refuses does not keep the reply live (chat.replies.end_unstored)."""
     try:
-        return _end_from_chunks(db, message_id, reason, lapsed_only, judge_settle)
+        return _end_from_chunks(db, message_id, reason, lapsed_only, judge_settle, tell_backend)
     except Exception as exc:
         if not refused_by_database(exc):
             raise  # an outage: the next sweep, or the next send, tries again
@@ -79,7 +79,7 @@ def end_abandoned(db, message_id, reason, lapsed_only, judge_settle=None):
         return replies.end_unstored(db, message_id, lapsed_only, judge_settle)
 
 
-def _end_from_chunks(db, message_id, reason, lapsed_only, judge_settle):
+def _end_from_chunks(db, message_id, reason, lapsed_only, judge_settle, tell_backend):
     with db.transaction() as conn:
         row = q.live_reply(conn, message_id=message_id)
         if row is None:
@@ -92,33 +92,30 @@ def _end_from_chunks(db, message_id, reason, lapsed_only, judge_settle):
                              for chunk in batch["chunks"])
         q.end_abandoned_reply(conn, message_id=message_id, content=Jsonb(parts),
                               metadata=Jsonb({"stop_reason": reason}))
+        if tell_backend:
+            outbox.enqueue(conn, q.session_type_of(conn, id=row["session_id"]),
+                           events.message_aborted(row["session_id"], message_id, parts))
     log.info("reply %s ended here as %s", message_id, reason)
     get_metrics().reply_ended(reason)
     return parts
 
 
-def stop_and_wait(db, signals, webhooks, message_id, reason, seconds):
+def stop_and_wait(db, signals, message_id, reason, seconds):
     """Stop a reply wherever it streams; if its instance does not end it in time, end it here (and
     tell its backend, as that instance would have). Returns False when there was nothing to stop."""
     if not request_stop(db, message_id, reason):
         return False
     if not wait_ended(db, signals, message_id, seconds):
-        parts = end_abandoned(db, message_id, reason, lapsed_only=False)
-        if parts is not None and webhooks is not None:
-            with db.transaction() as conn:
-                backend = q.reply_backend(conn, message_id=message_id)
-            if backend is not None:
-                webhooks.notify(Target(backend["session_type_id"], backend["webhook_url"]),
-                                events.message_aborted(backend["session_id"], message_id, parts))
+        end_abandoned(db, message_id, reason, lapsed_only=False, tell_backend=True)
     return True
 
 
-def stop(db, signals, webhooks, caller, message_id, seconds):
+def stop(db, signals, caller, message_id, seconds):
     """POST /messages/{id}/stop: the caller's reply stops (stored incomplete, `cancelled`)."""
     with db.transaction() as conn:
         if q.get_owned_message(conn, message_id=message_id, client_id=caller.client_id) is None:
             raise message_not_found(message_id)
-    return stop_and_wait(db, signals, webhooks, message_id, "cancelled", seconds)
+    return stop_and_wait(db, signals, message_id, "cancelled", seconds)
 
 
 def sweep(db, judge_settle, limit=20):

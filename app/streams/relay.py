@@ -393,8 +393,6 @@ class Relay:
                         extra={"trace_id": self._trace_id})
             return self._error_line(INTERNAL_ERROR, "the reply was ended elsewhere before it could be stored; "
                                     "its stored state (metadata.stop_reason) says why")
-        if outcome.tells_backend:
-            self.exchange.aborted(self.reply.parts)
         if outcome.complete:
             metadata = replies.end_metadata(self.reply.metadata, outcome.stop_reason)  # as stored
             return ndjson_line({"type": "complete", "message_id": self.exchange.public_message_id,

@@ -1,6 +1,7 @@
-"""HTTP calls to webhook backends: JSON calls with retries, streams, and fire-and-forget notices.
+"""HTTP calls to webhook backends: JSON calls with retries, streams, and attempts at stored notices.
 
-JSON calls and streams pass the session type's breaker (see breakers.py); fire-and-forget notices do not.
+JSON calls and streams pass the session type's breaker (see breakers.py); notices (app/webhooks/outbox.py)
+do not.
 JSON calls have a total timeout (a gevent.Timeout around the whole exchange). Streams are bounded by
 silence (first byte, between bytes) and by a total cap, see BackendStream. Connections are pooled and
 reused (keep-alive): a body read to its end gives its connection back, see `release`.
@@ -13,7 +14,6 @@ import time
 from http.cookiejar import DefaultCookiePolicy
 
 import gevent
-import gevent.pool
 import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 JSON_ACCEPT = "application/json"
 STREAM_ACCEPT = "application/x-ndjson, application/json"
 MAX_JSON_BYTES = 1024 * 1024
+EVENT_ID_HEADER = "X-Chat-Engine-Event-Id"  # a notice's id, the same on every attempt: backends deduplicate on it
 
 
 
@@ -79,11 +80,11 @@ class WebhookClient:
         adapter = HTTPAdapter(pool_connections=64, pool_maxsize=config.webhook_pool_maxsize, max_retries=0)
         self.http.mount("http://", adapter)
         self.http.mount("https://", adapter)
-        self._background = gevent.pool.Pool(config.fire_and_forget_max_pending)
 
     # -- plumbing -------------------------------------------------------------------------------
 
-    def _post(self, target, payload, timeout, accept, stream):
+    def _post(self, target, payload, timeout, accept, stream, headers=None):
+        """`payload`: the event, or its body already encoded (a stored notice)."""
         # Checked on every call, not only at registration: DNS may have changed since (url_policy.py).
         try:
             url_policy.check_call(target.url, self.config.webhook_allowed_networks)
@@ -91,9 +92,10 @@ class WebhookClient:
             # The detail (addresses) is for the operator's log, not for clients.
             log.warning("webhook to %s refused by the URL policy: %s", target.session_type_id, exc)
             raise BackendError("webhook URL refused by the engine's URL policy") from None
-        body = encode(payload)
+        body = payload if isinstance(payload, bytes) else encode(payload)
         headers = CaseInsensitiveDict({"Accept": accept, "User-Agent": "chat-engine",
-                                       "Content-Type": "application/json", "Content-Length": str(len(body))})
+                                       "Content-Type": "application/json", "Content-Length": str(len(body)),
+                                       **(headers or {})})
         if target.secret:
             headers.update(signing.headers(target.secret, body))
         return self.http.send(
@@ -163,29 +165,21 @@ class WebhookClient:
         probe = breaker.admit()
         return BackendStream(self, target, event, breaker, probe)
 
-    # -- fire-and-forget events ------------------------------------------------------------------
+    # -- notices (session.deleted, message.aborted, message.reaction), sent by app/webhooks/outbox.py ----
 
-    def notify(self, target, payload):
-        """Send off the request path; failures are logged and never reach a client. Bounded backlog."""
-        if self._background.full():
-            log.warning("dropping %s webhook: %d notices already pending", payload["event"],
-                        self._background.size)
-            self._count(target, payload["event"], "dropped")
-            return None
-        return self._background.spawn(self._deliver, target, payload)
-
-    def _deliver(self, target, payload):
-        event = payload["event"]
-        timeout = min(policy.timeout_for(event), self.config.fire_and_forget_timeout_seconds)
+    def deliver_notice(self, target, event, body, event_id, timeout):
+        """One attempt at a stored notice: its stored body, signed now, with its event id. Returns "ok" or
+        the failure's error code; never raises. No breaker: the outbox's backoff spaces the attempts."""
+        timeout = min(policy.timeout_for(event), timeout)
         try:
             with gevent.Timeout(timeout, BackendTimeout(timeout)):
-                response = self._post(target, payload, timeout, JSON_ACCEPT, stream=False)
+                response = self._post(target, body, timeout, JSON_ACCEPT, stream=False,
+                                      headers={EVENT_ID_HEADER: str(event_id)})
             outcome = "ok" if 200 <= response.status_code < 300 else BACKEND_ERROR
-        except Exception as exc:  # noqa: BLE001 - a notice's failure only matters to the log
+        except Exception as exc:  # noqa: BLE001 - the outbox records it and tries again
             outcome = self._failure_from(exc, timeout).error_code
-        if outcome != "ok":
-            log.warning("%s webhook to %s failed: %s", event, target.session_type_id, outcome)
         self._count(target, event, outcome)
+        return outcome
 
 
 @functools.lru_cache(maxsize=1024)

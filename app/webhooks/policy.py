@@ -1,7 +1,7 @@
 """The webhook event table: timeouts and retries per event.
 
 Which calls pass a breaker is decided by how an event is sent, not by this table: JSON calls and
-streams (WebhookClient.call_json, .stream) always do; fire-and-forget notices (.notify) never do.
+streams (WebhookClient.call_json, .stream) always do; notices (.deliver_notice, from the outbox) never do.
 """
 from dataclasses import dataclass
 

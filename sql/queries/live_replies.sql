@@ -166,13 +166,9 @@ SELECT substr(content -> (%(ordinal)s - 1) ->> %(field)s, %(start)s, %(length)s)
   FROM messages
  WHERE id = %(message_id)s;
 
--- name: reply_backend^
--- The backend a reply came from (for message.aborted when another instance ends it).
-SELECT s.id AS session_id, s.session_type_id, t.webhook_url
-  FROM messages m
-  JOIN sessions s ON s.id = m.session_id
-  JOIN session_types t ON t.id = s.session_type_id
- WHERE m.id = %(message_id)s;
+-- name: session_type_of$
+-- A session's type: whose backend hears of it (message.aborted when another instance ends a reply).
+SELECT session_type_id FROM sessions WHERE id = %(id)s;
 
 -- name: reply_end^
 -- How a reply was stored (for a save retried after a lost connection: did the attempt before commit?).

@@ -13,11 +13,10 @@ SELECT *, session_accepts_files(session_type_id, available_capabilities) AS acce
 SELECT session_accepts_files(session_type_id, available_capabilities) FROM sessions WHERE id = %(id)s;
 
 -- name: delete_session^
--- Delete a caller's session and (by cascade) everything under it; returns its backend's address.
+-- Delete a caller's session and (by cascade) everything under it; returns its session type.
 DELETE FROM sessions s
- USING session_types t
- WHERE s.id = %(id)s AND s.client_id = %(client_id)s AND t.id = s.session_type_id
-RETURNING s.id, t.webhook_url, t.webhook_secret, t.id AS session_type_id;
+ WHERE s.id = %(id)s AND s.client_id = %(client_id)s
+RETURNING s.id, s.session_type_id;
 
 -- name: lock_session^
 -- Lock a caller's session row (serializing tree writes in it) and read its backend settings.

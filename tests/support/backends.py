@@ -58,6 +58,7 @@ class _Handler(WSGIHandler):
     def __init__(self, sock, address, server, rfile=None):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         server.accepted_connections += 1  # one handler per accepted TCP connection (keep-alive reuses it)
+        server.open_sockets.add(sock)
         super().__init__(sock, address, server, rfile)
 
     def get_environ(self):
@@ -67,18 +68,29 @@ class _Handler(WSGIHandler):
 
 
 class Backend:
-    def __init__(self):
+    def __init__(self, port=0):
+        """`port`: a given one, to bring a backend back up where a stopped one listened."""
         self.received = []
         self.requests = []  # (event name, headers, raw body) as sent: for signature checks
         self.handlers = {}
         self.closed_connections = []  # (event name, time) when the engine hung up on a stream
-        self.server = WSGIServer(("127.0.0.1", 0), self._app, handler_class=_Handler, log=None, error_log=None)
+        self.server = WSGIServer(("127.0.0.1", port), self._app, handler_class=_Handler, log=None, error_log=None)
         self.server.accepted_connections = 0
+        self.server.open_sockets = set()
         self.server.start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/"
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}/"
 
     def stop(self):
+        """Down for real: the listener closed, and the engine's kept-alive connections cut too (gevent's
+        server leaves the handlers of open connections running)."""
         self.server.stop(timeout=1)
+        for sock in list(self.server.open_sockets):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.server.open_sockets.clear()
 
     @property
     def accepted_connections(self):

@@ -32,6 +32,9 @@ class EngineProcess:
         environment = {**os.environ, "DATABASE_URL": database_url, "JWT_SECRET": JWT_SECRET,
                        "BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": str(workers),
                        "LOG_LEVEL": "WARNING", "GRACEFUL_TIMEOUT": "10", "PUBLIC_BASE_URL": self.url,
+                       # Every engine of a run delivers every pending notice (app/webhooks/outbox.py): with
+                       # the default backoff (up to a minute) a test would wait on whichever claimed one.
+                       "NOTICE_RETRY_INITIAL_SECONDS": "0.1", "NOTICE_RETRY_MAX_SECONDS": "0.5",
                        **{k: str(v) for k, v in env.items()}}
         environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.log_path = os.path.join("/tmp", f"chat-engine-test-{self.port}.log")

@@ -4,7 +4,7 @@ import os
 import pytest
 from psycopg_pool import PoolTimeout
 
-from app.db import SHAPES, SQL_DIR, Database, Queries, checks, queries
+from app.db import SHAPES, SQL_DIR, Database, Queries, after_commit, checks, queries
 from support.inprocess import make_config
 
 
@@ -97,5 +97,26 @@ def test_without_a_reserved_pool_saves_share_the_main_one(database_url):
             with pytest.raises(PoolTimeout):
                 with database.transaction(reserved=True):
                     pass
+    finally:
+        database.close()
+
+
+def test_a_commit_hook_runs_once_after_its_transaction_commits_and_never_after_a_rollback(database_url):
+    database = reserved_database(database_url, reserved_size=0)
+    ran = []
+    database.commit_hooks["probe"] = lambda: ran.append("probe")
+    try:
+        with database.transaction() as conn:
+            after_commit(conn, "probe")
+            after_commit(conn, "probe")
+            assert ran == []  # not before the commit
+        assert ran == ["probe"]
+        with pytest.raises(RuntimeError):
+            with database.transaction() as conn:
+                after_commit(conn, "probe")
+                raise RuntimeError("rolled back")
+        with database.transaction():  # the same connection (a pool of one): the rolled back mark is gone
+            pass
+        assert ran == ["probe"]
     finally:
         database.close()

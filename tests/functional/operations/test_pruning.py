@@ -30,3 +30,17 @@ def test_an_ended_reply_s_chunks_are_pruned_after_the_grace_and_a_rejoin_still_r
     late = list(read_ndjson(engine.call("GET", f"/messages/{reply_id}/stream", stream=True)))
     assert "".join(e["chunk"]["content"] for e in late if e["type"] == "chunk") == "kept for late rejoiners"
     assert late[-1]["type"] == "complete"
+
+
+def test_dead_letters_are_pruned_past_their_retention_and_pending_notices_never(start_engine, db):
+    start_engine(LEASE_SECONDS=2, NOTICE_DEAD_LETTER_DAYS=1)  # a sweep a second
+    rows = [("old dead letter", "2 days", "30 hours"), ("recent dead letter", "2 days", "1 hour"),
+            ("pending", "2 days", None)]
+    for label, age, dead_for in rows:
+        db.execute("INSERT INTO webhook_notices (event_id, session_type_id, event, body, created_at, due_at, dead_at) "
+                   "VALUES (gen_random_uuid(), 'gone', %s, '{}', now() - %s::interval, now() + interval '1 day', "
+                   "now() - %s::interval)", (label, age, dead_for))
+    wait_until(lambda: db.execute("SELECT count(*) AS n FROM webhook_notices").fetchone()["n"] == 2, timeout=20,
+               message="the old dead letter pruned")
+    kept = {r["event"] for r in db.execute("SELECT event FROM webhook_notices")}
+    assert kept == {"recent dead letter", "pending"}
