@@ -5,14 +5,16 @@ from psycopg.types.json import Jsonb
 from app import ids, url_policy
 from app.db import queries as q
 from app.errors import conflict, invalid, not_found
-from app.schemas.requests import STREAM_DEFAULTS, STREAM_SETTINGS
+from app.schemas.requests import CONVERSATION_DEFAULTS, CONVERSATION_SETTINGS, STREAM_DEFAULTS, STREAM_SETTINGS
 from app.webhooks import events, signing
 from app.webhooks.client import Target
 
 EDITABLE = ("name", "description", "webhook_url", "timeout_seconds", "summarization_enabled",
-            "summarization_url", "summarization_settings", "accepts_files", *STREAM_SETTINGS)
+            "summarization_url", "summarization_settings", "accepts_files", *STREAM_SETTINGS,
+            *CONVERSATION_SETTINGS)
 DEFAULTS = {"description": "", "timeout_seconds": 30, "summarization_enabled": False,
-            "summarization_url": None, "summarization_settings": {}, "accepts_files": None, **STREAM_DEFAULTS}
+            "summarization_url": None, "summarization_settings": {}, "accepts_files": None, **STREAM_DEFAULTS,
+            **CONVERSATION_DEFAULTS}
 
 
 def target(session_type):

@@ -105,6 +105,10 @@ SESSION_TYPE_NAME = validate.Length(min=1, max=200)
 STREAM_DEFAULTS = {"max_reply_seconds": 1800, "breaker_failure_threshold": None, "breaker_open_seconds": None,
                    "breaker_half_open_probes": None}
 STREAM_SETTINGS = tuple(STREAM_DEFAULTS)
+# Per session type, conversations that last (issue 24); None: off.
+CONVERSATION_DEFAULTS = {"auto_summary_every_messages": None, "history_window_messages": None,
+                         "retention_days": None}
+CONVERSATION_SETTINGS = tuple(CONVERSATION_DEFAULTS)
 
 
 class SessionTypeFields(Schema):
@@ -122,6 +126,17 @@ class SessionTypeFields(Schema):
         "description": "How long an open breaker fails fast (null: BREAKER_RESET_SECONDS, 60)."})
     breaker_half_open_probes = StrictInteger(validate=validate.Range(min=1, max=100), metadata={
         "description": "Calls let through at once when half-open (null: BREAKER_HALF_OPEN_MAX_CALLS, 3)."})
+    # The conversation settings; null (default): off.
+    auto_summary_every_messages = StrictInteger(validate=validate.Range(min=2, max=100000), allow_none=True, metadata={
+        "description": "With summarization enabled: once the active path has grown this many messages past the "
+                       "last summary, one is made in the background after the reply is stored (null: only on "
+                       "demand)."})
+    history_window_messages = StrictInteger(validate=validate.Range(min=1, max=100000), allow_none=True, metadata={
+        "description": "message.new carries the path's system messages, the stored summary of what is left out "
+                       "(if one covers it), and only the last N messages (null: the whole path)."})
+    retention_days = StrictInteger(validate=validate.Range(min=1, max=36500), allow_none=True, metadata={
+        "description": "Sessions not updated for longer are deleted (their backend gets session.deleted; "
+                       "null: kept until deleted)."})
     summarization_enabled = fields.Boolean()
     summarization_url = fields.String(validate=HTTP_URL, allow_none=True)
     summarization_settings = fields.Dict(keys=fields.String())

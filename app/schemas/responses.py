@@ -80,6 +80,31 @@ class Deleted(Shape):
     deleted = Documented({"type": "boolean", "enum": [True]}, required=True)
 
 
+_COUNT = {"type": "integer", "minimum": 0}
+
+
+class ErasedCounts(Shape):
+    component = "ErasedCounts"
+    closed = True
+    sessions = Documented({**_COUNT, "description": "The caller's sessions"}, required=True)
+    messages = Documented({**_COUNT, "description": "Messages in them, and the caller's own as a share "
+                                                    "recipient in others' sessions"}, required=True)
+    shares = Documented({**_COUNT, "description": "Share links of the caller's sessions"}, required=True)
+    exports = Documented({**_COUNT, "description": "Stored exports"}, required=True)
+    reactions = Documented({**_COUNT, "description": "Reactions on the caller's messages, and the caller's "
+                                                     "anywhere"}, required=True)
+    chunk_batches = Documented({**_COUNT, "description": "Stored batches of streamed chunks (rejoin logs)"},
+                               required=True)
+    idempotency_records = Documented({**_COUNT, "description": "Remembered Idempotency-Key answers"},
+                                     required=True)
+
+
+class Erased(Shape):
+    component = "Erased"
+    closed = True
+    deleted = fields.Nested(ErasedCounts, required=True)
+
+
 # --- messages -----------------------------------------------------------------------------------------
 
 class VariantInfo(Shape):
@@ -289,19 +314,21 @@ class SessionSearchResults(_Page):
 
 # --- session types ------------------------------------------------------------------------------------
 
-def _stream_setting(name, default):
-    """A stream setting as responses show it: range and description from the request schema, the default
-    from STREAM_DEFAULTS (None there: the instance's default, so the value may be null)."""
+def _type_setting(name, default):
+    """A stream or conversation setting as responses show it: range and description from the request
+    schema, the default from STREAM_DEFAULTS or CONVERSATION_DEFAULTS (None there: the instance's default,
+    or off, so the value may be null)."""
     described = field_schema(requests.SessionTypeFields().fields[name])
     return Documented({**described, **({"nullable": True} if default is None else {"default": default})})
 
 
-_StreamSettings = Shape.from_dict({name: _stream_setting(name, default)
-                                   for name, default in requests.STREAM_DEFAULTS.items()},
-                                  name="StreamSettings")
+_TypeSettings = Shape.from_dict({name: _type_setting(name, default)
+                                 for name, default in {**requests.STREAM_DEFAULTS,
+                                                       **requests.CONVERSATION_DEFAULTS}.items()},
+                                name="TypeSettings")
 
 
-class SessionType(_StreamSettings):
+class SessionType(_TypeSettings):
     component = "SessionType"
     session_type_id = SessionTypeId(attribute="id", required=True)
     name = fields.String(required=True)
@@ -360,7 +387,7 @@ DOCUMENTED = (Session, SessionCreated, SessionList, SwitchedType, ExportReady, D
               Message, MessageList, Variant, Variants, ReactionResult, StopResult, MessageDeleted, ShareCreated,
               Share, ShareList, Revoked, SharedSession, SearchHit, SearchResults, SessionSearchResults,
               SessionType, SessionTypeCreated, SessionTypeList, WebhookSecret, SessionTypeSummary,
-              SessionTypeCatalogue)
+              SessionTypeCatalogue, Erased, ErasedCounts)
 _ONE = {shape: shape() for shape in DOCUMENTED}
 
 

@@ -6,14 +6,15 @@ Renewal is one UPDATE per worker for all its live replies. Its answer doubles as
 notices: a stop asked for meanwhile, or a reply another instance has ended, is carried out here.
 
 The sweep also prunes, in bounded batches: expired idempotency keys, ended replies' chunk logs past their
-grace, share links past their retention, dead-lettered notices past theirs, expired exports.
+grace, share links past their retention, dead-lettered notices past theirs, expired exports. A greenlet of
+its own runs the retention sweep (sessions past their type's retention_days; app/chat/erasure.py).
 """
 import logging
 import random
 
 import gevent
 
-from app.chat import exports
+from app.chat import erasure, exports
 from app.db import queries as q
 from app.streams import live
 
@@ -28,13 +29,16 @@ class LeaseKeeper:
         self.chunk_log_grace_seconds = config.chunk_log_grace_seconds
         self.share_retention_days = config.share_retention_days
         self.notice_dead_letter_days = config.notice_dead_letter_days
+        self.retention_sweep_seconds = config.retention_sweep_seconds
         self._relays = {}  # message uuid -> Relay, this worker's live replies
         self._greenlets = []
 
     def start(self):
         if not self._greenlets and self.db is not None:
             self._greenlets = [gevent.spawn(self._every, self.lease_seconds / 3, self.renew),
-                               gevent.spawn(self._every, self.lease_seconds / 2, self.sweep)]
+                               gevent.spawn(self._every, self.lease_seconds / 2, self.sweep),
+                               # Its own greenlet: a run may take a while, and must not delay lease sweeps.
+                               gevent.spawn(self._every, min(60.0, self.retention_sweep_seconds), self.retention)]
 
     def stop(self):
         for greenlet in self._greenlets:
@@ -75,6 +79,10 @@ class LeaseKeeper:
         ended = live.sweep(self.db, judge_settle=self.signals.judge_settle if self.signals is not None else None)
         self.prune()
         return ended
+
+    def retention(self):
+        """Sessions past their type's retention_days, deleted, when it is this worker's turn."""
+        return erasure.sweep_retention(self.db, self.retention_sweep_seconds)
 
     def prune(self, limit=1000):
         """One bounded batch of each kind of row that would otherwise grow without bound, each in a short

@@ -3,11 +3,13 @@
 INSERT INTO session_types (id, name, description, webhook_url, timeout_seconds,
                            summarization_enabled, summarization_url, summarization_settings, accepts_files,
                            webhook_secret, max_reply_seconds, breaker_failure_threshold, breaker_open_seconds,
-                           breaker_half_open_probes)
+                           breaker_half_open_probes, auto_summary_every_messages, history_window_messages,
+                           retention_days)
 VALUES (%(id)s, %(name)s, %(description)s, %(webhook_url)s, %(timeout_seconds)s,
         %(summarization_enabled)s, %(summarization_url)s, %(summarization_settings)s, %(accepts_files)s,
         %(webhook_secret)s, %(max_reply_seconds)s, %(breaker_failure_threshold)s, %(breaker_open_seconds)s,
-        %(breaker_half_open_probes)s)
+        %(breaker_half_open_probes)s, %(auto_summary_every_messages)s, %(history_window_messages)s,
+        %(retention_days)s)
 RETURNING *;
 
 -- name: list_session_types*
@@ -27,6 +29,8 @@ UPDATE session_types
        accepts_files = %(accepts_files)s,
        max_reply_seconds = %(max_reply_seconds)s, breaker_failure_threshold = %(breaker_failure_threshold)s,
        breaker_open_seconds = %(breaker_open_seconds)s, breaker_half_open_probes = %(breaker_half_open_probes)s,
+       auto_summary_every_messages = %(auto_summary_every_messages)s,
+       history_window_messages = %(history_window_messages)s, retention_days = %(retention_days)s,
        updated_at = now()
  WHERE id = %(id)s
 RETURNING *;

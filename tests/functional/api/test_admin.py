@@ -8,7 +8,7 @@ import psycopg
 
 from app import migrations
 from support.backends import json_answer
-from support.engine import JWT_SECRET, ROOT
+from support.engine import JWT_SECRET, ROOT, expect
 from support.waiting import wait_until
 
 
@@ -109,3 +109,22 @@ def test_cli_token_is_accepted_by_the_engine(database_url, engine_process):
     response = requests.get(engine_process.url + "/api/v1/admin/session-types",
                             headers={"Authorization": f"Bearer {printed}"}, timeout=10)
     assert response.status_code == 200
+
+
+def test_conversation_settings_are_off_by_default_set_updated_and_bounded(admin, backend, contract):
+    names = ("auto_summary_every_messages", "history_window_messages", "retention_days")
+    plain = expect(admin.post("/admin/session-types", json={"name": "conv_plain", "webhook_url": backend.url}),
+                   201).json()
+    assert [plain[name] for name in names] == [None, None, None]
+    created = contract.validate(expect(admin.post("/admin/session-types", json={
+        "name": "conv_set", "webhook_url": backend.url, "auto_summary_every_messages": 20,
+        "history_window_messages": 50, "retention_days": 90}), 201).json(), "SessionTypeCreated")
+    assert [created[name] for name in names] == [20, 50, 90]
+    type_id = created["session_type_id"]
+    updated = expect(admin.call("PATCH", f"/admin/session-types/{type_id}",
+                                json={"history_window_messages": None, "retention_days": 30}), 200).json()
+    assert [updated[name] for name in names] == [20, None, 30]
+    for name, bad in (("retention_days", 0), ("retention_days", 36501), ("history_window_messages", 0),
+                      ("auto_summary_every_messages", 1), ("retention_days", 1.5)):
+        contract.validate_error(admin.call("PATCH", f"/admin/session-types/{type_id}", json={name: bad}), 400,
+                                "INVALID_REQUEST")

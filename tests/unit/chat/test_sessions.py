@@ -49,3 +49,13 @@ def test_listing_pages_by_cursor_without_gaps_or_repeats_and_filters_by_tag(data
     assert len(seen) == 5 and set(seen) == made
     tagged, _ = sessions.list_sessions(database, caller, 10, tag="even")
     assert len(tagged) == 3
+
+
+def test_a_periodic_job_is_started_by_one_caller_per_interval(conn):
+    from app.db import queries as q
+
+    conn.execute("UPDATE maintenance_runs SET last_started_at = '-infinity' WHERE name = 'retention'")
+    assert q.start_maintenance_run(conn, name="retention", every_seconds=3600) is True
+    assert q.start_maintenance_run(conn, name="retention", every_seconds=3600) is None  # another instance's try
+    conn.execute("UPDATE maintenance_runs SET last_started_at = now() - interval '2 hours' WHERE name = 'retention'")
+    assert q.start_maintenance_run(conn, name="retention", every_seconds=3600) is True
