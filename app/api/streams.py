@@ -5,7 +5,7 @@ from flask import Response, g, request
 from app.chat.exchanges import Options
 from app.chat.idempotency import Replayed
 from app.services import current_services
-from app.streams import starting
+from app.streams import auto_summaries, starting
 from app.streams.rejoin import Rejoin, read_limits
 from app.streams.relay import NDJSON, Relay
 
@@ -23,7 +23,8 @@ def stream_response(place, options=None):
     except BaseException:  # 4xx, breaker open (503, errors.py), database down: nothing was streamed
         ticket.release()
         raise
-    return _respond(Relay(exchange, services, request.environ, ticket, resumable=options.resumable),
+    return _respond(Relay(exchange, services, request.environ, ticket, resumable=options.resumable,
+                          after_complete=auto_summaries.follow_up(services, exchange)),
                     exchange.headers())
 
 

@@ -43,6 +43,10 @@ class Exchange:
     payload: dict  # the event sent to the backend; the stream is started with it, so it cannot be missing
     user_message_id: uuid.UUID = None
     live: bool = False  # a live_replies row stands for it: leased, stoppable and rejoinable anywhere
+    # Set (to the session owner's client id) when, once this reply is stored complete, the session's path has
+    # grown auto_summary_every_messages past its last summary: a summary is then asked for in the background
+    # (app/streams/auto_summaries.py).
+    summary_owner: str = None
     # Its notices go to the session type's webhook as it is at delivery (None), or to this target's URL.
     notices_to_target = False
 
@@ -114,17 +118,27 @@ class Exchange:
                            url=self.target.url if self.notices_to_target else None)
 
 
+@dataclass
 class SummaryExchange(Exchange):
-    """A summary streams like a reply but is stored in the session's metadata under "summary"."""
+    """A summary streams like a reply but is stored in the session's metadata under "summary", with the
+    last message it covers and the length of the path it summarized (what auto summaries count from)."""
+    covers_through: uuid.UUID = None  # the last message of the path summarized
+    path_messages: int = 0            # how many messages that path held
+    background: bool = False          # asked for by the engine (auto_summary_every_messages), not a client
     notices_to_target = True  # the summarizer, which may be another service than the chat backend
 
     def save(self, parts, metadata, outcome, tail=None):
         text = "".join(p.get("text", "") for p in parts if p.get("type") == "text")
         summary = {"summary_id": self.public_message_id, "text": text, "is_complete": outcome.complete,
                    "session_type_id": self.target.session_type_id,
-                   "created_at": events.now_iso(), "metadata": replies.end_metadata(metadata, outcome.stop_reason)}
+                   "created_at": events.now_iso(), "metadata": replies.end_metadata(metadata, outcome.stop_reason),
+                   "covers_through_message_id": ids.message_gts(self.covers_through),
+                   "path_messages": self.path_messages}
         with self.db.transaction(reserved=True) as conn:
-            q.store_summary(conn, id=self.session_id, summary=Jsonb(summary))
+            if outcome.complete or not self.background:  # a failed background summary keeps the last one
+                q.store_summary(conn, id=self.session_id, summary=Jsonb(summary))
+            if self.background:
+                q.release_summary_run(conn, session_id=self.session_id)
             self._tell_backend(conn, parts, outcome)
         return True
 
@@ -239,10 +253,10 @@ def _start_continuing(db, webhooks, caller, session_id, turn):
         if not placed["placed"]:
             raise Busy(placed["busy_message_id"], placed["busy_lapsed"])
         return _turn_exchange(db, webhooks, conn, admission, placed["session"], turn,
-                              events.JsonText(placed["history"]))
+                              events.JsonText(placed["history"]), placed["history_window"], placed["path_messages"])
 
 
-def _turn_exchange(db, webhooks, conn, admission, session, turn, history):
+def _turn_exchange(db, webhooks, conn, admission, session, turn, history, history_window, path_messages):
     """After a turn is placed, still in its transaction: what needs the session row (the capabilities
     and files asked for, then the breaker; checked after the placement, so a refusal rolls it back
     and a busy session answers 409 first), the idempotency key, and the exchange. A share recipient's
@@ -255,9 +269,28 @@ def _turn_exchange(db, webhooks, conn, admission, session, turn, history):
         turn.options.idempotency.record(conn, session_id=session_id, message_id=turn.assistant_message_id,
                                         user_message_id=turn.user_message_id)
     payload = events.message_new(session_id, turn.assistant_message_id, session["metadata"], chosen, turn.content,
-                                 turn.file_ids, history, recipient=turn.recipient)
+                                 turn.file_ids, history, recipient=turn.recipient, history_window=history_window)
     return Exchange(db, webhooks, session_id, turn.assistant_message_id, _target(session), stream, payload,
-                    user_message_id=turn.user_message_id, live=True)
+                    user_message_id=turn.user_message_id, live=True,
+                    summary_owner=session["client_id"] if turn.recipient is None
+                    and summary_due(session, path_messages + 2) else None)
+
+
+def summary_due(session, path_messages):
+    """Whether a path of `path_messages` has grown the session type's auto_summary_every_messages (None
+    unless summarization is enabled: session_settings) past the last summary's path."""
+    every = session.get("auto_summary_every_messages")
+    if not every:
+        return False
+    return path_messages - summarized_path(session["metadata"]) >= every
+
+
+def summarized_path(metadata):
+    """How many messages the path held when the stored summary was made (0: none, or one a client wrote
+    over: metadata is the client's to PATCH)."""
+    summary = metadata.get("summary")
+    counted = summary.get("path_messages") if isinstance(summary, dict) else None
+    return counted if isinstance(counted, int) and not isinstance(counted, bool) else 0
 
 
 def _start_turn(db, webhooks, turn, lock, missing):
@@ -268,12 +301,26 @@ def _start_turn(db, webhooks, turn, lock, missing):
             raise missing()
         if turn.options.idempotency is not None:
             turn.options.idempotency.check(conn)
-        history = _place_turn(conn, session, turn, webhooks.config)
-        return _turn_exchange(db, webhooks, conn, admission, session, turn, history)
+        path, leaf = _place_turn(conn, session, turn, webhooks.config)
+        history, history_window = _history(conn, session, path, leaf)
+        return _turn_exchange(db, webhooks, conn, admission, session, turn, history, history_window, len(path))
+
+
+def _history(conn, session, path, leaf):
+    """(history, window applied) for a turn below `leaf`: the whole path, or for a session type with
+    history_window_messages, windowed_history's part of it (sql/functions/history.sql)."""
+    window = session.get("history_window_messages")
+    if window is None:
+        return paths.history_json(path), None
+    summary = session["metadata"].get("summary")
+    row = q.windowed_history(conn, session_id=session["id"], leaf=leaf, window=window,
+                             summary=Jsonb(summary) if isinstance(summary, dict) else None)
+    return events.JsonText(row["history"]), row["history_window"]
 
 
 def _place_turn(conn, session, turn, config):
-    """A branch, an edit or a share recipient's turn: the path first, then the inserts."""
+    """A branch, an edit or a share recipient's turn: the path first, then the inserts. Returns the path
+    above the new user message and its parent (None: among the roots)."""
     session_id = session["id"]
     branching = turn.recipient is None and turn.parent_id is not None
     if turn.recipient is not None:
@@ -301,7 +348,7 @@ def _place_turn(conn, session, turn, config):
     if turn.recipient is None and not all(row["is_active"] for row in path):
         # Branching from a message off the active path: its whole chain becomes active.
         q.activate_path(conn, session_id=session_id, message_id=parent_id)
-    return paths.history_json(path)
+    return path, parent_id
 
 
 def _edit_point(conn, session_id, edited_id):
@@ -345,15 +392,36 @@ def start_recreate(db, webhooks, caller, message_id, enabled=None, options=None)
 
 def start_summary(db, webhooks, caller, session_id, enabled=None):
     """session.summary to the dedicated summarization service when configured, else the backend."""
+    return _start_summary(db, webhooks, session_id, enabled,
+                          lambda conn: q.lock_session(conn, id=session_id, client_id=caller.client_id))
+
+
+# A background summary's claim (summary_runs) may be taken over this long after its longest possible run.
+SUMMARY_CLAIM_MARGIN_SECONDS = 60
+
+
+def start_background_summary(db, webhooks, session_id, client_id):
+    """The summary auto_summary_every_messages asks for once a reply is stored, with the session's default
+    capabilities: None when it is not due any more (another instance's summary was stored meanwhile) or
+    another instance is making one (the session's summary_runs row)."""
+    return _start_summary(db, webhooks, session_id, None,
+                          lambda conn: q.lock_session(conn, id=session_id, client_id=client_id), background=True)
+
+
+def _start_summary(db, webhooks, session_id, enabled, lock, background=False):
     with _Admission(webhooks) as admission, db.transaction() as conn:
-        session = q.lock_session(conn, id=session_id, client_id=caller.client_id)
+        session = lock(conn)
         if session is None:
             raise session_not_found(session_id)
         if not session["summarization_enabled"]:
             raise invalid("this session type does not enable summarization", field="session_id",
                           code="summarization_disabled")
-        chosen = capabilities.select(session["available_capabilities"], enabled)
         path = paths.active(conn, session_id)
+        if background and not (summary_due(session, len(path)) and q.claim_summary_run(
+                conn, session_id=session_id,
+                stale_seconds=session["max_reply_seconds"] + SUMMARY_CLAIM_MARGIN_SECONDS)):
+            return None
+        chosen = capabilities.select(session["available_capabilities"], enabled)
         if not paths.history(path):
             raise invalid("nothing to summarize yet")
         target = _target(session)
@@ -362,6 +430,6 @@ def start_summary(db, webhooks, caller, session_id, enabled=None):
             target = Target.of(session["session_type_id"], session["summarization_url"], session,
                                breaker_key=f"{session['session_type_id']} summarization")
         stream = admission.admit(target, "session.summary")
-    payload = events.session_summary(session_id, chosen, paths.history_json(path),
-                                            session["summarization_settings"])
-    return SummaryExchange(db, webhooks, session_id, uuid.uuid4(), target, stream, payload)
+    payload = events.session_summary(session_id, chosen, paths.history_json(path), session["summarization_settings"])
+    return SummaryExchange(db, webhooks, session_id, uuid.uuid4(), target, stream, payload,
+                           covers_through=path[-1]["id"], path_messages=len(path), background=background)

@@ -170,8 +170,10 @@ def error_line(message_id, error_code, message, details=None, trace=None):
 class Relay:
     """One streamed exchange. Iterate `lines()`; the response's close hook calls `close()`."""
 
-    def __init__(self, exchange, services, environ, ticket, resumable=False):
+    def __init__(self, exchange, services, environ, ticket, resumable=False, after_complete=None):
+        """`after_complete`: called once the reply is stored complete (a background summary's start)."""
         self.exchange = exchange
+        self.after_complete = after_complete
         self.config = services.config
         # What the stream holds (its worker and client slots, the open-streams gauge), released at the end.
         self.ticket = ticket
@@ -394,6 +396,8 @@ class Relay:
             return self._error_line(INTERNAL_ERROR, "the reply was ended elsewhere before it could be stored; "
                                     "its stored state (metadata.stop_reason) says why")
         if outcome.complete:
+            if self.after_complete is not None:
+                self.after_complete()
             metadata = replies.end_metadata(self.reply.metadata, outcome.stop_reason)  # as stored
             return ndjson_line({"type": "complete", "message_id": self.exchange.public_message_id,
                                 "metadata": metadata})

@@ -47,9 +47,18 @@ def _with_sender(session_metadata, recipient):
     return metadata
 
 
-def message_new(session_id, message_id, session_metadata, capabilities, content, file_ids, history, recipient=None):
-    """`recipient`: the client id of a share recipient who sent it (None: the session's owner)."""
+# The key of session_metadata that says what part of the path `history` holds when the session type has
+# history_window_messages: {window_messages, omitted_messages, summary_id} (docs/webhooks.md).
+HISTORY_KEY = "chat_engine_history"
+
+
+def message_new(session_id, message_id, session_metadata, capabilities, content, file_ids, history, recipient=None,
+                history_window=None):
+    """`recipient`: the client id of a share recipient who sent it (None: the session's owner).
+    `history_window`: what windowed_history left out (None: the history is the whole path)."""
     session_metadata = _with_sender(session_metadata, recipient)
+    if history_window is not None:
+        session_metadata = {**session_metadata, HISTORY_KEY: history_window}
     message = {"role": "user", "content": content}
     if file_ids:
         message["file_ids"] = [str(f) for f in file_ids]

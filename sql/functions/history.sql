@@ -46,3 +46,43 @@ BEGIN
     RETURN NEW;
 END;
 $$;
+
+-- The history of a session type with history_window_messages (issue 24 §2), for a turn below `p_leaf`: the
+-- system messages of the path above the window, then the stored summary (`p_summary`, metadata.summary) as
+-- a system item marked `metadata.chat_engine_summary` when something is left out and the summary covers a
+-- message of this path, then the last `p_window` messages the backend sees. With what it did, for the
+-- event's session_metadata.chat_engine_history: {window_messages, omitted_messages, summary_id}.
+CREATE OR REPLACE FUNCTION windowed_history(p_session_id uuid, p_leaf uuid, p_window integer, p_summary jsonb)
+RETURNS TABLE (history text, history_window jsonb)
+LANGUAGE sql STABLE AS $$
+    WITH path AS (
+        SELECT up.id, up.role, up.history_item, up.height FROM path_ascent(p_leaf, p_session_id) up
+    ), visible AS (
+        SELECT path.*, row_number() OVER (ORDER BY path.height) AS from_end
+          FROM path
+         WHERE path.history_item IS NOT NULL
+    ), summary AS (
+        SELECT json_build_object(
+                   'message_id', p_summary ->> 'summary_id',
+                   'session_id', gts_session_prefix() || p_session_id::text,
+                   'role', 'system',
+                   'content', p_summary ->> 'text',
+                   'metadata', json_build_object('chat_engine_summary', true, 'covers_through_message_id',
+                                                 p_summary ->> 'covers_through_message_id'),
+                   'created_at', p_summary ->> 'created_at')::text AS item
+         WHERE (p_summary ->> 'is_complete') = 'true' AND coalesce(p_summary ->> 'text', '') <> ''
+           AND EXISTS (SELECT 1 FROM visible WHERE visible.from_end > p_window)
+           AND EXISTS (SELECT 1 FROM path
+                        WHERE gts_message_prefix() || path.id::text = p_summary ->> 'covers_through_message_id')
+    )
+    SELECT '[' || concat_ws(',',
+               (SELECT string_agg(v.history_item, ',' ORDER BY v.height DESC) FROM visible v
+                 WHERE v.from_end > p_window AND v.role = 'system'),
+               (SELECT summary.item FROM summary),
+               (SELECT string_agg(v.history_item, ',' ORDER BY v.height DESC) FROM visible v
+                 WHERE v.from_end <= p_window)) || ']',
+           jsonb_build_object(
+               'window_messages', p_window,
+               'omitted_messages', (SELECT count(*) FROM visible v WHERE v.from_end > p_window AND v.role <> 'system'),
+               'summary_id', (SELECT p_summary ->> 'summary_id' FROM summary))
+$$;

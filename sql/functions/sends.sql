@@ -92,8 +92,9 @@ $fn$;
 --
 -- Returns no row when the session is not the caller's; otherwise the session with its type's backend
 -- settings (session_settings, as jsonb), the history sent to the backend as one JSON array text (the
--- stored items of owner_path), the reply still streaming on the active path if any (when p_check_busy;
--- then nothing is written), and whether the turn was placed. app/chat/exchanges.py calls it through
+-- stored items of owner_path, or windowed_history's part of them), the reply still streaming on the active
+-- path if any (when p_check_busy; then nothing is written), whether the turn was placed, how many messages
+-- the path held before it, and the window applied (NULL: the whole path). app/chat/exchanges.py calls it through
 -- sql/queries/messages.sql: send_turn.
 --
 -- Four statements, each as lean as its job: every statement a PL/pgSQL function runs pays for starting
@@ -106,7 +107,8 @@ CREATE OR REPLACE FUNCTION send_turn(
     p_session_id uuid, p_client_id text, p_check_busy boolean, p_user_message_id uuid,
     p_assistant_message_id uuid, p_content jsonb, p_file_ids uuid[], p_resumable boolean,
     p_lease_seconds double precision)
-RETURNS TABLE (session jsonb, history text, busy_message_id uuid, busy_lapsed boolean, placed boolean)
+RETURNS TABLE (session jsonb, history text, busy_message_id uuid, busy_lapsed boolean, placed boolean,
+               path_messages integer, history_window jsonb)
 LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
     v_session jsonb;
@@ -114,6 +116,8 @@ DECLARE
     v_lapsed boolean;
     v_history text;
     v_leaf uuid;
+    v_count integer;
+    v_window jsonb;
 BEGIN
     SELECT to_jsonb(settings) INTO v_session
       FROM (SELECT s, t FROM sessions s
@@ -133,16 +137,26 @@ BEGIN
          ORDER BY l.started_at DESC
          LIMIT 1;
         IF v_busy IS NOT NULL THEN
-            RETURN QUERY SELECT v_session, NULL::text, v_busy, v_lapsed, false;
+            RETURN QUERY SELECT v_session, NULL::text, v_busy, v_lapsed, false, NULL::integer, NULL::jsonb;
             RETURN;
         END IF;
     END IF;
     -- Both aggregates read the walk in depth order from one sorted subquery (PostgreSQL's documented way
     -- to feed aggregates in order when nothing joins above it): an aggregate's own ORDER BY sorts its
     -- input again for each aggregate, 1.1 ms more PostgreSQL CPU per send at 1,000 messages.
-    SELECT '[' || coalesce(string_agg(p.history_item, ','), '') || ']', (array_agg(p.id))[count(*)]
-      INTO v_history, v_leaf
-      FROM (SELECT walk.id, walk.history_item FROM owner_path(p_session_id) walk ORDER BY walk.depth) p;
+    -- A session type with history_window_messages sends part of the path (windowed_history); the common case,
+    -- the whole path, stays one aggregate.
+    IF v_session ->> 'history_window_messages' IS NULL THEN
+        SELECT '[' || coalesce(string_agg(p.history_item, ','), '') || ']', (array_agg(p.id))[count(*)], count(*)
+          INTO v_history, v_leaf, v_count
+          FROM (SELECT walk.id, walk.history_item FROM owner_path(p_session_id) walk ORDER BY walk.depth) p;
+    ELSE
+        SELECT (array_agg(p.id))[count(*)], count(*) INTO v_leaf, v_count
+          FROM (SELECT walk.id FROM owner_path(p_session_id) walk ORDER BY walk.depth) p;
+        SELECT w.history, w.history_window INTO v_history, v_window
+          FROM windowed_history(p_session_id, v_leaf, (v_session ->> 'history_window_messages')::integer,
+                                v_session -> 'metadata' -> 'summary') w;
+    END IF;
     WITH turn AS (
         INSERT INTO messages (id, session_id, parent_id, role, content, file_ids, variant_index, is_active,
                               is_complete, metadata)
@@ -167,7 +181,7 @@ BEGIN
     SELECT turn.id, p_session_id, p_resumable, clock_timestamp() + make_interval(secs => p_lease_seconds)
       FROM turn
      WHERE turn.role = 'assistant';
-    RETURN QUERY SELECT v_session, v_history, NULL::uuid, NULL::boolean, true;
+    RETURN QUERY SELECT v_session, v_history, NULL::uuid, NULL::boolean, true, v_count, v_window;
 END
 $fn$;
 

@@ -13,11 +13,13 @@ RETURNS TABLE (id uuid, client_id text, session_type_id text, available_capabili
                webhook_url text, timeout_seconds integer, summarization_enabled boolean, summarization_url text,
                summarization_settings jsonb, accepts_files boolean, webhook_secret text,
                max_reply_seconds integer, breaker_failure_threshold integer, breaker_open_seconds integer,
-               breaker_half_open_probes integer)
+               breaker_half_open_probes integer, history_window_messages integer,
+               auto_summary_every_messages integer)
 LANGUAGE sql STABLE AS $$
     SELECT s.id, s.client_id, s.session_type_id, s.available_capabilities, s.metadata,
            t.webhook_url, t.timeout_seconds, t.summarization_enabled, t.summarization_url, t.summarization_settings,
            files_accepted(t.accepts_files, s.available_capabilities),
            t.webhook_secret, t.max_reply_seconds, t.breaker_failure_threshold, t.breaker_open_seconds,
-           t.breaker_half_open_probes
+           t.breaker_half_open_probes, t.history_window_messages,
+           CASE WHEN t.summarization_enabled THEN t.auto_summary_every_messages END
 $$;

@@ -132,3 +132,7 @@ WITH stored AS (
     SELECT watched FROM live_replies WHERE message_id = %(message_id)s FOR SHARE
 )
 SELECT notify_reply(%(message_id)s, 'chunks') FROM live WHERE live.watched AND EXISTS (SELECT FROM stored);
+
+-- name: windowed_history^
+-- The history of a turn below `leaf` for a session type with history_window_messages (sql/functions/history.sql), with the window applied.
+SELECT history, history_window FROM windowed_history(%(session_id)s, %(leaf)s, %(window)s, %(summary)s);

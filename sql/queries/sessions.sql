@@ -68,3 +68,14 @@ UPDATE sessions
    SET metadata = jsonb_set(metadata, '{summary}', %(summary)s), updated_at = clock_timestamp()
  WHERE id = %(id)s
 RETURNING id;
+
+-- name: claim_summary_run$
+-- Claim the session's one background summary (auto_summary_every_messages): true when no other instance runs one, or the one that does started more than `stale_seconds` ago (its instance died).
+INSERT INTO summary_runs (session_id) VALUES (%(session_id)s)
+ON CONFLICT (session_id) DO UPDATE SET started_at = clock_timestamp()
+ WHERE summary_runs.started_at < clock_timestamp() - make_interval(secs => %(stale_seconds)s)
+RETURNING true;
+
+-- name: release_summary_run!
+-- The background summary ended (stored or not): the next may start.
+DELETE FROM summary_runs WHERE session_id = %(session_id)s;
