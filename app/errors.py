@@ -1,13 +1,13 @@
 """One mapping of every failure to the contract's error body: {error_code, message, details}."""
 import logging
-import uuid
 
 import psycopg
 import psycopg_pool
-from flask import g, has_app_context, jsonify
+from flask import jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from app import tracing
 from app.error_codes import (
     AUTH_REQUIRED,
     INTERNAL_ERROR,
@@ -153,13 +153,7 @@ def classify_database_error(exc):
     return None
 
 
-def trace_id():
-    """The request's trace id; outside a request (a stream started by the engine itself), a new one."""
-    if not has_app_context():
-        return uuid.uuid4().hex
-    if "trace_id" not in g:
-        g.trace_id = uuid.uuid4().hex
-    return g.trace_id
+trace_id = tracing.trace_id  # the request's trace id (W3C traceparent, app/tracing.py)
 
 
 def error_body(error_code, message, details=None, trace=None):

@@ -47,6 +47,9 @@ class Exchange:
     # grown auto_summary_every_messages past its last summary: a summary is then asked for in the background
     # (app/streams/auto_summaries.py).
     summary_owner: str = None
+    # A recreate: its `complete` line tells the new variant's place ("2 of 3"), read when it is stored.
+    tells_variant: bool = False
+    variant_info: dict = None
     # Its notices go to the session type's webhook as it is at delivery (None), or to this target's URL.
     notices_to_target = False
 
@@ -101,6 +104,8 @@ class Exchange:
                                    metadata=Jsonb(metadata),
                                    batches=replies.chunk_rows(first_index, chunks)) is not None:
                 self._tell_backend(conn, parts, outcome)
+                if self.tells_variant:
+                    self.variant_info = q.variant_place(conn, message_id=self.message_id)
                 return True
             if not retry:
                 return False
@@ -387,7 +392,8 @@ def start_recreate(db, webhooks, caller, message_id, enabled=None, options=None)
         if options.idempotency is not None:
             options.idempotency.record(conn, session_id=session["id"], message_id=assistant_id)
     payload = events.message_recreate(session["id"], assistant_id, chosen, paths.history_json(path))
-    return Exchange(db, webhooks, session["id"], assistant_id, _target(session), stream, payload, live=True)
+    return Exchange(db, webhooks, session["id"], assistant_id, _target(session), stream, payload, live=True,
+                    tells_variant=True)
 
 
 def start_summary(db, webhooks, caller, session_id, enabled=None):

@@ -399,6 +399,10 @@ class Relay:
             if self.after_complete is not None:
                 self.after_complete()
             metadata = replies.end_metadata(self.reply.metadata, outcome.stop_reason)  # as stored
+            if self.exchange.variant_info is not None:
+                # Not stored: where the new variant stands now. In metadata, as the complete event allows no
+                # other properties.
+                metadata = {**metadata, "variant_info": self.exchange.variant_info}
             return ndjson_line({"type": "complete", "message_id": self.exchange.public_message_id,
                                 "metadata": metadata})
         if failure is not None and outcome.error_code == failure.error_code:

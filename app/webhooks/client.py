@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import ReadTimeoutError
 
-from app import url_policy
+from app import tracing, url_policy
 from app.error_codes import BACKEND_ERROR
 from app.schemas.requests import STREAM_DEFAULTS, STREAM_SETTINGS
 from app.webhooks import policy, signing
@@ -83,8 +83,9 @@ class WebhookClient:
 
     # -- plumbing -------------------------------------------------------------------------------
 
-    def _post(self, target, payload, timeout, accept, stream, headers=None):
-        """`payload`: the event, or its body already encoded (a stored notice)."""
+    def _post(self, target, payload, timeout, accept, stream, headers=None, trace=None):
+        """`payload`: the event, or its body already encoded (a stored notice). `trace`: the trace id the
+        call belongs to (None: the current request's)."""
         # Checked on every call, not only at registration: DNS may have changed since (url_policy.py).
         try:
             url_policy.check_call(target.url, self.config.webhook_allowed_networks)
@@ -95,6 +96,7 @@ class WebhookClient:
         body = payload if isinstance(payload, bytes) else encode(payload)
         headers = CaseInsensitiveDict({"Accept": accept, "User-Agent": "chat-engine",
                                        "Content-Type": "application/json", "Content-Length": str(len(body)),
+                                       "traceparent": tracing.traceparent(trace or tracing.trace_id()),
                                        **(headers or {})})
         if target.secret:
             headers.update(signing.headers(target.secret, body))
@@ -167,14 +169,14 @@ class WebhookClient:
 
     # -- notices (session.deleted, message.aborted, message.reaction), sent by app/webhooks/outbox.py ----
 
-    def deliver_notice(self, target, event, body, event_id, timeout):
+    def deliver_notice(self, target, event, body, event_id, timeout, trace=None):
         """One attempt at a stored notice: its stored body, signed now, with its event id. Returns "ok" or
         the failure's error code; never raises. No breaker: the outbox's backoff spaces the attempts."""
         timeout = min(policy.timeout_for(event), timeout)
         try:
             with gevent.Timeout(timeout, BackendTimeout(timeout)):
                 response = self._post(target, body, timeout, JSON_ACCEPT, stream=False,
-                                      headers={EVENT_ID_HEADER: str(event_id)})
+                                      headers={EVENT_ID_HEADER: str(event_id)}, trace=trace)
             outcome = "ok" if 200 <= response.status_code < 300 else BACKEND_ERROR
         except Exception as exc:  # noqa: BLE001 - the outbox records it and tries again
             outcome = self._failure_from(exc, timeout).error_code
@@ -258,6 +260,7 @@ class BackendStream:
         self.deadline = None
         self._breaker = breaker
         self._probe = probe
+        self.trace = tracing.trace_id()  # taken where the exchange starts: the pump runs outside the request
         self._response = None
         self._finished = False
 
@@ -267,7 +270,8 @@ class BackendStream:
 
     def events(self, payload):
         try:
-            self._response = self.client._post(self.target, payload, self.timeout, STREAM_ACCEPT, stream=True)
+            self._response = self.client._post(self.target, payload, self.timeout, STREAM_ACCEPT, stream=True,
+                                               trace=self.trace)
             if not 200 <= self._response.status_code < 300:
                 raise BackendError.for_status(self._response.status_code)
             for kind, payload in read_events(self._response, self.client.config.max_reply_bytes):

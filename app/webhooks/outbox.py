@@ -23,6 +23,7 @@ import gevent
 import gevent.event
 import gevent.pool
 
+from app import tracing
 from app.db import after_commit, queries as q
 from app.webhooks.client import Target, encode
 
@@ -40,7 +41,7 @@ def enqueue(conn, session_type_id, payload, url=None):
     another service of the session type than its webhook (the summarizer). Returns its event id."""
     event_id = uuid.uuid4()
     q.enqueue_notice(conn, event_id=event_id, session_type_id=session_type_id, url=url, event=payload["event"],
-                     body=encode(payload).decode())
+                     body=encode(payload).decode(), trace_id=tracing.trace_id())
     after_commit(conn, COMMIT_HOOK)
     return event_id
 
@@ -116,7 +117,7 @@ class Outbox:
         else:
             target = Target(row["session_type_id"], row["webhook_url"], secret=row["webhook_secret"])
             outcome = self.client.deliver_notice(target, event, row["body"].encode(), row["event_id"],
-                                                 self.config.notice_timeout_seconds)
+                                                 self.config.notice_timeout_seconds, trace=row["trace_id"])
         try:
             with self.db.transaction() as conn:
                 if outcome == "ok":

@@ -136,3 +136,12 @@ SELECT notify_reply(%(message_id)s, 'chunks') FROM live WHERE live.watched AND E
 -- name: windowed_history^
 -- The history of a turn below `leaf` for a session type with history_window_messages (sql/functions/history.sql), with the window applied.
 SELECT history, history_window FROM windowed_history(%(session_id)s, %(leaf)s, %(window)s, %(summary)s);
+
+-- name: variant_place^
+-- A message's variant index and how many variants its owner sees at its place (a recreate's `complete` line: "2 of 3").
+SELECT m.variant_index,
+       (SELECT count(*) FROM messages s
+         WHERE s.session_id = m.session_id AND s.recipient_client_id IS NULL
+           AND (s.parent_id = m.parent_id OR (s.parent_id IS NULL AND m.parent_id IS NULL))) AS total_variants
+  FROM messages m
+ WHERE m.id = %(message_id)s;

@@ -25,11 +25,15 @@ def test_three_recreations_make_four_variants_with_the_newest_active(api, backen
     session_id = api.create_session(session_type)
     original = api.send(session_id, "question")
     recreated = []
-    for _ in range(3):
+    for count in range(3):
         result = api.recreate(original.message_id)
         contract.validate_stream(result.events)
         assert result.types[-1] == "complete"
+        # The stream's last line says where the new variant stands: "2 of 2", then "3 of 3", "4 of 4".
+        assert result.events[-1]["metadata"]["variant_info"] == {"variant_index": count + 1,
+                                                                 "total_variants": count + 2}
         recreated.append(result.message_id)
+    assert "variant_info" not in original.events[-1]["metadata"]  # a send's reply is the only variant
 
     variants = contract.validate(api.get(f"/messages/{original.message_id}/variants").json(), "MessageVariants")
     assert [v["variant_index"] for v in variants["variants"]] == [0, 1, 2, 3]
