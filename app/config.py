@@ -84,6 +84,8 @@ class Config:
     notice_dead_letter_days: float = field(default_factory=lambda: _float("NOTICE_DEAD_LETTER_DAYS", 7))
     notice_batch: int = field(default_factory=lambda: _int("NOTICE_BATCH", 50))
     notice_poll_seconds: float = field(default_factory=lambda: _float("NOTICE_POLL_SECONDS", 1))
+    # `if_busy: enqueue`: replies that may wait in one session behind the one streaming (409 past it).
+    max_queued_per_session: int = field(default_factory=lambda: _int("MAX_QUEUED_PER_SESSION", 3))
     # How often the retention sweep runs, across all instances (app/chat/erasure.py); each run scans sessions.
     retention_sweep_seconds: float = field(default_factory=lambda: _float("RETENTION_SWEEP_SECONDS", 3600))
 

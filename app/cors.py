@@ -10,9 +10,10 @@ browser refuses to hand it the response.
 from flask import Response, request
 
 EXPOSED = ("X-User-Message-Id", "X-Assistant-Message-Id", "Retry-After", "X-Request-Id", "X-Trace-Id",
-           "Idempotent-Replayed", "Content-Disposition")
+           "Idempotent-Replayed", "Content-Disposition", "X-In-Flight-Message-Id", "X-Chat-Engine-Queued",
+           "X-Chat-Engine-Waits-For")
 METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
-DEFAULT_ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id, Idempotency-Key"
+DEFAULT_ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id, Idempotency-Key, traceparent"
 PREFLIGHT_MAX_AGE = "600"
 
 

@@ -2,11 +2,13 @@
 from views, CLI commands and auth (never imported state: each worker builds its own after the fork)."""
 from dataclasses import dataclass
 
+import gevent
 from flask import current_app
 
 from app.config import Config
 from app.db import Database
 from app.read_slots import ReadSlots
+from app.streams import follow_ups
 from app.streams.leases import LeaseKeeper
 from app.streams.slots import StreamSlots
 from app.streams.wakeups import Signals
@@ -38,6 +40,8 @@ class Services:
             self.leases.start()
         if self.outbox is not None:
             self.outbox.start()
+        if self.db is not None:
+            gevent.spawn(follow_ups.watch_queues, self)
 
 
 def current_services():

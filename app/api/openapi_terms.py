@@ -86,7 +86,12 @@ STREAM = {
                    "(send only) and X-Assistant-Message-Id carry the ids of the messages created. An "
                    "incomplete reply is stored with metadata.stop_reason.",
     "headers": {"X-Assistant-Message-Id": {"schema": MESSAGE_ID},
-                "X-User-Message-Id": {"schema": MESSAGE_ID}, **REPLAYED},
+                "X-User-Message-Id": {"schema": MESSAGE_ID}, **REPLAYED,
+                "X-Chat-Engine-Queued": {"schema": {"type": "string", "enum": ["true"]},
+                                         "description": "if_busy enqueue found a reply streaming: this reply "
+                                                        "waits, and the stream follows it once it starts"},
+                "X-Chat-Engine-Waits-For": {"schema": MESSAGE_ID,
+                                            "description": "The reply a queued one waits for"}},
     "content": {"application/x-ndjson": {"schema": {"oneOf": [
         ref("StreamingStartEvent"), ref("StreamingChunkEvent"), ref("StreamingCompleteEvent"),
         ref("StreamingErrorEvent")]}}},

@@ -2,12 +2,16 @@
 from the backend), or a rejoin of a reply that already exists (a rejoin, or an idempotent retry)."""
 from flask import Response, g, request
 
-from app.chat.exchanges import Options
+from app import ids
+from app.chat.exchanges import Options, Queued
 from app.chat.idempotency import Replayed
 from app.services import current_services
-from app.streams import auto_summaries, starting
+from app.streams import follow_ups, starting
 from app.streams.rejoin import Rejoin, read_limits
 from app.streams.relay import NDJSON, Relay
+
+QUEUED_HEADER = "X-Chat-Engine-Queued"        # `if_busy: enqueue` found a reply streaming: this one waits
+WAITS_FOR_HEADER = "X-Chat-Engine-Waits-For"  # the reply it waits for (after any queued before it)
 
 
 def stream_response(place, options=None):
@@ -23,8 +27,12 @@ def stream_response(place, options=None):
     except BaseException:  # 4xx, breaker open (503, errors.py), database down: nothing was streamed
         ticket.release()
         raise
+    if isinstance(exchange, Queued):  # it waits for the reply streaming: the sender follows it as a rejoiner
+        return _rejoin(services, ticket, exchange.assistant_message_id, 0, {
+            "X-User-Message-Id": ids.message_gts(exchange.user_message_id), QUEUED_HEADER: "true",
+            WAITS_FOR_HEADER: ids.message_gts(exchange.waits_for)})
     return _respond(Relay(exchange, services, request.environ, ticket, resumable=options.resumable,
-                          after_complete=auto_summaries.follow_up(services, exchange)),
+                          after_stored=follow_ups.after_stored(services, exchange)),
                     exchange.headers())
 
 

@@ -5,6 +5,7 @@ history) and returns an Exchange; the relay calls the backend with no connection
 `Exchange.save` runs transaction 2. A session whose reply still streams raises Busy, an Idempotency-Key
 seen before raises idempotency.Replayed: what follows is the streaming layer's (app.streams.starting).
 """
+import json
 import logging
 import time
 import uuid
@@ -18,6 +19,7 @@ from app import ids
 from app.chat import capabilities, messages, paths, replies, shares
 from app.db import queries as q
 from app.errors import (
+    conflict,
     database_unreachable,
     invalid,
     message_not_found,
@@ -45,8 +47,10 @@ class Exchange:
     live: bool = False  # a live_replies row stands for it: leased, stoppable and rejoinable anywhere
     # Set (to the session owner's client id) when, once this reply is stored complete, the session's path has
     # grown auto_summary_every_messages past its last summary: a summary is then asked for in the background
-    # (app/streams/auto_summaries.py).
+    # (app/streams/follow_ups.py).
     summary_owner: str = None
+    # Set when its end is stored and replies wait in its session (if_busy enqueue): the next is started.
+    queue_waiting: bool = False
     # A recreate: its `complete` line tells the new variant's place ("2 of 3"), read when it is stored.
     tells_variant: bool = False
     variant_info: dict = None
@@ -99,10 +103,11 @@ class Exchange:
                 self._tell_backend(conn, parts, outcome)
                 return True
             first_index, chunks = tail or (0, [])
-            if q.finish_live_reply(conn, message_id=self.message_id, session_id=self.session_id,
-                                   content=Jsonb(parts), is_complete=outcome.complete,
-                                   metadata=Jsonb(metadata),
-                                   batches=replies.chunk_rows(first_index, chunks)) is not None:
+            finished = q.finish_live_reply(conn, message_id=self.message_id, session_id=self.session_id,
+                                           content=Jsonb(parts), is_complete=outcome.complete,
+                                           metadata=Jsonb(metadata), batches=replies.chunk_rows(first_index, chunks))
+            if finished is not None:
+                self.queue_waiting = finished["queue_waiting"]
                 self._tell_backend(conn, parts, outcome)
                 if self.tells_variant:
                     self.variant_info = q.variant_place(conn, message_id=self.message_id)
@@ -255,10 +260,68 @@ def _start_continuing(db, webhooks, caller, session_id, turn):
             **_live_row(turn.options, webhooks.config))
         if placed is None:
             raise session_not_found(session_id)
+        if not placed["placed"] and turn.options.if_busy == "enqueue":
+            return _enqueue(conn, webhooks.config, session_id, caller, turn, placed["busy_message_id"])
         if not placed["placed"]:
             raise Busy(placed["busy_message_id"], placed["busy_lapsed"])
         return _turn_exchange(db, webhooks, conn, admission, placed["session"], turn,
                               events.JsonText(placed["history"]), placed["history_window"], placed["path_messages"])
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A send with `if_busy: enqueue` that found a reply streaming: its user message and the empty reply
+    below it are stored; the reply waits for `waits_for` (and any queued before it) to end."""
+    user_message_id: uuid.UUID
+    assistant_message_id: uuid.UUID
+    waits_for: uuid.UUID
+
+
+def _enqueue(conn, config, session_id, caller, turn, busy_message_id):
+    """Still under the session's row lock (taken by the send_turn call that found it busy): place the turn
+    below the active leaf, then make its reply wait instead of going live (app/chat/queue.py starts it)."""
+    queue = q.queue_length(conn, session_id=session_id)
+    if queue["waiting"] >= config.max_queued_per_session:
+        raise conflict(f"{config.max_queued_per_session} replies already wait in this session; send again when "
+                       f"one has started", reason="queue_full", field="if_busy", resource_id=busy_message_id)
+    placed = q.send_turn(
+        conn, session_id=session_id, client_id=caller.client_id, check_busy=False,
+        user_message_id=turn.user_message_id, assistant_message_id=turn.assistant_message_id,
+        content=turn.content_parts, file_ids=list(turn.file_ids), **_live_row(turn.options, config))
+    capabilities.check_files(placed["session"]["accepts_files"], turn.file_ids)
+    enabled = capabilities.select(placed["session"]["available_capabilities"], turn.enabled)  # a 400 now, not later
+    q.queue_reply(conn, message_id=turn.assistant_message_id, session_id=session_id,
+                  user_message_id=turn.user_message_id, enabled=Jsonb(enabled))
+    if turn.options.idempotency is not None:
+        turn.options.idempotency.record(conn, session_id=session_id, message_id=turn.assistant_message_id,
+                                        user_message_id=turn.user_message_id)
+    return Queued(turn.user_message_id, turn.assistant_message_id, queue["last"] or busy_message_id)
+
+
+def start_queued(db, webhooks, session_id):
+    """The session's oldest waiting reply, started if no reply of the owner streams there any more: it goes
+    live (leased to this instance) and its Exchange is returned for a relay to run. None when there is
+    nothing to start. Its history is read now, so it holds the reply it waited for as that one was stored.
+    While the backend's breaker is open it stays waiting (BreakerOpen is raised before anything changes)."""
+    with _Admission(webhooks) as admission, db.transaction() as conn:
+        session = q.lock_queueing_session(conn, id=session_id)
+        if session is None:
+            return None
+        stream = admission.admit(_target(session), "message.new")
+        started = q.start_queued_reply(conn, session_id=session_id, lease_seconds=webhooks.config.lease_seconds)
+        if started is None:
+            stream.finish(counts=False)
+            return None
+        path = paths.down_to(conn, session_id, started["user_message_id"])
+        asked = json.loads(path[-1]["history_item"])  # the user message as a backend sees it
+        above = path[:-1]
+        history, history_window = _history(conn, session, above, above[-1]["id"] if above else None)
+    payload = events.message_new(session_id, started["message_id"], session["metadata"],
+                                 started["enabled_capabilities"], asked["content"], asked.get("file_ids") or (),
+                                 history, history_window=history_window)
+    return Exchange(db, webhooks, session_id, started["message_id"], _target(session), stream, payload,
+                    user_message_id=started["user_message_id"], live=True,
+                    summary_owner=session["client_id"] if summary_due(session, len(path) + 1) else None)
 
 
 def _turn_exchange(db, webhooks, conn, admission, session, turn, history, history_window, path_messages):

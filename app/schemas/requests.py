@@ -25,7 +25,11 @@ RESUMABLE = ("A client disconnect does not stop the reply: it runs to its end (t
              "with GET /messages/{id}/stream, stop it with POST /messages/{id}/stop.")
 IF_BUSY = ("When the session's active path ends in a reply still streaming: reject (409 reply_in_progress), "
            "interrupt (that reply stops, stored with stop_reason superseded; the new message continues below "
-           "it), or parallel (the new message is placed below the unfinished reply).")
+           "it), parallel (the new message is placed below the unfinished reply), or enqueue (the new message is "
+           "stored below it at once and its reply starts when that one ends, on whichever instance ends it, "
+           "even if this client has gone; the response, headers X-Chat-Engine-Queued and "
+           "X-Chat-Engine-Waits-For, streams it once it starts; at most MAX_QUEUED_PER_SESSION wait, else 409 "
+           "queue_full; stop a waiting one with POST /messages/{id}/stop).")
 
 
 class MessageSend(Schema):
@@ -39,7 +43,8 @@ class MessageSend(Schema):
                        "parent_message_id."})
     file_ids = fields.List(PlainUuid(), validate=validate.Length(max=10))
     enabled_capabilities = fields.List(CAPABILITY_NAME, validate=validate.Length(max=100))
-    if_busy = fields.String(load_default="reject", validate=validate.OneOf(["reject", "interrupt", "parallel"]),
+    if_busy = fields.String(load_default="reject",
+                            validate=validate.OneOf(["reject", "interrupt", "parallel", "enqueue"]),
                             metadata={"description": IF_BUSY})
     resumable = fields.Boolean(load_default=False, metadata={"description": RESUMABLE})
 
@@ -47,6 +52,9 @@ class MessageSend(Schema):
     def branch_or_edit(self, data, **kwargs):
         if data.get("parent_message_id") and data.get("edited_message_id"):
             raise ValidationError({"edited_message_id": ["give parent_message_id or edited_message_id, not both"]})
+        if data.get("if_busy") == "enqueue" and (data.get("parent_message_id") or data.get("edited_message_id")):
+            raise ValidationError({"if_busy": ["enqueue continues the active path: not with parent_message_id "
+                                               "or edited_message_id"]})
 
 
 class MessagePost(Schema):

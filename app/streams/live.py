@@ -111,11 +111,26 @@ def stop_and_wait(db, signals, message_id, reason, seconds):
 
 
 def stop(db, signals, caller, message_id, seconds):
-    """POST /messages/{id}/stop: the caller's reply stops (stored incomplete, `cancelled`)."""
+    """POST /messages/{id}/stop: the caller's reply stops (stored incomplete, `cancelled`); one still
+    waiting (`if_busy: enqueue`) leaves the queue and never starts."""
     with db.transaction() as conn:
         if q.get_owned_message(conn, message_id=message_id, client_id=caller.client_id) is None:
             raise message_not_found(message_id)
+        if q.cancel_queued_reply(conn, message_id=message_id, reason="cancelled") is not None:
+            return True
     return stop_and_wait(db, signals, message_id, "cancelled", seconds)
+
+
+def cancel_queue(db, message_id, reason):
+    """Every reply waiting in the session of `message_id` leaves the queue, stored incomplete with `reason`
+    (a send that interrupts: it comes before them)."""
+    with db.transaction() as conn:
+        session_id = q.session_of_message(conn, id=message_id)
+        if session_id is None:
+            return
+        q.lock_session_row(conn, id=session_id)
+        for row in q.queued_replies_of_session(conn, session_id=session_id):
+            q.cancel_queued_reply(conn, message_id=row["message_id"], reason=reason)
 
 
 def sweep(db, judge_settle, limit=20):

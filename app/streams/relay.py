@@ -170,10 +170,10 @@ def error_line(message_id, error_code, message, details=None, trace=None):
 class Relay:
     """One streamed exchange. Iterate `lines()`; the response's close hook calls `close()`."""
 
-    def __init__(self, exchange, services, environ, ticket, resumable=False, after_complete=None):
-        """`after_complete`: called once the reply is stored complete (a background summary's start)."""
+    def __init__(self, exchange, services, environ, ticket, resumable=False, after_stored=None):
+        """`after_stored(outcome)`: called once the reply's end is stored (app/streams/follow_ups.py)."""
         self.exchange = exchange
-        self.after_complete = after_complete
+        self.after_stored = after_stored
         self.config = services.config
         # What the stream holds (its worker and client slots, the open-streams gauge), released at the end.
         self.ticket = ticket
@@ -395,9 +395,9 @@ class Relay:
                         extra={"trace_id": self._trace_id})
             return self._error_line(INTERNAL_ERROR, "the reply was ended elsewhere before it could be stored; "
                                     "its stored state (metadata.stop_reason) says why")
+        if self.after_stored is not None:
+            self.after_stored(outcome)
         if outcome.complete:
-            if self.after_complete is not None:
-                self.after_complete()
             metadata = replies.end_metadata(self.reply.metadata, outcome.stop_reason)  # as stored
             if self.exchange.variant_info is not None:
                 # Not stored: where the new variant stands now. In metadata, as the complete event allows no

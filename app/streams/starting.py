@@ -40,6 +40,7 @@ def _make_way(db, webhooks, signals, busy, if_busy):
     if live.end_if_owner_gone(db, busy.message_id, judge_settle):  # its instance died: its lock is gone
         return
     if if_busy == "interrupt":
+        live.cancel_queue(db, busy.message_id, "superseded")  # what waited behind it must not start first
         live.stop_and_wait(db, signals, busy.message_id, "superseded", webhooks.config.stop_wait_seconds)
         return
     raise _in_progress(busy)

@@ -23,7 +23,8 @@ UPDATE messages m
   FROM claimed
  WHERE m.id = claimed.message_id
 RETURNING m.id, (SELECT count(*) FROM tail) AS tail_batches,
-          CASE WHEN claimed.watched THEN notify_reply(m.id, 'end') END AS notified;
+          CASE WHEN claimed.watched THEN notify_reply(m.id, 'end') END AS notified,
+          EXISTS (SELECT 1 FROM queued_replies q WHERE q.session_id = m.session_id) AS queue_waiting;
 
 -- name: lock_session_row^
 -- Lock one session row (tree writes in it serialize on this lock, on every instance).
@@ -122,7 +123,8 @@ WITH batches AS (
       FROM after_offset
     WINDOW w AS (ORDER BY index)
 )
-SELECT m.id, m.is_complete, m.metadata, (l.message_id IS NOT NULL) AS live,
+SELECT m.id, m.is_complete, m.metadata,
+       (l.message_id IS NOT NULL OR EXISTS (SELECT 1 FROM queued_replies q WHERE q.message_id = m.id)) AS live,
        EXISTS (SELECT 1 FROM reply_chunks c WHERE c.message_id = m.id) AS has_chunks,
        coalesce((SELECT jsonb_agg(chunk ORDER BY index) FROM page
                   WHERE bytes_before < %(max_bytes)s AND rank <= %(max_chunks)s), '[]') AS chunks,
