@@ -9,7 +9,7 @@ import gevent.monkey
 import psycopg.waiting
 from flask import Flask, g, request
 
-from app import api, auth, cli, cors, errors, gevent_wait, logs, secret_keys, url_policy
+from app import api, auth, cli, cors, errors, gevent_wait, logs, secret_keys, url_policy, web
 from app.api import request_guard
 from app.config import Config
 from app.db import Database
@@ -72,6 +72,7 @@ def create_app(config=None):
 
     errors.register(app)
     api.register(app)
+    web.register(app, config)
     cli.register(app)
     _register_request_hooks(app, metrics, db)
     cors.register(app, config.cors_allowed_origins)

@@ -146,6 +146,10 @@ class Config:
     chat_engine_dev_mode: bool = field(
         default_factory=lambda: _str("CHAT_ENGINE_DEV_MODE", "0").lower() not in ("0", "false", "no"))
 
+    # The reference web client at / (app/web): on in development mode unless WEB_CLIENT=0, else off unless 1.
+    web_client: bool = field(default_factory=lambda: _str(
+        "WEB_CLIENT", _str("CHAT_ENGINE_DEV_MODE", "0")).lower() not in ("0", "false", "no"))
+
     @property
     def session_database_url(self):
         """The URL for what needs a real session (LISTEN, advisory locks, migrations)."""

@@ -109,6 +109,7 @@ def _print_quickstart(port, token):
     base = f"http://127.0.0.1:{port}/api/v1"
     print(f"""
 Chat Engine is running on {base}  (Ctrl-C stops it)
+Open http://127.0.0.1:{port}/ in a browser for the web client ("Use the demo token").
 
 TOKEN={token}
 SESSION=$(curl -s -X POST {base}/sessions -H "Authorization: Bearer $TOKEN" \\
