@@ -129,11 +129,13 @@ def post_worker_init(worker):
 
     import gevent
 
+    from app.streams.feed import end_feeds_for_shutdown
     from app.streams.relay import end_streams_for_shutdown
 
     stop_worker = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(signum, frame):
+        gevent.spawn(end_feeds_for_shutdown)  # change feeds have nothing to finish: their clients reconnect
         gevent.spawn_later(stream_grace, end_streams_for_shutdown)
         stop_worker(signum, frame)
 

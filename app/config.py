@@ -86,6 +86,9 @@ class Config:
     notice_poll_seconds: float = field(default_factory=lambda: _float("NOTICE_POLL_SECONDS", 1))
     # `if_busy: enqueue`: replies that may wait in one session behind the one streaming (409 past it).
     max_queued_per_session: int = field(default_factory=lambda: _int("MAX_QUEUED_PER_SESSION", 3))
+    # The change feed (GET /api/v1/events): how long events are kept, and a client's feed followed without a
+    # connection; a cursor older than this is 410.
+    feed_retention_seconds: float = field(default_factory=lambda: _float("FEED_RETENTION_SECONDS", 86400))
     # How often the retention sweep runs, across all instances (app/chat/erasure.py); each run scans sessions.
     retention_sweep_seconds: float = field(default_factory=lambda: _float("RETENTION_SWEEP_SECONDS", 3600))
 

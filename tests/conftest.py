@@ -33,7 +33,8 @@ class ServerLikeClient(flask.testing.FlaskClient):
 
 flask.Flask.test_client_class = ServerLikeClient
 
-TABLES = "session_types, sessions, messages, share_tokens, reactions, exports, idempotency_keys, webhook_notices"
+TABLES = ("session_types, sessions, messages, share_tokens, reactions, exports, idempotency_keys, webhook_notices, "
+          "client_feeds, client_events")
 CHECKS = checks()
 
 

@@ -1,7 +1,7 @@
 """Blueprints: /api/v1 (JWT on every call except the public ones) and the operational endpoints."""
 from flask import Blueprint, request
 
-from app.api import admin, chat_apps, exports, health, me, messages, openapi, search, sessions, shares
+from app.api import admin, chat_apps, events, exports, health, me, messages, openapi, search, sessions, shares
 from app.auth import authenticate
 
 # Reachable without a JWT: the API description, the read-only share view, signed export links.
@@ -17,7 +17,7 @@ def register(app):
     api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
     api.before_request(_authenticate_unless_public)
     for blueprint in (sessions.bp, messages.bp, search.bp, shares.bp, exports.bp, admin.bp, openapi.bp, chat_apps.bp,
-                      me.bp):
+                      me.bp, events.bp):
         api.register_blueprint(blueprint)
     app.register_blueprint(api)
     app.register_blueprint(health.bp)

@@ -15,7 +15,13 @@ from functools import cache
 from flask import Blueprint
 
 from app import error_codes
-from app.api import openapi_chat_apps, openapi_conversations, openapi_streams, openapi_webhook_security
+from app.api import (
+    openapi_chat_apps,
+    openapi_conversations,
+    openapi_events,
+    openapi_streams,
+    openapi_webhook_security,
+)
 from app.api.openapi_terms import (
     BUSY_CONFLICT,
     CONTENT_TYPES,
@@ -344,7 +350,7 @@ def _paths():
 # Feature areas may keep their paths and schemas in a module of their own (app/api/openapi_<area>.py,
 # each with paths() and schemas() returning dicts, written with openapi_terms); list them here so the
 # document stays one.
-AREA_MODULES = (openapi_chat_apps, openapi_webhook_security, openapi_streams, openapi_conversations)
+AREA_MODULES = (openapi_chat_apps, openapi_webhook_security, openapi_streams, openapi_conversations, openapi_events)
 
 
 def _area_parts(name):

@@ -7,6 +7,7 @@ from app.chat.exchanges import Options, Queued
 from app.chat.idempotency import Replayed
 from app.services import current_services
 from app.streams import follow_ups, starting
+from app.streams.feed import FeedStream
 from app.streams.rejoin import Rejoin, read_limits
 from app.streams.relay import NDJSON, Relay
 
@@ -53,3 +54,13 @@ def _respond(streamer, headers):
         **headers, "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     response.call_on_close(streamer.close)
     return response
+
+
+def feed_response(place):
+    """GET /events: the caller's change feed from `place`, within the caller's stream slots."""
+    services = current_services()
+    ticket = services.slots.open(g.caller.client_id)
+    stream = FeedStream(services.db, services.signals, g.caller.client_id, place, on_close=ticket.release,
+                        sock=request.environ.get("gunicorn.socket"),
+                        write_timeout_seconds=services.config.stream_write_timeout_seconds)
+    return _respond(stream, {})

@@ -229,6 +229,14 @@ class SharedSend(Schema):
     enabled_capabilities = fields.List(CAPABILITY_NAME, validate=validate.Length(max=100))
 
 
+class EventsQuery(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    after = fields.String(validate=validate.Length(min=1, max=64), metadata={
+        "description": "The cursor of the last line read (any line carries one); none: from now on"})
+
+
 class SearchQuery(Schema):
     class Meta:
         unknown = EXCLUDE

@@ -30,6 +30,7 @@ class LeaseKeeper:
         self.share_retention_days = config.share_retention_days
         self.notice_dead_letter_days = config.notice_dead_letter_days
         self.retention_sweep_seconds = config.retention_sweep_seconds
+        self.feed_retention_seconds = config.feed_retention_seconds
         self._relays = {}  # message uuid -> Relay, this worker's live replies
         self._greenlets = []
 
@@ -87,12 +88,15 @@ class LeaseKeeper:
     def prune(self, limit=1000):
         """One bounded batch of each kind of row that would otherwise grow without bound, each in a short
         transaction of its own: expired idempotency keys, ended replies' chunk logs past their grace, share
-        links past their retention, notices dead-lettered past theirs, expired exports."""
+        links past their retention, notices dead-lettered past theirs, change feed events and feeds past the
+        feed's retention, expired exports."""
         for prune in (lambda conn: q.delete_expired_idempotency_keys(conn, limit=limit),
                       lambda conn: q.prune_chunk_logs(conn, grace_seconds=self.chunk_log_grace_seconds, limit=limit),
                       lambda conn: q.prune_ended_shares(conn, retention_days=self.share_retention_days, limit=limit),
                       lambda conn: q.prune_dead_notices(conn, retention_days=self.notice_dead_letter_days,
-                                                        limit=limit)):
+                                                        limit=limit),
+                      lambda conn: q.prune_client_events(conn, retention_seconds=self.feed_retention_seconds,
+                                                         limit=limit)):
             with self.db.transaction() as conn:
                 if q.try_prune_lock(conn):  # one worker at a time prunes; the others would pick the same rows
                     prune(conn)
