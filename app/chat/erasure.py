@@ -27,6 +27,8 @@ COUNTED = ("sessions", "messages", "shares", "exports", "reactions", "chunk_batc
 def _erase_sessions(conn, ids, stale_only):
     """Returns the erase_sessions row; each deleted session's backend notice is written with it."""
     erased = q.erase_sessions(conn, ids=ids, stale_only=stale_only)
+    gone = [uuid.UUID(session["id"]) for session in erased["sessions"]]
+    q.forget_session_notices(conn, ids=gone)  # what they hold of the sessions goes too
     for session in erased["sessions"]:
         outbox.enqueue(conn, session["session_type_id"], events.session_deleted(uuid.UUID(session["id"])))
     return erased
@@ -54,19 +56,23 @@ def erase_client(db, caller):
         if len(ids) < BATCH:
             break
     with db.transaction() as conn:
+        q.lock_sessions_with_recipient_messages(conn, client_id=caller.client_id)  # the locking rule: sessions first
         _add(counts, q.erase_client_records(conn, client_id=caller.client_id))
-        counts["messages"] += _erase_recipient_branches(conn, caller.client_id)
+        messages, chunk_batches = _erase_recipient_branches(conn, caller.client_id)
+        counts["messages"] += messages
+        counts["chunk_batches"] += chunk_batches
     return counts
 
 
 def _erase_recipient_branches(conn, client_id):
     """A share recipient's branches, each from its first message down, keeping the owners' trees whole:
     variant indexes closed up behind each (as deletion.delete_message does), the owner's active path
-    untouched (a recipient's messages are never on it). Returns how many messages went."""
-    q.lock_sessions_with_recipient_messages(conn, client_id=client_id)
+    untouched (a recipient's messages are never on it). Its sessions are locked already. Returns how many
+    messages and stored chunk batches went."""
     roots = q.recipient_branch_roots(conn, client_id=client_id)
     if not roots:
-        return 0
+        return 0, 0
+    chunk_batches = q.recipient_chunk_batches(conn, client_id=client_id)
     q.allow_variant_compaction(conn)
     deleted = 0
     for root in roots:
@@ -77,7 +83,7 @@ def _erase_recipient_branches(conn, client_id):
         q.settle_lifted_variants(conn, **place)
     for session_id in {root["session_id"] for root in roots}:
         q.withdraw_exports(conn, session_id=session_id)  # snapshots that may hold the deleted branches
-    return deleted
+    return deleted, chunk_batches
 
 
 def sweep_retention(db, every_seconds):

@@ -279,7 +279,8 @@ class Queued:
 
 def _enqueue(conn, config, session_id, caller, turn, busy_message_id):
     """Still under the session's row lock (taken by the send_turn call that found it busy): place the turn
-    below the active leaf, then make its reply wait instead of going live (app/chat/queue.py starts it)."""
+    below the active leaf, then make its reply wait instead of going live (app/streams/follow_ups.py starts
+    it)."""
     queue = q.queue_length(conn, session_id=session_id)
     if queue["waiting"] >= config.max_queued_per_session:
         raise conflict(f"{config.max_queued_per_session} replies already wait in this session; send again when "
@@ -350,7 +351,20 @@ def summary_due(session, path_messages):
     every = session.get("auto_summary_every_messages")
     if not every:
         return False
-    return path_messages - summarized_path(session["metadata"]) >= every
+    summarized = summarized_path(session["metadata"])
+    # A path no longer than the one summarized went another way (an edit, a branch): the exact count, from
+    # the message the summary covers, is made when the summary starts (summary_due_on).
+    return path_messages - summarized >= every or path_messages <= summarized
+
+
+def summary_due_on(session, path):
+    """The exact rule, on the active path itself: `auto_summary_every_messages` messages below the one the
+    last summary covers, or, when that one is not on this path (or there is no summary), on the path."""
+    summary = session["metadata"].get("summary")
+    covered = summary.get("covers_through_message_id") if isinstance(summary, dict) else None
+    position = next((index for index, row in enumerate(path) if ids.message_gts(row["id"]) == covered), None)
+    below = len(path) - (position + 1) if position is not None else len(path)
+    return below >= session["auto_summary_every_messages"]
 
 
 def summarized_path(metadata):
@@ -485,10 +499,12 @@ def _start_summary(db, webhooks, session_id, enabled, lock, background=False):
         if not session["summarization_enabled"]:
             raise invalid("this session type does not enable summarization", field="session_id",
                           code="summarization_disabled")
+        if background and not q.claim_summary_run(
+                conn, session_id=session_id, stale_seconds=session["max_reply_seconds"] + SUMMARY_CLAIM_MARGIN_SECONDS):
+            return None  # another instance makes one: no path read under the lock
         path = paths.active(conn, session_id)
-        if background and not (summary_due(session, len(path)) and q.claim_summary_run(
-                conn, session_id=session_id,
-                stale_seconds=session["max_reply_seconds"] + SUMMARY_CLAIM_MARGIN_SECONDS)):
+        if background and not (session.get("auto_summary_every_messages") and summary_due_on(session, path)):
+            q.release_summary_run(conn, session_id=session_id)
             return None
         chosen = capabilities.select(session["available_capabilities"], enabled)
         if not paths.history(path):

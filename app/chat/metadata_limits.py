@@ -18,3 +18,16 @@ def check_metadata(metadata):
     if size > MAX_METADATA_BYTES:
         raise too_large(f"metadata would be {size} bytes; at most {MAX_METADATA_BYTES} bytes are stored",
                         field="metadata")
+
+
+# Keys of session metadata that only the engine writes: what it stores there is passed on to backends as the
+# engine's own (a summary becomes a history item marked as the engine's; sql/functions/history.sql).
+ENGINE_KEYS = ("summary",)
+
+
+def refuse_engine_keys(metadata):
+    """A client's metadata (at creation, or a PATCH) may not write the engine's keys: 400."""
+    for key in ENGINE_KEYS:
+        if key in metadata:
+            raise invalid(f"metadata.{key} is written by the engine only", field=f"metadata.{key}",
+                          code="engine_owned")

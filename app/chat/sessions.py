@@ -5,7 +5,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from app.chat import cursors, session_types
-from app.chat.metadata_limits import check_metadata
+from app.chat.metadata_limits import check_metadata, refuse_engine_keys
 from app.db import queries as q
 from app.errors import invalid, session_not_found
 from app.webhooks import events, outbox
@@ -25,6 +25,7 @@ def announce(webhooks, session_type, session_id, client_id):
 def create_session(db, webhooks, caller, session_type_id, metadata=None, idempotency=None):
     """Returns (row, replayed): with an Idempotency-Key seen before, the earlier result (replayed=True)."""
     check_metadata(metadata or {})
+    refuse_engine_keys(metadata or {})
     with db.transaction() as conn:
         earlier = idempotency.earlier(conn) if idempotency is not None else None
         if earlier is not None:
@@ -106,6 +107,7 @@ def update_metadata(db, caller, session_id, patch):
         session = q.lock_session(conn, id=session_id, client_id=caller.client_id)
         if session is None:
             raise session_not_found(session_id)
+        refuse_engine_keys(patch)
         metadata = merge_patch(session["metadata"], patch)
         check_metadata(metadata)  # the merged result: many small PATCHes cannot add up past the caps
         return q.update_session_metadata(conn, id=session_id, client_id=caller.client_id,

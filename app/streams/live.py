@@ -114,8 +114,10 @@ def stop(db, signals, caller, message_id, seconds):
     """POST /messages/{id}/stop: the caller's reply stops (stored incomplete, `cancelled`); one still
     waiting (`if_busy: enqueue`) leaves the queue and never starts."""
     with db.transaction() as conn:
-        if q.get_owned_message(conn, message_id=message_id, client_id=caller.client_id) is None:
+        owned = q.get_owned_message(conn, message_id=message_id, client_id=caller.client_id)
+        if owned is None:
             raise message_not_found(message_id)
+        q.lock_session_row(conn, id=owned["session_id"])  # the session row first, as every tree write
         if q.cancel_queued_reply(conn, message_id=message_id, reason="cancelled") is not None:
             return True
     return stop_and_wait(db, signals, message_id, "cancelled", seconds)

@@ -57,8 +57,10 @@ def message_new(session_id, message_id, session_metadata, capabilities, content,
     """`recipient`: the client id of a share recipient who sent it (None: the session's owner).
     `history_window`: what windowed_history left out (None: the history is the whole path)."""
     session_metadata = _with_sender(session_metadata, recipient)
-    if history_window is not None:
-        session_metadata = {**session_metadata, HISTORY_KEY: history_window}
+    if history_window is not None or HISTORY_KEY in session_metadata:  # the key is the engine's alone
+        session_metadata = {key: value for key, value in session_metadata.items() if key != HISTORY_KEY}
+        if history_window is not None:
+            session_metadata[HISTORY_KEY] = history_window
     message = {"role": "user", "content": content}
     if file_ids:
         message["file_ids"] = [str(f) for f in file_ids]

@@ -23,7 +23,7 @@ import gevent
 import gevent.event
 import gevent.pool
 
-from app import tracing
+from app import ids, tracing
 from app.db import after_commit, queries as q
 from app.webhooks.client import Target, encode
 
@@ -41,7 +41,8 @@ def enqueue(conn, session_type_id, payload, url=None):
     another service of the session type than its webhook (the summarizer). Returns its event id."""
     event_id = uuid.uuid4()
     q.enqueue_notice(conn, event_id=event_id, session_type_id=session_type_id, url=url, event=payload["event"],
-                     body=encode(payload).decode(), trace_id=tracing.trace_id())
+                     body=encode(payload).decode(), trace_id=tracing.trace_id(),
+                     session_id=ids.parse_session_id(payload["session_id"]))
     after_commit(conn, COMMIT_HOOK)
     return event_id
 
@@ -125,7 +126,7 @@ class Outbox:
                 else:
                     dead = row["expired"] or row["webhook_url"] is None
                     q.notice_failed(conn, event_id=row["event_id"], error=outcome, dead=dead,
-                                    delay_seconds=self.backoff(row["attempts"]))
+                                    attempts=row["attempts"], delay_seconds=self.backoff(row["attempts"]))
         except Exception as exc:  # noqa: BLE001 - its claim lapses and it is tried again: at least once
             log.warning("notice %s: its outcome could not be recorded (%s)", row["event_id"], exc)
             return

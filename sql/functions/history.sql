@@ -51,7 +51,9 @@ $$;
 -- system messages of the path above the window, then the stored summary (`p_summary`, metadata.summary) as
 -- a system item marked `metadata.chat_engine_summary` when something is left out and the summary covers a
 -- message of this path, then the last `p_window` messages the backend sees. With what it did, for the
--- event's session_metadata.chat_engine_history: {window_messages, omitted_messages, summary_id}.
+-- event's session_metadata.chat_engine_history: {window_messages, omitted_messages, summary_id,
+-- uncovered_messages (left out, and not covered by the summary sent)}. metadata.summary is the engine's
+-- alone: clients may not write it (app/chat/metadata_limits.ENGINE_KEYS).
 CREATE OR REPLACE FUNCTION windowed_history(p_session_id uuid, p_leaf uuid, p_window integer, p_summary jsonb)
 RETURNS TABLE (history text, history_window jsonb)
 LANGUAGE sql STABLE AS $$
@@ -61,6 +63,9 @@ LANGUAGE sql STABLE AS $$
         SELECT path.*, row_number() OVER (ORDER BY path.height) AS from_end
           FROM path
          WHERE path.history_item IS NOT NULL
+    ), covered AS (
+        SELECT path.height FROM path
+         WHERE gts_message_prefix() || path.id::text = p_summary ->> 'covers_through_message_id'
     ), summary AS (
         SELECT json_build_object(
                    'message_id', p_summary ->> 'summary_id',
@@ -72,8 +77,7 @@ LANGUAGE sql STABLE AS $$
                    'created_at', p_summary ->> 'created_at')::text AS item
          WHERE (p_summary ->> 'is_complete') = 'true' AND coalesce(p_summary ->> 'text', '') <> ''
            AND EXISTS (SELECT 1 FROM visible WHERE visible.from_end > p_window)
-           AND EXISTS (SELECT 1 FROM path
-                        WHERE gts_message_prefix() || path.id::text = p_summary ->> 'covers_through_message_id')
+           AND EXISTS (SELECT 1 FROM covered)
     )
     SELECT '[' || concat_ws(',',
                (SELECT string_agg(v.history_item, ',' ORDER BY v.height DESC) FROM visible v
@@ -84,5 +88,10 @@ LANGUAGE sql STABLE AS $$
            jsonb_build_object(
                'window_messages', p_window,
                'omitted_messages', (SELECT count(*) FROM visible v WHERE v.from_end > p_window AND v.role <> 'system'),
-               'summary_id', (SELECT p_summary ->> 'summary_id' FROM summary))
+               'summary_id', (SELECT p_summary ->> 'summary_id' FROM summary),
+               -- left out and newer than what the summary covers (all of them when no summary is sent)
+               'uncovered_messages', (SELECT count(*) FROM visible v
+                                       WHERE v.from_end > p_window AND v.role <> 'system'
+                                         AND (NOT EXISTS (SELECT 1 FROM summary)
+                                              OR v.height < (SELECT covered.height FROM covered))))
 $$;

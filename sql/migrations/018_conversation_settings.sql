@@ -1,9 +1,9 @@
 -- Per session type (issue 24): conversations that last. Each is off (NULL) unless set.
 --   auto_summary_every_messages: ask for a summary in the background once the active path has grown this
---     many messages past the last one (app/chat/auto_summaries.py).
+--     many messages past the last one (app/streams/follow_ups.py).
 --   history_window_messages: message.new carries the path's system messages, the summary covering what is
---     left out (if one does), and only the last N messages (app/chat/history_window.py).
---   retention_days: sessions not updated for longer are deleted by the sweep (app/chat/retention.py).
+--     left out (if one does), and only the last N messages (sql/functions/history.sql: windowed_history).
+--   retention_days: sessions not updated for longer are deleted by the sweep (app/chat/erasure.py).
 ALTER TABLE session_types
     ADD COLUMN auto_summary_every_messages integer CHECK (auto_summary_every_messages BETWEEN 2 AND 100000),
     ADD COLUMN history_window_messages integer CHECK (history_window_messages BETWEEN 1 AND 100000),

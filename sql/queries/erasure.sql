@@ -5,8 +5,17 @@
 WITH doomed AS (
     SELECT s.id, s.session_type_id FROM sessions s
      WHERE s.id = ANY(%(ids)s)
-       AND (NOT %(stale_only)s OR s.updated_at < now() - (SELECT t.retention_days FROM session_types t
-                                                          WHERE t.id = s.session_type_id) * interval '1 day')
+       AND (NOT %(stale_only)s
+            OR (s.updated_at < now() - (SELECT t.retention_days FROM session_types t
+                                         WHERE t.id = s.session_type_id) * interval '1 day'
+                -- in use after all: a reply streaming or waiting, or a message newer than the retention
+                -- (a send's first transaction and a posted message do not touch the session row)
+                AND NOT EXISTS (SELECT 1 FROM live_replies l WHERE l.session_id = s.id)
+                AND NOT EXISTS (SELECT 1 FROM queued_replies q WHERE q.session_id = s.id)
+                AND NOT EXISTS (SELECT 1 FROM messages m
+                                 WHERE m.session_id = s.id
+                                   AND m.created_at >= now() - (SELECT t.retention_days FROM session_types t
+                                                                 WHERE t.id = s.session_type_id) * interval '1 day')))
      ORDER BY s.id
        FOR UPDATE OF s SKIP LOCKED
 ), doomed_messages AS (
@@ -44,6 +53,10 @@ SELECT m.session_id, m.parent_id, m.id, m.variant_index
   LEFT JOIN messages p ON p.id = m.parent_id
  WHERE m.recipient_client_id = %(client_id)s AND p.recipient_client_id IS DISTINCT FROM %(client_id)s
  ORDER BY m.session_id, m.parent_id, m.variant_index DESC;
+
+-- name: recipient_chunk_batches$
+-- How many stored chunk batches a client's replies as a share recipient have (they go with the branches).
+SELECT count(*) FROM reply_chunks c JOIN messages m ON m.id = c.message_id WHERE m.recipient_client_id = %(client_id)s;
 
 -- name: erase_client_records^
 -- What else a client left outside its own sessions: its reactions, its exports, its idempotency records. Counted as they go.

@@ -2,8 +2,12 @@
 
 -- name: enqueue_notice!
 -- A notice, written in the caller's transaction: it exists exactly when the change it tells of commits.
-INSERT INTO webhook_notices (event_id, session_type_id, url, event, body, trace_id)
-VALUES (%(event_id)s, %(session_type_id)s, %(url)s, %(event)s, %(body)s, %(trace_id)s);
+INSERT INTO webhook_notices (event_id, session_type_id, url, event, body, trace_id, session_id)
+VALUES (%(event_id)s, %(session_type_id)s, %(url)s, %(event)s, %(body)s, %(trace_id)s, %(session_id)s);
+
+-- name: forget_session_notices!
+-- Erased sessions: their pending notices and dead letters go, but the session.deleted the erasure writes.
+DELETE FROM webhook_notices WHERE session_id = ANY(%(ids)s) AND event <> 'session.deleted';
 
 -- name: claim_due_notices*
 -- Claim up to `limit` pending notices that are due: each is pushed `claim_seconds` into the future, so other deliverers skip it while this one tries, and one takes it back if this one dies mid-try. Where to send it is read now: a rotated secret signs the next attempt.
@@ -28,12 +32,12 @@ RETURNING n.event_id, n.event, n.body, n.attempts, n.session_type_id, n.trace_id
 DELETE FROM webhook_notices WHERE event_id = %(event_id)s;
 
 -- name: notice_failed!
--- An attempt failed: try again after `delay_seconds`, or keep it as a dead letter (`dead`).
+-- An attempt failed: try again after `delay_seconds`, or keep it as a dead letter (`dead`); unless another deliverer took the notice over meanwhile (its claim counted another attempt).
 UPDATE webhook_notices
    SET last_error = %(error)s,
        due_at = clock_timestamp() + make_interval(secs => %(delay_seconds)s),
        dead_at = CASE WHEN %(dead)s THEN clock_timestamp() END
- WHERE event_id = %(event_id)s;
+ WHERE event_id = %(event_id)s AND attempts = %(attempts)s;  -- still our claim: a lapsed one was taken over
 
 -- name: notice_counts^
 -- Pending notices and dead letters, for the metrics.

@@ -1,4 +1,4 @@
--- Replies waiting for the one ahead of them (`if_busy: enqueue`; app/chat/queue.py, app/streams/follow_ups.py).
+-- Replies waiting for the one ahead of them (`if_busy: enqueue`; app/chat/exchanges.py, app/streams/follow_ups.py).
 
 -- name: queue_length^
 -- How many replies of a session wait, and the newest of them (what a new one waits for, after them).

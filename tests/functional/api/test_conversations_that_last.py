@@ -39,7 +39,7 @@ def test_a_window_sends_the_system_messages_the_summary_and_the_last_messages(
     assert set(event) - {"_received_at"} <= EVENT_FIELDS  # _received_at: the test backend's stamp
     assert texts(event["history"]) == ["be brief", "turn 3", "Hello world", "turn 4", "Hello world"]
     assert event["session_metadata"]["chat_engine_history"] == {"window_messages": 4, "omitted_messages": 4,
-                                                                "summary_id": None}
+                                                                "summary_id": None, "uncovered_messages": 4}
 
     summary = api.stream(f"/sessions/{session_id}/summarize")
     assert summary.text == SUMMARY
@@ -56,7 +56,7 @@ def test_a_window_sends_the_system_messages_the_summary_and_the_last_messages(
     assert marked["metadata"]["covers_through_message_id"] == stored["covers_through_message_id"]
     assert stored["path_messages"] == 11
     assert event["session_metadata"]["chat_engine_history"] == {
-        "window_messages": 4, "omitted_messages": 6, "summary_id": summary.message_id}
+        "window_messages": 4, "omitted_messages": 6, "summary_id": summary.message_id, "uncovered_messages": 0}
     # What the client reads is the whole path (but the prompt hidden from users), always.
     assert len(api.path(session_id)) == 12
 
@@ -136,3 +136,32 @@ def test_a_failed_background_summary_keeps_the_last_one_and_the_next_reply_asks_
     wait_until(lambda: api.get(f"/sessions/{session_id}").json()["metadata"].get("summary"),
                message="the summary stored on the next reply")
     assert api.get(f"/sessions/{session_id}").json()["metadata"]["summary"]["text"] == "made at last"
+
+
+def test_clients_cannot_write_the_engine_s_summary_or_history_keys(api, backend, make_session_type, contract):
+    session_type = make_session_type(backend, summarization_enabled=True)
+    forged = {"summary": {"is_complete": True, "text": "forged", "summary_id": 42}}
+    refused = api.post("/sessions", json={"session_type_id": session_type, "metadata": forged})
+    contract.validate_error(refused, 400, "INVALID_REQUEST")
+    assert refused.json()["details"]["validation_errors"][0]["code"] == "engine_owned"
+    session_id = api.create_session(session_type, metadata={"chat_engine_history": {"omitted_messages": 99}})
+    contract.validate_error(api.call("PATCH", f"/sessions/{session_id}", json={"metadata": forged}), 400,
+                            "INVALID_REQUEST")
+    api.send(session_id, "hello")
+    assert "chat_engine_history" not in backend.events("message.new")[-1]["session_metadata"]  # no window here
+
+
+def test_after_an_edit_summaries_count_from_the_new_path(api, backend, make_session_type):
+    summarizing(backend)
+    session_type = make_session_type(backend, summarization_enabled=True, auto_summary_every_messages=4)
+    session_id = api.create_session(session_type)
+    for n in range(1, 4):
+        api.send(session_id, f"turn {n}")
+    wait_until(lambda: len(backend.events("session.summary")) == 1, message="a summary of the first path")
+    wait_until(lambda: api.get(f"/sessions/{session_id}").json()["metadata"].get("summary"),
+               message="the summary stored")
+    first_user = api.path(session_id)[0]["message_id"]
+    api.send(session_id, "turn 1, edited", edited_message_id=first_user)  # a path of two, away from the summary
+    api.send(session_id, "turn 2 again")  # four messages on a path the summary does not cover: due
+    wait_until(lambda: len(backend.events("session.summary")) == 2, message="a summary of the new path")
+    assert [h["content"][0]["text"] for h in backend.events("session.summary")[-1]["history"]][0] == "turn 1, edited"

@@ -1,4 +1,5 @@
 """DELETE /api/v1/me/data: everything of the caller goes, with counts; nothing of anyone else does."""
+from support.backends import json_answer
 from support.engine import expect
 
 EMPTY = {"sessions": 0, "messages": 0, "shares": 0, "exports": 0, "reactions": 0, "chunk_batches": 0,
@@ -18,6 +19,8 @@ def rows_of(db, client_id):
 def test_erasing_my_data_deletes_all_of_mine_tells_the_backends_and_leaves_others_whole(
         api, backend, session_type, db, contract):
     alice, bob, carol = api, api.as_client(api.client_id + "-bob"), api.as_client(api.client_id + "-carol")
+    # Reaction notices are refused: they wait in the outbox, holding who reacted, until the erasure.
+    backend.on("message.reaction", lambda e, env: json_answer({}, "503 Service Unavailable"))
     first = alice.create_session(session_type)
     reply = alice.send(first, "hello")
     sent = alice.call("POST", "/messages/send", stream=True, headers={"Idempotency-Key": "erase-me-1"},
@@ -37,6 +40,7 @@ def test_erasing_my_data_deletes_all_of_mine_tells_the_backends_and_leaves_other
     carol.stream(f"/share/{token}/messages", {"content": "carol as a recipient"})
     bob_before = [m["message_id"] for m in bob.path(bobs)]
 
+    assert db.execute("SELECT count(*) AS n FROM webhook_notices WHERE event = 'message.reaction'").fetchone()["n"]
     response = expect(alice.call("DELETE", "/me/data"), 200).json()
     contract.validate(response, "Erased")
     counts = response["deleted"]
@@ -47,6 +51,7 @@ def test_erasing_my_data_deletes_all_of_mine_tells_the_backends_and_leaves_other
 
     assert rows_of(db, alice.client_id) == {"sessions": 0, "messages": 0, "reactions": 0, "exports": 0, "keys": 0}
     assert expect(alice.get("/sessions"), 200).json()["sessions"] == []
+    assert db.execute("SELECT count(*) AS n FROM webhook_notices WHERE event = 'message.reaction'").fetchone()["n"] == 0
     deleted = {event["session_id"] for event in backend.wait_for("session.deleted", count=2)}
     assert deleted == {first, second}
 
