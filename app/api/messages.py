@@ -91,8 +91,8 @@ def react_to_message(id):
     message_id = message_id_from_path(id)
     body = load_body(schemas.Reaction)
     services = current_services()
-    applied, reaction_type = reactions.react(services.db, g.caller, message_id,
-                                             body["reaction_type"])
+    applied, reaction_type = reactions.react(services.db, g.caller, message_id, body["reaction_type"],
+                                             comment=body.get("comment"), reasons=body.get("reasons") or ())
     return responses.dump(responses.ReactionResult,
                           {"message_id": message_id, "reaction_type": reaction_type, "applied": applied})
 

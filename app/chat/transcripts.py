@@ -127,7 +127,7 @@ def render_json(session, rows, scope):
                  "role": r["role"], "content": r["content"], "file_ids": [str(f) for f in r["file_ids"]],
                  "variant_index": r["variant_index"], "total_variants": tree.total_variants(r),
                  "is_active": r["is_active"], "is_complete": r["is_complete"], "metadata": r["metadata"],
-                 "created_at": r["created_at"].isoformat()} for r in chosen]
+                 "created_at": r["created_at"].isoformat(), "reactions": r.get("reactions") or []} for r in chosen]
     document = {"session": {"session_id": ids.session_gts(session["id"]), "session_type_id": session["session_type_id"],
                             "metadata": session["metadata"], "created_at": session["created_at"].isoformat()},
                 "scope": scope, "messages": messages}

@@ -249,8 +249,27 @@ class SearchQuery(Schema):
         "description": "next_cursor of the previous page, for stable deep paging"})
 
 
+# The feedback travels to the backend base64url-encoded in one header: it must stay within the 8 KB a line of
+# request headers may have on common servers (gunicorn, nginx).
+COMMENT_MAX_BYTES = 5000
+REASON_TAG = fields.String(validate=validate.Regexp(r"\A[a-z0-9][a-z0-9_-]{0,39}\Z",
+                                                    error="a tag: a-z, 0-9, _ and -, at most 40"))
+
+
 class Reaction(Schema):
     reaction_type = fields.String(required=True, validate=validate.OneOf(["like", "dislike", "none"]))
+    comment = fields.String(allow_none=True, validate=validate.Length(max=2000), metadata={
+        "description": "Feedback in words (at most 2,000 characters and 5,000 bytes of UTF-8); reaches the "
+                       "backend's notice (header X-Chat-Engine-Reaction-Feedback) and the JSON export"})
+    reasons = fields.List(REASON_TAG, validate=validate.Length(max=10), metadata={
+        "description": "Feedback as tags, e.g. [\"inaccurate\", \"too_long\"]: at most 10"})
+
+    @validates_schema
+    def feedback_fits(self, data, **kwargs):
+        if data.get("comment") and len(data["comment"].encode("utf-8", "surrogatepass")) > COMMENT_MAX_BYTES:
+            raise ValidationError({"comment": [f"at most {COMMENT_MAX_BYTES} bytes of UTF-8"]})
+        if data.get("reaction_type") == "none" and (data.get("comment") or data.get("reasons")):
+            raise ValidationError({"comment": ["removing a reaction (none) takes no feedback"]})
 
 
 class ExportDownload(Schema):

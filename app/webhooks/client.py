@@ -169,14 +169,14 @@ class WebhookClient:
 
     # -- notices (session.deleted, message.aborted, message.reaction), sent by app/webhooks/outbox.py ----
 
-    def deliver_notice(self, target, event, body, event_id, timeout, trace=None):
+    def deliver_notice(self, target, event, body, event_id, timeout, trace=None, headers=None):
         """One attempt at a stored notice: its stored body, signed now, with its event id. Returns "ok" or
         the failure's error code; never raises. No breaker: the outbox's backoff spaces the attempts."""
         timeout = min(policy.timeout_for(event), timeout)
         try:
             with gevent.Timeout(timeout, BackendTimeout(timeout)):
                 response = self._post(target, body, timeout, JSON_ACCEPT, stream=False,
-                                      headers={EVENT_ID_HEADER: str(event_id)}, trace=trace)
+                                      headers={**(headers or {}), EVENT_ID_HEADER: str(event_id)}, trace=trace)
             outcome = "ok" if 200 <= response.status_code < 300 else BACKEND_ERROR
         except Exception as exc:  # noqa: BLE001 - the outbox records it and tries again
             outcome = self._failure_from(exc, timeout).error_code

@@ -22,6 +22,7 @@ import uuid
 import gevent
 import gevent.event
 import gevent.pool
+from psycopg.types.json import Jsonb
 
 from app import ids, tracing
 from app.db import after_commit, queries as q
@@ -36,13 +37,15 @@ CLAIM_TIMEOUTS = 2
 COUNTS_EVERY_SECONDS = 10  # how often a worker refreshes the pending / dead-letter gauges
 
 
-def enqueue(conn, session_type_id, payload, url=None):
+def enqueue(conn, session_type_id, payload, url=None, headers=None):
     """Write a notice in the caller's transaction; this worker tries it as soon as that commits. `url`:
-    another service of the session type than its webhook (the summarizer). Returns its event id."""
+    another service of the session type than its webhook (the summarizer). `headers`: sent with it (what
+    the event's schema has no room for). Returns its event id."""
     event_id = uuid.uuid4()
     q.enqueue_notice(conn, event_id=event_id, session_type_id=session_type_id, url=url, event=payload["event"],
                      body=encode(payload).decode(), trace_id=tracing.trace_id(),
-                     session_id=ids.parse_session_id(payload["session_id"]))
+                     session_id=ids.parse_session_id(payload["session_id"]),
+                     headers=Jsonb(headers) if headers else None)
     after_commit(conn, COMMIT_HOOK)
     return event_id
 
@@ -118,7 +121,8 @@ class Outbox:
         else:
             target = Target(row["session_type_id"], row["webhook_url"], secret=row["webhook_secret"])
             outcome = self.client.deliver_notice(target, event, row["body"].encode(), row["event_id"],
-                                                 self.config.notice_timeout_seconds, trace=row["trace_id"])
+                                                 self.config.notice_timeout_seconds, trace=row["trace_id"],
+                                                 headers=row["headers"])
         try:
             with self.db.transaction() as conn:
                 if outcome == "ok":

@@ -1,7 +1,11 @@
 -- name: session_tree*
 -- Every message of the owner's tree in a session, parents before children, siblings by index.
 SELECT m.id, m.parent_id, m.role, m.content, m.file_ids, m.variant_index, m.is_active, m.is_complete,
-       m.is_hidden_from_user, m.metadata, m.created_at
+       m.is_hidden_from_user, m.metadata, m.created_at,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('user_id', r.user_id, 'reaction_type', r.reaction_type,
+                                                     'comment', r.comment, 'reasons', to_jsonb(r.reasons))
+                                  ORDER BY r.user_id), '[]')
+          FROM reactions r WHERE r.message_id = m.id) AS reactions
   FROM messages m
  WHERE m.session_id = %(session_id)s AND m.recipient_client_id IS NULL AND NOT m.is_hidden_from_user
  ORDER BY m.created_at, m.variant_index;

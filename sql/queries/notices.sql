@@ -2,8 +2,8 @@
 
 -- name: enqueue_notice!
 -- A notice, written in the caller's transaction: it exists exactly when the change it tells of commits.
-INSERT INTO webhook_notices (event_id, session_type_id, url, event, body, trace_id, session_id)
-VALUES (%(event_id)s, %(session_type_id)s, %(url)s, %(event)s, %(body)s, %(trace_id)s, %(session_id)s);
+INSERT INTO webhook_notices (event_id, session_type_id, url, event, body, trace_id, session_id, headers)
+VALUES (%(event_id)s, %(session_type_id)s, %(url)s, %(event)s, %(body)s, %(trace_id)s, %(session_id)s, %(headers)s);
 
 -- name: forget_session_notices!
 -- Erased sessions: their pending notices and dead letters go, but the session.deleted the erasure writes.
@@ -22,7 +22,7 @@ UPDATE webhook_notices n
    SET due_at = clock_timestamp() + make_interval(secs => %(claim_seconds)s), attempts = n.attempts + 1
   FROM due
  WHERE n.event_id = due.event_id
-RETURNING n.event_id, n.event, n.body, n.attempts, n.session_type_id, n.trace_id,
+RETURNING n.event_id, n.event, n.body, n.attempts, n.session_type_id, n.trace_id, n.headers,
           clock_timestamp() - n.created_at > %(retry_hours)s * interval '1 hour' AS expired,
           (SELECT coalesce(n.url, t.webhook_url) FROM session_types t WHERE t.id = n.session_type_id) AS webhook_url,
           (SELECT t.webhook_secret FROM session_types t WHERE t.id = n.session_type_id) AS webhook_secret;

@@ -1,15 +1,18 @@
 -- name: set_reaction^
--- Upsert a user's reaction to a message; returns the reaction it replaced (NULL if none).
+-- Upsert a user's reaction to a message, with its feedback; returns the reaction it replaced (NULL if none) and whether its feedback changed.
 WITH previous AS (
-    SELECT reaction_type FROM reactions WHERE message_id = %(message_id)s AND user_id = %(user_id)s
+    SELECT reaction_type, comment, reasons FROM reactions WHERE message_id = %(message_id)s AND user_id = %(user_id)s
 ), upserted AS (
-    INSERT INTO reactions (message_id, user_id, reaction_type)
-    VALUES (%(message_id)s, %(user_id)s, %(reaction_type)s)
+    INSERT INTO reactions (message_id, user_id, reaction_type, comment, reasons)
+    VALUES (%(message_id)s, %(user_id)s, %(reaction_type)s, %(comment)s, %(reasons)s)
     ON CONFLICT (message_id, user_id)
-    DO UPDATE SET reaction_type = EXCLUDED.reaction_type, updated_at = now()
+    DO UPDATE SET reaction_type = EXCLUDED.reaction_type, comment = EXCLUDED.comment, reasons = EXCLUDED.reasons,
+                  updated_at = now()
     RETURNING reaction_type
 )
-SELECT (SELECT reaction_type FROM previous) AS previous, (SELECT reaction_type FROM upserted) AS current;
+SELECT (SELECT reaction_type FROM previous) AS previous, (SELECT reaction_type FROM upserted) AS current,
+       NOT EXISTS (SELECT 1 FROM previous
+                    WHERE comment IS NOT DISTINCT FROM %(comment)s AND reasons = %(reasons)s::text[]) AS feedback_changed;
 
 -- name: delete_reaction^
 -- Remove a user's reaction to a message; returns the reaction removed, if any.
