@@ -30,7 +30,8 @@ def test_a_reaction_s_comment_and_reasons_reach_the_backend_and_the_export(api, 
     backend.wait_for("message.reaction")
     headers, event = reaction_requests(backend)[0]
     assert set(event) <= REACTION_EVENT_FIELDS and event["reaction_type"] == "dislike"
-    assert feedback_of(headers) == {"comment": "Wrong capital — it's Canberra 🦘", "reasons": ["inaccurate", "too_long"]}
+    assert feedback_of(headers) == {"comment": "Wrong capital — it's Canberra 🦘",
+                                    "reasons": ["inaccurate", "too_long"]}
 
     # The same reaction with other feedback is a change too; the same again is not.
     body = {"reaction_type": "dislike", "comment": "Still wrong", "reasons": []}
