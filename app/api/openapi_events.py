@@ -3,7 +3,7 @@ from app.api.openapi_terms import MESSAGE_ID, SESSION_ID, TIME, errors, obj, ref
 from app.schemas import requests
 from app.schemas.jsonschema import query_parameters
 
-KINDS = ["feed", "heartbeat", "reply.started", "reply.ended", "message.deleted", "path.changed",
+KINDS = ["feed", "heartbeat", "reply.queued", "reply.started", "reply.ended", "message.deleted", "path.changed",
          "session.created", "session.updated", "session.deleted", "reaction.set"]
 
 
@@ -28,12 +28,13 @@ def paths():
                        "started and ended, messages deleted, active paths changed, sessions created, updated and "
                        "deleted, reactions set. A `feed` line first, a `heartbeat` after 15 s of quiet; every "
                        "line has a cursor. Reconnecting with ?after=<cursor> misses nothing within "
-                       "FEED_RETENTION_SECONDS; an older cursor is 410",
+                       "FEED_RETENTION_SECONDS; a cursor events may have been lost after is 410",
             "parameters": query_parameters(requests.EventsQuery),
             "responses": {
                 "200": {"description": "NDJSON: one FeedEvent a line",
                         "content": {"application/x-ndjson": {"schema": ref("FeedEvent")}}},
-                "410": {"description": "The cursor is older than the feed keeps events (code cursor_expired)",
+                "410": {"description": "Events after the cursor may be gone: pruned past it, or the client "
+                                       "stopped following for longer than the retention (code cursor_expired)",
                         "content": {"application/json": {"schema": ref("Error")}}},
                 **errors(400, 401, 429)},
         }},

@@ -5,12 +5,13 @@ PostgreSQL is the truth: triggers record each change of a client that follows a 
 row, in the transaction of the change (sql/functions/feed.sql); NOTIFY only wakes readers. A cursor names a
 place in that order (sql/migrations/022: the writing transaction's id, then the row's), so a client that
 reconnects with its last cursor, on any instance, misses nothing and sees nothing twice, within
-FEED_RETENTION_SECONDS; an older cursor is 410. Events are recorded only while the client follows a feed
+FEED_RETENTION_SECONDS; a cursor events may have been lost after (pruned past it, or the client stopped
+following for longer) is 410. A cursor's last part is its event's time, for the reader; validity is decided
+by the database, not by it. Events are recorded only while the client follows a feed
 (a connection within the retention): a client that never opened one costs each change a trigger's look.
 """
 import hashlib
 import re
-import time
 import uuid
 
 from app import ids
@@ -18,7 +19,8 @@ from app.db import queries as q
 from app.error_codes import INVALID_REQUEST
 from app.errors import ApiError, invalid
 
-_CURSOR = re.compile(r"\A([0-9]{1,20})\.([0-9]{1,20})\.([0-9]{1,12})\Z")
+_CURSOR = re.compile(r"\A([0-9]{1,20})\.([0-9]{1,19})\.([0-9]{1,12})\Z")
+XID8_MAX, BIGINT_MAX = 2**64 - 1, 2**63 - 1
 BATCH = 100
 
 
@@ -38,24 +40,29 @@ class Place:
         return f"{self.tx}.{self.event_id}.{self.at}"
 
 
-def parse_cursor(cursor, retention_seconds):
+def parse_cursor(cursor):
     match = _CURSOR.match(cursor)
-    if match is None:
+    if match is None or int(match.group(1)) > XID8_MAX or int(match.group(2)) > BIGINT_MAX:
         raise invalid("not a cursor this feed gave out", field="after", code="invalid_cursor")
-    place = Place(*match.groups())
-    if place.at < time.time() - retention_seconds:
-        raise ApiError(410, INVALID_REQUEST, f"this cursor is older than the feed keeps events "
-                       f"({int(retention_seconds)} s): read the state afresh (GET /sessions), then follow the feed "
-                       "without a cursor", {"validation_errors": [{"field": "after", "message": "cursor expired",
-                                                                    "code": "cursor_expired"}]})
-    return place
+    return Place(*match.groups())
+
+
+def _expired(retention_seconds):
+    return ApiError(410, INVALID_REQUEST, f"events after this cursor may be gone (the feed keeps them "
+                    f"{int(retention_seconds)} s, and records them only while the client follows it): read the state "
+                    "afresh (GET /sessions), then follow the feed without a cursor",
+                    {"validation_errors": [{"field": "after", "message": "cursor expired", "code": "cursor_expired"}]})
 
 
 def follow(db, caller, cursor, retention_seconds):
     """Start following: the client's changes are recorded from now on. Returns where to read from: after
-    `cursor`, or (None) after everything finished now."""
-    place = parse_cursor(cursor, retention_seconds) if cursor else None
+    `cursor`, or (None) after everything finished now. A cursor is good while the client has followed its
+    feed since (within the retention) and nothing after it was pruned; else 410."""
+    place = parse_cursor(cursor) if cursor else None
     with db.transaction() as conn:
+        if place is not None and not q.cursor_still_valid(conn, client_id=caller.client_id, tx=place.tx,
+                                                          id=place.event_id):
+            raise _expired(retention_seconds)
         q.follow_feed(conn, client_id=caller.client_id)
         if place is None:
             horizon = q.feed_horizon(conn)

@@ -10,8 +10,13 @@ SELECT count(*) AS waiting,
 
 -- name: queue_reply!
 -- A reply just placed (with its live row) is made to wait instead: its live row goes, its queue row comes.
+-- Its change feed event says so: this transaction's `reply.started` for it becomes `reply.queued`.
 WITH unleased AS (
     DELETE FROM live_replies WHERE message_id = %(message_id)s RETURNING message_id
+), unstarted AS (
+    UPDATE client_events SET kind = 'reply.queued'
+     WHERE client_id = (SELECT s.client_id FROM sessions s WHERE s.id = %(session_id)s)
+       AND tx = pg_current_xact_id() AND message_id = %(message_id)s AND kind = 'reply.started'
 )
 INSERT INTO queued_replies (message_id, session_id, user_message_id, enabled_capabilities)
 SELECT message_id, %(session_id)s, %(user_message_id)s, %(enabled)s FROM unleased;
@@ -34,7 +39,9 @@ WITH next AS (
     RETURNING message_id
 )
 SELECT next.message_id, next.user_message_id, next.enabled_capabilities,
-       notify_reply(leased.message_id, 'start') AS notified
+       notify_reply(leased.message_id, 'start') AS notified,
+       feed_record((SELECT s.client_id FROM sessions s WHERE s.id = %(session_id)s), 'reply.started',
+                   %(session_id)s, leased.message_id, '{}') AS recorded
   FROM next JOIN leased USING (message_id);
 
 -- name: cancel_queued_reply^

@@ -2,41 +2,9 @@
 instance; a reconnect with the last cursor misses nothing and repeats nothing; an old cursor is 410."""
 import time
 
-import gevent
-
-from support.engine import Api, expect, read_ndjson
+from support.engine import Api, expect
+from support.feeds import Follower
 from support.waiting import wait_until
-
-
-class Follower:
-    """Reads a feed in a greenlet of its own; `lines` fills as they arrive."""
-
-    def __init__(self, api, after=None):
-        api = self.api = api.as_client(api.client_id)  # a connection of its own, closed with it
-        self.response = api.call("GET", "/events" + (f"?after={after}" if after else ""), stream=True,
-                                 timeout=60)
-        assert self.response.status_code == 200, self.response.text
-        self.lines = []
-        self._reader = gevent.spawn(self._read)
-
-    def _read(self):
-        try:
-            for line in read_ndjson(self.response):
-                self.lines.append(line)
-        except Exception:  # noqa: BLE001 - closed by the test
-            pass
-
-    def kinds(self):
-        return [line["type"] for line in self.lines if line["type"] not in ("feed", "heartbeat")]
-
-    def wait_for(self, *kinds):
-        wait_until(lambda: all(kind in self.kinds() for kind in kinds), message=f"{kinds} on the feed")
-        return self.lines
-
-    def close(self):
-        self._reader.kill()  # first: closing the response under a read in progress is refused
-        self.response.close()
-        self.api.http.close()  # a connection left open would hold the engine's graceful stop
 
 
 def test_the_feed_tells_a_client_what_changed_and_resumes_from_a_cursor_on_another_instance(
@@ -83,10 +51,20 @@ def test_a_feed_carries_only_its_own_client_s_changes_and_nobody_s_costs_no_rows
     follower.close()
 
 
-def test_a_cursor_too_old_is_410_and_a_malformed_one_400(api, contract):
-    stale = f"1.1.{int(time.time()) - 3 * 86400}"
-    gone = api.get(f"/events?after={stale}")
+def test_a_cursor_events_may_be_lost_after_is_410_and_a_malformed_one_400(api, contract, db):
+    stale = f"1.1.{int(time.time())}"
+    gone = api.get(f"/events?after={stale}")  # this client never followed a feed: nothing was recorded
     contract.validate_error(gone, 410, "INVALID_REQUEST")
     assert gone.json()["details"]["validation_errors"][0]["code"] == "cursor_expired"
-    for malformed in ("nope", "1.2", "1.2.3.4", "-1.2.3", "١.2.3"):
+    follower = Follower(api)
+    cursor = wait_until(lambda: follower.lines, message="the feed line")[0]["cursor"]
+    follower.close()
+    tx, event_id, _ = cursor.split(".")
+    resumed = api.get("/events", params={"after": cursor}, stream=True)
+    assert resumed.status_code == 200
+    resumed.close()
+    db.execute("UPDATE client_feeds SET pruned_tx = %s::xid8, pruned_id = %s WHERE client_id = %s",
+               (tx, int(event_id) + 1, api.client_id))  # an event after the cursor was pruned
+    contract.validate_error(api.get("/events", params={"after": cursor}), 410, "INVALID_REQUEST")
+    for malformed in ("nope", "1.2", "1.2.3.4", "-1.2.3", "١.2.3", f"{2**64}.1.1", f"1.{2**63}.1"):
         contract.validate_error(api.get("/events", params={"after": malformed}), 400, "INVALID_REQUEST")

@@ -2,6 +2,7 @@
 starts when that one ends, on whichever instance ends it, even if its sender has gone."""
 from support.backends import gate, words_answer
 from support.engine import Api, read_ndjson
+from support.feeds import Follower
 from support.waiting import wait_until
 
 
@@ -29,6 +30,8 @@ def test_a_queued_message_is_stored_at_once_and_its_reply_streams_when_the_runni
         api, backend, session_type, contract):
     gates = held_replies(backend)
     session_id = api.create_session(session_type)
+    follower = Follower(api)  # the change feed tells a waiting reply from a started one
+    wait_until(lambda: follower.lines, message="the feed line")
     running = open_send(api, session_id, "first")
     first = read_ndjson(running)
     start = next(first)
@@ -55,6 +58,13 @@ def test_a_queued_message_is_stored_at_once_and_its_reply_streams_when_the_runni
     assert events[-1]["type"] == "complete"
     assert "".join(e["chunk"]["content"] for e in events if e["type"] == "chunk") == "reply 2 done"
     assert texts(api.path(session_id)) == ["first", "reply 1 done", "second", "reply 2 done"]
+    queued_id = queued.headers["X-Assistant-Message-Id"]
+    follower.wait_for("reply.queued")
+    about_it = [line["type"] for line in follower.lines if line.get("message_id") == queued_id]
+    wait_until(lambda: [line["type"] for line in follower.lines if line.get("message_id") == queued_id][:3]
+               == ["reply.queued", "reply.started", "reply.ended"], message="queued, started, ended on the feed")
+    assert about_it[0] == "reply.queued"
+    follower.close()
 
 
 def test_a_queued_reply_runs_after_its_sender_has_gone_and_a_rejoin_finds_it(api, backend, session_type):
