@@ -79,6 +79,12 @@ def conflict(message, reason=None, field="body", resource_id=None, headers=None)
     return ApiError(409, INVALID_REQUEST, message, details, headers)
 
 
+def gone(message, field, code):
+    """410: what the request points at existed once and is no longer kept (an expired feed cursor)."""
+    return ApiError(410, INVALID_REQUEST, message,
+                    {"validation_errors": [{"field": field, "message": message, "code": code}]})
+
+
 def not_configured(message):
     """A feature this instance cannot serve as configured: retrying will not help, so no Retry-After."""
     return ApiError(503, INTERNAL_ERROR, message)

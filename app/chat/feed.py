@@ -16,8 +16,7 @@ import uuid
 
 from app import ids
 from app.db import queries as q
-from app.error_codes import INVALID_REQUEST
-from app.errors import ApiError, invalid
+from app.errors import gone, invalid
 
 _CURSOR = re.compile(r"\A([0-9]{1,20})\.([0-9]{1,19})\.([0-9]{1,12})\Z")
 XID8_MAX, BIGINT_MAX = 2**64 - 1, 2**63 - 1
@@ -48,10 +47,9 @@ def parse_cursor(cursor):
 
 
 def _expired(retention_seconds):
-    return ApiError(410, INVALID_REQUEST, f"events after this cursor may be gone (the feed keeps them "
-                    f"{int(retention_seconds)} s, and records them only while the client follows it): read the state "
-                    "afresh (GET /sessions), then follow the feed without a cursor",
-                    {"validation_errors": [{"field": "after", "message": "cursor expired", "code": "cursor_expired"}]})
+    return gone(f"events after this cursor may be gone (the feed keeps them {int(retention_seconds)} s, and "
+                "records them only while the client follows it): read the state afresh (GET /sessions), then "
+                "follow the feed without a cursor", field="after", code="cursor_expired")
 
 
 def follow(db, caller, cursor, retention_seconds):
