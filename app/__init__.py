@@ -12,9 +12,10 @@ from flask import Flask, g, request
 from app import api, auth, cli, cors, errors, gevent_wait, logs, secret_keys, url_policy, web
 from app.api import request_guard
 from app.config import Config
-from app.db import Database
+from app.db import Database, read_after
 from app.metrics import get_metrics
 from app.read_slots import ReadSlots
+from app.replicas import READ_AFTER_HEADER, Replicas, valid_token
 from app.services import EXTENSION, Services
 from app.streams.leases import LeaseKeeper
 from app.streams.relay import RECEIVED_AT
@@ -56,6 +57,8 @@ def create_app(config=None):
     # Names this worker to PostgreSQL: its live replies record it, its connections hold a lock on it.
     owner_key = secrets.randbelow(999_999_999) + 1  # nine digits at most: what migration 012 reads as a key
     db = Database(config, owner_key) if config.database_url else None
+    if db is not None and db.read_pool is not None:
+        db.replicas = Replicas(db.read_pool, config, metrics)
     if db is not None:
         db.open()
         atexit.register(db.close)  # CLI runs end without a server shutdown to close it
@@ -79,8 +82,13 @@ def create_app(config=None):
     return app
 
 
+# A response to one of these that succeeded may have written: with replicas it says where its reads must look.
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 def _register_request_hooks(app, metrics, db):
     pool_gauges_due = 0.0
+    replicas = db is not None and db.replicas is not None
 
     @app.before_request
     def start_request():
@@ -90,12 +98,28 @@ def _register_request_hooks(app, metrics, db):
         errors.trace_id()
         request_guard.check_request_text(request.path, request.args)
         request_guard.check_streamed_body_size(request)
+        token = request.headers.get(READ_AFTER_HEADER)
+        if token is not None:
+            if not valid_token(token):
+                raise errors.invalid(f"{READ_AFTER_HEADER} must be a token a write's response carried",
+                                     field=READ_AFTER_HEADER)
+            read_after.set(token)
+
+    @app.teardown_request
+    def forget_read_after(exc):
+        read_after.set(None)  # a kept-alive connection's next request runs in the same greenlet
 
     @app.after_request
     def finish_request(response):
         nonlocal pool_gauges_due
         response.headers["X-Request-Id"] = g.get("request_id", "")
         response.headers["X-Trace-Id"] = g.get("trace_id", "")
+        if replicas and request.method in WRITE_METHODS and 200 <= response.status_code < 300:
+            # Asked after the view's transactions committed (a stream's first one included): a read that
+            # presents it sees this write on whichever replica or instance it lands.
+            position = db.write_position()
+            if position is not None:
+                response.headers[READ_AFTER_HEADER] = position
         started = request.environ.get(RECEIVED_AT)
         if started is not None:
             seconds = time.monotonic() - started

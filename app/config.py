@@ -49,6 +49,15 @@ class Config:
     # How long a pool retries one lost connection (backing off 1, 2, 4 s) before it lets the next request
     # start afresh: short, so a promoted standby is found within seconds, not after a long backoff.
     db_reconnect_timeout_seconds: float = field(default_factory=lambda: _float("DB_RECONNECT_TIMEOUT_SECONDS", 5))
+    # Read replicas (app/replicas.py): reads that need no lock go to DATABASE_READ_URL (one or more standbys)
+    # when it is fresh enough. A read that presents a write's X-Chat-Engine-Read-After waits at most
+    # READ_AFTER_WAIT_SECONDS for a replica to replay that far, else the primary serves it; a read without
+    # one accepts a replica at most READ_MAX_LAG_SECONDS behind. Unset: everything on DATABASE_URL.
+    database_read_url: str = field(default_factory=lambda: _str("DATABASE_READ_URL"))
+    read_max_lag_seconds: float = field(default_factory=lambda: _float("READ_MAX_LAG_SECONDS", 5))
+    read_after_wait_seconds: float = field(default_factory=lambda: _float("READ_AFTER_WAIT_SECONDS", 0.5))
+    # After a replica failed to answer, reads go to the primary for this long before one tries it again.
+    read_replica_retry_seconds: float = field(default_factory=lambda: _float("READ_REPLICA_RETRY_SECONDS", 2))
 
     jwt_secret: str = field(default_factory=lambda: _str("JWT_SECRET"))
     jwt_public_key: str = field(default_factory=lambda: _str("JWT_PUBLIC_KEY"))

@@ -7,6 +7,7 @@ transaction of plain statements (its waits poll for read-or-write on a socket th
 writable), more than the round trips it saves. The hot path saves round trips by combining
 statements instead (CTEs with RETURNING), see loadtests/reports.
 """
+import contextvars
 import logging
 import os
 import re
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,12 @@ def after_commit(conn, hook):
 _AFTER_COMMIT = "_chat_engine_after_commit"
 
 
+# The write position (a token from app/replicas.py) this request's reads must see; None: any replica within
+# READ_MAX_LAG_SECONDS. Set per request by the API layer, read by Database.read() in the request's greenlet
+# (a streamed replay's reads included).
+read_after = contextvars.ContextVar("chat_engine_read_after", default=None)
+
+
 def _reconnect_failed(pool):
     log.warning("pool %s: could not reconnect; the next request will try again", pool.name)
 
@@ -162,19 +169,27 @@ class Database:
         self._outage_wait = min(config.db_outage_wait_seconds, config.db_pool_timeout_seconds)
         self.outage = False  # set by a dead connection, cleared by the next transaction that commits
         self.commit_hooks = {}  # name -> callable, run after a transaction marked with after_commit(conn, name)
-        self.pool = self._pool(config, "chat-engine", config.db_pool_min_size, config.db_pool_max_size,
-                               config.db_pool_max_waiting, self.application_name)
+        self.pool = self._pool(config, config.database_url, "chat-engine", config.db_pool_min_size,
+                               config.db_pool_max_size, config.db_pool_max_waiting, self.application_name)
         # Saves are short and few at a time; their queue holds only saves, so it needs no cap of its own
         # beyond the main pool's (a worker never has more replies in flight than its stream slots).
-        self.reserved = self._pool(config, "chat-engine-reserved", 0, config.db_pool_reserved_size, 0,
-                                   self.application_name,
+        self.reserved = self._pool(config, config.database_url, "chat-engine-reserved", 0,
+                                   config.db_pool_reserved_size, 0, self.application_name,
                                    timeout=max(config.db_pool_timeout_seconds, RESERVED_WAIT_SECONDS)) \
             if config.db_pool_reserved_size > 0 else None
+        # Reads that need no lock, on replicas (DATABASE_READ_URL): `replicas` (app/replicas.py) decides per
+        # read whether this pool's server may serve it. No owner lock here: a standby's locks say nothing
+        # about the primary, where the live replies are.
+        self.read_pool = self._pool(config, config.database_read_url, "chat-engine-read", 0,
+                                    config.db_pool_max_size, config.db_pool_max_waiting, self.application_name,
+                                    owner_lock=False) if config.database_read_url else None
+        self.replicas = None  # set by the app factory when read_pool is
 
     def _take_owner_lock(self, conn):
         conn.execute(TAKE_OWNER_LOCK, (OWNER_LOCK_CLASS, self._owner_key))
 
-    def _pool(self, config, name, min_size, max_size, max_waiting, application_name, timeout=None):
+    def _pool(self, config, url, name, min_size, max_size, max_waiting, application_name, timeout=None,
+              owner_lock=True):
         kwargs = {"autocommit": True, "row_factory": dict_row, "application_name": application_name,
                   "connect_timeout": config.db_connect_timeout_seconds}
         if config.behind_pooler:
@@ -182,7 +197,7 @@ class Database:
             # statement prepared on one is missing on the next, or already exists ("_pg3_0").
             kwargs["prepare_threshold"] = None
         return ConnectionPool(
-            config.database_url,
+            url,
             min_size=min_size,
             max_size=max_size,
             timeout=timeout or config.db_pool_timeout_seconds,
@@ -193,21 +208,25 @@ class Database:
             reconnect_timeout=config.db_reconnect_timeout_seconds,
             reconnect_failed=_reconnect_failed,
             kwargs=kwargs,
-            configure=self._take_owner_lock if self._owner_key is not None else None,
+            configure=self._take_owner_lock if owner_lock and self._owner_key is not None else None,
             open=False,
             name=name,
         )
 
     def _pools(self):
+        """The pools on the primary."""
         return [self.pool] + ([self.reserved] if self.reserved is not None else [])
+
+    def _every_pool(self):
+        return self._pools() + ([self.read_pool] if self.read_pool is not None else [])
 
     def open(self):
         # Not waiting: an instance must start (and report not-ready) while the database is down.
-        for pool in self._pools():
+        for pool in self._every_pool():
             pool.open(wait=False)
 
     def close(self):
-        for pool in self._pools():
+        for pool in self._every_pool():
             pool.close()
 
     @contextmanager
@@ -244,6 +263,32 @@ class Database:
             hook = self.commit_hooks.get(name)
             if hook is not None:
                 hook()
+
+    @contextmanager
+    def read(self, after=None):
+        """A transaction for reads that need no lock: on a replica when one is configured and may serve this
+        request (app/replicas.py), else as transaction() on the primary. `after`: a write position the read
+        must see, instead of the request's own token."""
+        if self.replicas is not None:
+            with self.replicas.connection(after or read_after.get()) as conn:
+                if conn is not None:
+                    with conn.transaction():
+                        yield conn
+                    return
+        with self.transaction() as conn:
+            yield conn
+
+    def write_position(self, reserved=False):
+        """The token a write's response carries (app/replicas.py): the primary's WAL position now, after the
+        write committed; only asked when replicas are configured. One statement, its own transaction. None
+        when the primary cannot say now: the write stands, and the next read is served within the lag bound."""
+        pool = self.reserved if reserved and self.reserved is not None else self.pool
+        try:
+            with pool.connection(timeout=self._outage_wait) as conn:
+                return queries.write_position(conn)
+        except (psycopg.Error, PoolTimeout) as exc:
+            log.warning("no read-after token for this write: %s", exc)
+            return None
 
     def ping(self):
         with self.pool.connection(timeout=2) as conn:

@@ -47,6 +47,10 @@ class Metrics:
         self.notice_outbox = Gauge("chat_engine_notice_outbox",
                                    "Backend notices in the outbox: pending (to be tried) or dead (dead letters)",
                                    ["state"], multiprocess_mode="livemax")
+        self.reads = Counter("chat_engine_reads_total",
+                             "Reads that need no lock, by the server that served them (only with DATABASE_READ_URL) "
+                             "and why: fresh / caught_up on a replica; lagging, behind or unavailable on the primary",
+                             ["server", "reason"])
         self.pool_size = Gauge("chat_engine_db_pool_size", "Connections held by the pool",
                                multiprocess_mode="livesum")
         self.pool_available = Gauge("chat_engine_db_pool_available", "Idle connections in the pool",
@@ -84,6 +88,9 @@ class Metrics:
     def notice_backlog(self, pending, dead):
         self.notice_outbox.labels("pending").set(pending)
         self.notice_outbox.labels("dead").set(dead)
+
+    def read_served(self, server, reason):
+        self.reads.labels(server, reason).inc()
 
     def breaker(self, session_type, state):
         self.breaker_state.labels(session_type).set(BREAKER_LEVEL.get(state, 0))

@@ -22,6 +22,7 @@ from app.api import (
     openapi_streams,
     openapi_webhook_security,
 )
+from app.replicas import READ_AFTER_HEADER
 from app.api.openapi_terms import (
     BUSY_CONFLICT,
     CONTENT_TYPES,
@@ -365,6 +366,31 @@ def _all_paths():
     paths = _paths()
     for path, operations in _area_parts("paths").items():
         paths[path] = {**paths.get(path, {}), **operations}
+    return _with_read_after(paths)
+
+
+READ_AFTER_DOC = ("Read-your-writes with read replicas (DATABASE_READ_URL; docs/scaling.md): an opaque token a "
+                  "write's response carried. The read sees that write, wherever it lands: on a replica that "
+                  "has replayed that far, else on the primary. Without it a read may be served by a replica "
+                  "up to READ_MAX_LAG_SECONDS behind. Without replicas it is accepted and changes nothing.")
+
+
+def _with_read_after(paths):
+    """The read-after token, on every operation at once: a header every read accepts and every successful
+    write answers with (when replicas are configured; app/replicas.py)."""
+    parameter = {"name": READ_AFTER_HEADER, "in": "header", "required": False, "description": READ_AFTER_DOC,
+                 "schema": {"type": "string", "maxLength": 17}}
+    header = {"description": "With read replicas: the token to present as " + READ_AFTER_HEADER + " on the next "
+                             "reads (a streamed reply's complete line carries one in metadata.read_after)",
+              "schema": {"type": "string"}}
+    for operations in paths.values():
+        for method, operation in operations.items():
+            if method == "get":
+                operation["parameters"] = [*operation.get("parameters", []), parameter]
+            elif method in ("post", "put", "patch", "delete"):
+                for status, response in operation.get("responses", {}).items():
+                    if status.startswith("2") and "$ref" not in response:
+                        response["headers"] = {**response.get("headers", {}), READ_AFTER_HEADER: header}
     return paths
 
 

@@ -25,32 +25,63 @@ def create(db, config, caller, session_id, export_format, scope):
         raise not_configured("exports need SIGNING_KEY (or JWT_SECRET) to sign links")
     render, content_type, _ = RENDERERS[export_format]
     expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=config.export_ttl_seconds)
+    row, session = _reuse_or_check_caps(db, config, caller, session_id, export_format, scope, expires_at)
+    if row is None:
+        # The heavy read, on a replica when one has replayed past what the check above saw (so the body is
+        # never older than the version it records); no lock is held meanwhile.
+        with db.read(after=db.write_position() if db.replicas is not None else None) as conn:
+            q.set_statement_timeout(conn, timeout_ms=config.export_statement_timeout_ms)
+            tree = q.session_tree(conn, session_id=session_id)
+        body = render(session, tree, scope).encode()
+        if config.export_max_bytes and len(body) > config.export_max_bytes:
+            raise _too_large(len(body), config.export_max_bytes)  # nothing stored
+        row = _store(db, config, caller, session_id, export_format, scope, expires_at, content_type, body)
+    expires = int(row["expires_at"].timestamp())
+    url = (f"{config.public_base_url}/api/v1/exports/{row['id']}"
+           f"?expires={expires}&signature={_signature(key, row['id'], expires)}")
+    return url, row["expires_at"]
+
+
+def _reuse_or_check_caps(db, config, caller, session_id, export_format, scope, expires_at):
+    """(reused export row or None, session): an unchanged session's live export again, else the caps checked
+    before the work of rendering."""
     with db.transaction() as conn:
         q.set_statement_timeout(conn, timeout_ms=config.export_statement_timeout_ms)
         # One client's exports serialize, so two at once can neither pass the caps together nor both build
         # what one of them could reuse.
         q.lock_client_exports(conn, client_id=caller.client_id)
-        # Read before the session and its tree: the body is then never older than the version it records.
-        version = q.export_source_version(conn, session_id=session_id, client_id=caller.client_id)
-        session = q.get_session(conn, id=session_id, client_id=caller.client_id)
-        if version is None or session is None:
-            raise session_not_found(session_id)
+        version, session = _source(conn, caller, session_id)
         row = q.reuse_export(conn, session_id=session_id, format=export_format, scope=scope,
                              source_version=version, expires_at=expires_at)
         if row is None:
-            usage = q.client_export_usage(conn, client_id=caller.client_id)
-            _check_client_caps(config, usage)  # before the work of rendering
-            body = render(session, q.session_tree(conn, session_id=session_id), scope).encode()
-            if config.export_max_bytes and len(body) > config.export_max_bytes:
-                raise _too_large(len(body), config.export_max_bytes)  # nothing stored
-            _check_client_caps(config, usage, len(body))
-            row = q.insert_export(conn, id=uuid.uuid4(), session_id=session_id, client_id=caller.client_id,
-                                  format=export_format, scope=scope, content_type=content_type, body=body,
-                                  size_bytes=len(body), source_version=version, expires_at=expires_at)
-    expires = int(row["expires_at"].timestamp())
-    url = (f"{config.public_base_url}/api/v1/exports/{row['id']}"
-           f"?expires={expires}&signature={_signature(key, row['id'], expires)}")
-    return url, row["expires_at"]
+            _check_client_caps(config, q.client_export_usage(conn, client_id=caller.client_id))
+        return row, session
+
+
+def _store(db, config, caller, session_id, export_format, scope, expires_at, content_type, body):
+    """The rendered body stored, under the client's lock again: an export another request finished meanwhile
+    is reused instead, and the caps are checked with the body's size."""
+    with db.transaction() as conn:
+        q.set_statement_timeout(conn, timeout_ms=config.export_statement_timeout_ms)
+        q.lock_client_exports(conn, client_id=caller.client_id)
+        version, _ = _source(conn, caller, session_id)
+        row = q.reuse_export(conn, session_id=session_id, format=export_format, scope=scope,
+                             source_version=version, expires_at=expires_at)
+        if row is not None:
+            return row
+        _check_client_caps(config, q.client_export_usage(conn, client_id=caller.client_id), len(body))
+        return q.insert_export(conn, id=uuid.uuid4(), session_id=session_id, client_id=caller.client_id,
+                               format=export_format, scope=scope, content_type=content_type, body=body,
+                               size_bytes=len(body), source_version=version, expires_at=expires_at)
+
+
+def _source(conn, caller, session_id):
+    """(version, session), else 404. The version is read first: what is read after it is never older."""
+    version = q.export_source_version(conn, session_id=session_id, client_id=caller.client_id)
+    session = q.get_session(conn, id=session_id, client_id=caller.client_id)
+    if version is None or session is None:
+        raise session_not_found(session_id)
+    return version, session
 
 
 def _too_large(size, limit, setting="EXPORT_MAX_BYTES"):
@@ -77,6 +108,11 @@ def _check_client_caps(config, usage, adding=None):
                        quota_reset_at=reset.isoformat())
 
 
+def _stored_export(conn, config, export_id):
+    q.set_statement_timeout(conn, timeout_ms=config.export_statement_timeout_ms)
+    return q.get_export(conn, id=export_id)
+
+
 def purge_expired(db, limit=20, max_bytes=256 * 1024 * 1024):
     """One bounded batch of expired exports deleted (the sweep, every worker, every LEASE_SECONDS/2)."""
     with db.transaction() as conn:
@@ -93,9 +129,12 @@ def fetch(db, config, export_id, expires, signature):
     expected = _signature(key, export_id, int(expires)).encode()
     if not hmac.compare_digest(expected, (signature or "").encode("utf-8", "replace")):
         raise gone
-    with db.transaction() as conn:
-        q.set_statement_timeout(conn, timeout_ms=config.export_statement_timeout_ms)
-        row = q.get_export(conn, id=export_id)
+    with db.read() as conn:
+        row = _stored_export(conn, config, export_id)
+    if row is None and db.replicas is not None:
+        # A link carries no read-after token: an export a replica has not replayed yet is asked of the primary.
+        with db.transaction() as conn:
+            row = _stored_export(conn, config, export_id)
     if row is None:
         raise gone
     extension = RENDERERS[row["format"]][2]

@@ -60,7 +60,7 @@ def list_messages(db, caller, session_id, parent_id=None, children=False, limit=
     """(rows, next_cursor): a page of the active path (default), or of the children of a node
     (children=True; parent None = the roots), at most `limit` messages (children: and about
     `max_bytes` of content)."""
-    with db.transaction() as conn:
+    with db.read() as conn:
         if q.get_session(conn, id=session_id, client_id=caller.client_id) is None:
             raise session_not_found(session_id)
         if not children:
@@ -76,7 +76,7 @@ def list_messages(db, caller, session_id, parent_id=None, children=False, limit=
 
 
 def get_message(db, caller, message_id):
-    with db.transaction() as conn:
+    with db.read() as conn:
         row = owned_visible_message(conn, caller, message_id)
         return with_variant_counts(conn, row["session_id"], [row])[0]
 
@@ -84,7 +84,7 @@ def get_message(db, caller, message_id):
 def variants(db, caller, message_id, limit=100, cursor=None, max_bytes=DEFAULT_SIBLING_PAGE_MAX_BYTES):
     """(siblings, current_index, next_cursor): a page of a message's siblings (same parent, itself
     included) by variant index, as sibling_page bounds it, and the active one's index, wherever it is."""
-    with db.transaction() as conn:
+    with db.read() as conn:
         row = owned_visible_message(conn, caller, message_id)
         siblings, next_cursor = sibling_page(conn, row["session_id"], row["parent_id"], limit, cursor, max_bytes)
         current = q.active_sibling_index(conn, session_id=row["session_id"], parent_id=row["parent_id"])

@@ -19,7 +19,7 @@ def _bounded(conn, timeout_ms):
 def in_session(db, caller, session_id, query, limit, offset, cursor=None, timeout_ms=None):
     """(matches, total, next_cursor); matches are rows with `context` snippets, best first."""
     after_rank, after_created_at, after_id = cursors.decode("session_search", cursor) or (None, None, None)
-    with db.transaction() as conn:
+    with db.read() as conn:
         _bounded(conn, timeout_ms)
         if q.get_session(conn, id=session_id, client_id=caller.client_id) is None:
             raise session_not_found(session_id)
@@ -32,7 +32,7 @@ def in_session(db, caller, session_id, query, limit, offset, cursor=None, timeou
 def across_sessions(db, caller, query, limit, offset, cursor=None, timeout_ms=None):
     """([(session row, [matches])], total sessions, next_cursor), sessions ranked by their best match."""
     after_rank, after_created_at, after_id = cursors.decode("search", cursor) or (None, None, None)
-    with db.transaction() as conn:
+    with db.read() as conn:
         _bounded(conn, timeout_ms)
         rows = q.search_sessions(conn, client_id=caller.client_id, query=query, limit=limit, offset=offset,
                                  after_rank=after_rank, after_created_at=after_created_at, after_id=after_id)

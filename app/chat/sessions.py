@@ -58,7 +58,7 @@ def _replayed(conn, earlier):
 
 
 def get_session(db, caller, session_id):
-    with db.transaction() as conn:
+    with db.read() as conn:
         session = q.get_session(conn, id=session_id, client_id=caller.client_id)
     if session is None:
         raise session_not_found(session_id)
@@ -77,7 +77,7 @@ def delete_session(db, caller, session_id):
 def list_sessions(db, caller, limit, tag=None, cursor=None):
     """Newest first; returns (rows, next_cursor)."""
     after_created_at, after_id = cursors.decode("sessions", cursor) or (None, None)
-    with db.transaction() as conn:
+    with db.read() as conn:
         rows = q.list_sessions(conn, client_id=caller.client_id, tag=tag, limit=limit + 1,
                                after_created_at=after_created_at, after_id=after_id)
     more = len(rows) > limit

@@ -33,7 +33,7 @@ def create(db, caller, session_id, expires_at=None):
 
 
 def list_for(db, caller, session_id):
-    with db.transaction() as conn:
+    with db.read() as conn:
         _owned(conn, caller, session_id)
         return q.list_shares(conn, session_id=session_id)
 
@@ -53,7 +53,7 @@ def open_shared(db, token, recipient=None, limit=100, cursor=None):
     a message that is not on what this share shows now (say, one an edit took off the active path,
     whose abandoned branch would be walked below it), is a 400."""
     share_id, after_id = cursors.decode(LISTING, cursor) or (None, None)
-    with db.transaction() as conn:
+    with db.read() as conn:
         session = q.session_by_share(conn, token_hash=hash_token(token))
         if session is None:
             raise share_gone()

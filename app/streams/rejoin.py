@@ -166,8 +166,10 @@ class Rejoin:
         """A reply stored without its chunk log: its content parts as chunk events, from chunk `sent` on, a
         bounded read of parts at a time. False when the message is gone."""
         after = index = 0
+        # The reply ended on the primary: a replica serves its pages once it has replayed that far.
+        position = self.db.write_position() if self.db.replicas is not None else None
         while True:
-            with self.db.transaction() as conn:
+            with self.db.read(after=position) as conn:
                 page = q.reply_parts_page(conn, message_id=self.message_id, after=after, max_parts=READ_CHUNKS,
                                           max_bytes=self._read_bytes, payload_fields=PAYLOAD_FIELDS)
             if page is None:
@@ -189,7 +191,7 @@ class Rejoin:
                     continue
 
                 def read_slice(start, length, ordinal=after, field=field):
-                    with self.db.transaction() as conn:
+                    with self.db.read(after=position) as conn:
                         return q.reply_part_slice(conn, message_id=self.message_id, ordinal=ordinal, field=field,
                                                   start=start, length=length)
                 if index >= sent:

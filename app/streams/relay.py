@@ -180,6 +180,7 @@ class Relay:
         self.metrics = services.metrics
         self.signals = services.signals
         self.leases = services.leases
+        self.db = services.db
         self.resumable = resumable
         self.sock = environ.get("gunicorn.socket")
         self.reply = Reply()
@@ -403,6 +404,10 @@ class Relay:
                 # Not stored: where the new variant stands now. In metadata, as the complete event allows no
                 # other properties.
                 metadata = {**metadata, "variant_info": self.exchange.variant_info}
+            if self.db is not None and self.db.replicas is not None:
+                # Where a read must look to see this reply stored (app/replicas.py); the complete event allows
+                # no other property.
+                metadata = {**metadata, "read_after": self.db.write_position(reserved=True)}
             return ndjson_line({"type": "complete", "message_id": self.exchange.public_message_id,
                                 "metadata": metadata})
         if failure is not None and outcome.error_code == failure.error_code:

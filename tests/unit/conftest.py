@@ -31,6 +31,11 @@ class RolledBackDatabase:
         with self.conn.transaction():
             yield self.conn
 
+    replicas = None  # no read replicas: reads are savepoints too
+
+    def read(self, after=None):
+        return self.transaction()
+
 
 @pytest.fixture(scope="session")
 def unit_connection(database_url):

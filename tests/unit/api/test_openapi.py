@@ -11,6 +11,7 @@ from openapi_spec_validator import validate
 
 from app import ids
 from app.api import openapi
+from app.replicas import READ_AFTER_HEADER
 from app.schemas import requests
 from app.schemas.content import PARTS
 from support.engine import token
@@ -113,7 +114,7 @@ def test_the_document_and_the_engine_agree_on_request_bodies(component, schema, 
 
 
 def test_query_parameters_are_the_query_schemas():
-    parameters = openapi.document()["paths"]["/search"]["get"]["parameters"]
+    parameters = [p for p in openapi.document()["paths"]["/search"]["get"]["parameters"] if p["in"] == "query"]
     assert {p["name"]: p["required"] for p in parameters} == \
         {name: field.required for name, field in requests.SearchQuery().load_fields.items()}
     limit = next(p for p in parameters if p["name"] == "limit")
@@ -179,3 +180,15 @@ def test_the_checker_prefers_literal_paths_and_checks_path_ids():
     assert (template, values) == ("/messages/{id}", {"id": MESSAGE})
     assert shapes.parameter_problems(template, operation, "path", {"id": SESSION})
     assert shapes.operation("GET", "/nowhere") == (None, None, None)
+
+
+def test_every_read_takes_the_read_after_token_and_every_write_answers_with_it():
+    for path, operations in openapi.document()["paths"].items():
+        for method, operation in operations.items():
+            if method == "get":
+                assert any(p["name"] == READ_AFTER_HEADER and p["in"] == "header"
+                           for p in operation["parameters"]), (method, path)
+            elif method in ("post", "put", "patch", "delete"):
+                for status, response in operation["responses"].items():
+                    if status.startswith("2"):
+                        assert READ_AFTER_HEADER in response.get("headers", {}), (method, path, status)

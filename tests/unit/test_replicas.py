@@ -1,0 +1,88 @@
+"""app/replicas.py: the read-after token, and which server serves a read (the real-standby behaviour is
+tests/functional/db/test_read_replicas.py)."""
+import time
+
+import pytest
+
+from app.db import Database, read_after
+from app.replicas import READ_AFTER_HEADER, Replicas, valid_token
+from launch.embedded_postgres import free_port
+from support.inprocess import make_config
+
+
+@pytest.mark.parametrize("token", ["0/16B3748", "ffffffff/FFFFFFFF", "1/0"])
+def test_a_write_position_is_a_token(token):
+    assert valid_token(token)
+
+
+@pytest.mark.parametrize("token", ["", "0/", "/1", "G/1", "1/2/3", "\uff10/1", "0/1\x00", "0/123456789",
+                                   " 0/1", "0/1 ", "²/1"])
+def test_anything_else_is_not(token):
+    assert not valid_token(token)
+
+
+def test_a_malformed_token_is_a_400_in_the_error_shape(client, contract):
+    response = client.get("/api/v1/openapi.json", headers={READ_AFTER_HEADER: "not-a-position\u00b2"})
+    body = contract.validate_error(response, 400, "INVALID_REQUEST")
+    assert body["details"]["validation_errors"][0]["field"] == READ_AFTER_HEADER
+
+
+def test_without_replicas_a_token_is_accepted_and_changes_nothing(client):
+    assert client.get("/api/v1/openapi.json", headers={READ_AFTER_HEADER: "0/1"}).status_code == 200
+
+
+class Served:
+    """Records what Replicas reports (the metrics' read_served)."""
+
+    def __init__(self):
+        self.reads = []
+
+    def read_served(self, server, reason):
+        self.reads.append((server, reason))
+
+
+def database_reading_from(database_url, read_url, **settings):
+    config = make_config(database_url=database_url, database_read_url=read_url, db_pool_min_size=1,
+                         db_pool_max_size=2, db_pool_timeout_seconds=2, db_outage_wait_seconds=0.2,
+                         read_replica_retry_seconds=60, **settings)
+    database = Database(config)
+    served = Served()
+    database.replicas = Replicas(database.read_pool, config, served)
+    database.open()
+    return database, served
+
+
+def test_a_read_url_that_is_a_primary_serves_every_read(database_url):
+    database, served = database_reading_from(database_url, database_url)
+    try:
+        with database.read() as conn:
+            assert conn is not None and conn.execute("SELECT 1 AS one").fetchone() == {"one": 1}
+        token = read_after.set(database.write_position())
+        try:
+            with database.read():
+                pass
+        finally:
+            read_after.reset(token)
+        assert served.reads == [("replica", "fresh"), ("replica", "caught_up")]
+    finally:
+        database.close()
+
+
+def test_a_replica_that_is_down_sends_reads_to_the_primary_and_rests(database_url):
+    database, served = database_reading_from(database_url, f"postgresql://postgres@127.0.0.1:{free_port()}/postgres")
+    try:
+        with database.read() as conn:
+            assert conn.execute("SELECT pg_is_in_recovery() AS standby").fetchone() == {"standby": False}
+        started = time.monotonic()
+        with database.read():
+            pass
+        # Resting: the second read did not wait for the replica's pool again.
+        assert time.monotonic() - started < 0.2
+        assert served.reads == [("primary", "unavailable"), ("primary", "unavailable")]
+    finally:
+        database.close()
+
+
+def test_without_a_read_url_there_is_no_read_pool_and_no_token(database_url):
+    database = Database(make_config(database_url=database_url))
+    assert database.read_pool is None and database.replicas is None
