@@ -22,7 +22,6 @@ from app.api import (
     openapi_streams,
     openapi_webhook_security,
 )
-from app.replicas import READ_AFTER_HEADER
 from app.api.openapi_terms import (
     BUSY_CONFLICT,
     CONTENT_TYPES,
@@ -45,6 +44,7 @@ from app.api.openapi_terms import (
     path_param,
     ref,
 )
+from app.replicas import READ_AFTER_HEADER
 from app.schemas import requests, responses
 from app.schemas.content import PARTS
 from app.schemas.jsonschema import object_schema, query_parameters, response_schema

@@ -190,7 +190,7 @@ class Rejoin:
                     index += 1
                     continue
 
-                def read_slice(start, length, ordinal=after, field=field):
+                def read_slice(start, length, ordinal=after, field=field, position=position):
                     with self.db.read(after=position) as conn:
                         return q.reply_part_slice(conn, message_id=self.message_id, ordinal=ordinal, field=field,
                                                   start=start, length=length)
