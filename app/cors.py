@@ -11,9 +11,10 @@ from flask import Response, request
 
 EXPOSED = ("X-User-Message-Id", "X-Assistant-Message-Id", "Retry-After", "X-Request-Id", "X-Trace-Id",
            "Idempotent-Replayed", "Content-Disposition", "X-In-Flight-Message-Id", "X-Chat-Engine-Queued",
-           "X-Chat-Engine-Waits-For")
+           "X-Chat-Engine-Waits-For", "X-Chat-Engine-Read-After")
 METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
-DEFAULT_ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id, Idempotency-Key, traceparent"
+DEFAULT_ALLOWED_HEADERS = ("Authorization, Content-Type, X-Request-Id, Idempotency-Key, traceparent, "
+                           "X-Chat-Engine-Read-After")
 PREFLIGHT_MAX_AGE = "600"
 
 

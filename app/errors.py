@@ -148,6 +148,10 @@ def classify_database_error(exc):
         return too_large("content too large to index; send it in smaller messages")
     if isinstance(exc, psycopg.DataError):
         return invalid("a value was refused by the database (out of range or not representable)")
+    if isinstance(exc, psycopg.errors.SerializationFailure):
+        # Nothing here runs SERIALIZABLE: a read replica cancelled a read that conflicted with replay.
+        return ApiError(503, INTERNAL_ERROR, "the read was cancelled by the replica's replay, retry",
+                        {"retry_after_seconds": 1}, {"Retry-After": "1"})
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):  # a failover in progress
         return ApiError(503, INTERNAL_ERROR, "database unavailable, retry shortly",
                         {"retry_after_seconds": 2}, {"Retry-After": "2"})

@@ -390,8 +390,10 @@ def _commit():
     return described.stdout.strip() or "?"
 
 
-def run(args, out_dir):
-    """Everything above, on a fresh cluster; returns the results."""
+def run(args, out_dir, start_baseline=None):
+    """Everything above, on a fresh cluster; returns the results. `start_baseline(cluster, workers, log_dir)`
+    -> (process, url): another baseline than the relay (loadtests/revision_cost.py: the engine at another
+    revision)."""
     wrk = ensure_wrk()
     load_before = os.getloadavg()
     raw_dir = os.path.join(out_dir, "raw")
@@ -400,7 +402,7 @@ def run(args, out_dir):
                          backend_module="loadtests.counting_backend", statement_stats=args.statements)
     relay, scripts = None, []
     try:
-        relay, relay_url = start_relay(cluster, args.workers, STATE_DIR)
+        relay, relay_url = (start_baseline or start_relay)(cluster, args.workers, STATE_DIR)
         engine_url = cluster.instance_urls()[0]
         engine_pid = cluster.state["pids"][f"engine-{cluster.state['instances'][0]}"]
         shared = {"PostgreSQL": postmaster_pid(cluster), "backend": cluster.state["pids"]["demo_backend"]}

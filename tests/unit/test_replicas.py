@@ -2,9 +2,11 @@
 tests/functional/db/test_read_replicas.py)."""
 import time
 
+import psycopg
 import pytest
 
 from app.db import Database, read_after
+from app.errors import classify_database_error
 from app.replicas import READ_AFTER_HEADER, Replicas, valid_token
 from launch.embedded_postgres import free_port
 from support.inprocess import make_config
@@ -86,3 +88,13 @@ def test_a_replica_that_is_down_sends_reads_to_the_primary_and_rests(database_ur
 def test_without_a_read_url_there_is_no_read_pool_and_no_token(database_url):
     database = Database(make_config(database_url=database_url))
     assert database.read_pool is None and database.replicas is None
+
+
+def test_a_read_a_replica_cancelled_for_its_replay_is_a_503_to_retry(conn):
+    # What a hot standby raises when replay needs what a read holds (SQLSTATE 40001), raised here by the server.
+    with pytest.raises(psycopg.errors.SerializationFailure) as raised:
+        with conn.transaction():
+            conn.execute("DO $$ BEGIN RAISE EXCEPTION 'canceling statement due to conflict with recovery' "
+                         "USING ERRCODE = 'serialization_failure'; END $$")
+    error = classify_database_error(raised.value)
+    assert (error.status, error.headers) == (503, {"Retry-After": "1"})

@@ -4,7 +4,7 @@
 
 const API = "/api/v1";
 const TOKEN_KEY = "chatEngineToken";
-const state = { token: localStorage.getItem(TOKEN_KEY) || "", session: null, streaming: null, sessions: [] };
+const state = { token: localStorage.getItem(TOKEN_KEY) || "", session: null, streaming: null, sessions: [], readAfter: null };
 const $ = (id) => document.getElementById(id);
 
 // --- the API ------------------------------------------------------------------------------------------
@@ -17,16 +17,26 @@ class ApiError extends Error {
   }
 }
 
+// With read replicas, each write answers with a token; presenting the newest one makes every later read
+// show this client's own writes (docs/api.md "Reading your own writes").
+const READ_AFTER = "X-Chat-Engine-Read-After";
+
 function headers(withBody) {
   const result = { Authorization: `Bearer ${state.token}` };
   if (withBody) result["Content-Type"] = "application/json";
+  if (state.readAfter) result[READ_AFTER] = state.readAfter;
   return result;
+}
+
+function remember(readAfter) {
+  if (readAfter) state.readAfter = readAfter;
 }
 
 async function call(method, path, body) {
   const response = await fetch(API + path, {
     method, headers: headers(body !== undefined), body: body === undefined ? undefined : JSON.stringify(body),
   });
+  remember(response.headers.get(READ_AFTER));
   const text = await response.text();
   const parsed = text ? JSON.parse(text) : null;
   if (!response.ok) throw new ApiError(response.status, parsed);
@@ -329,6 +339,7 @@ async function follow(method, path, body) {
     await loadPath();
     return;
   }
+  remember(response.headers.get(READ_AFTER));
   let item = null;
   let content = null;
   try {
@@ -345,6 +356,8 @@ async function follow(method, path, body) {
       } else if (event.type === "chunk") {
         appendPart(content, event.chunk.type, event.chunk.content ?? "");
         scrollDown();
+      } else if (event.type === "complete") {
+        remember(event.metadata && event.metadata.read_after);
       } else if (event.type === "error") {
         setStatus(event.message);
       }
