@@ -12,7 +12,7 @@ from flask import Flask, g, request
 from app import api, auth, cli, cors, errors, gevent_wait, logs, secret_keys, url_policy, web
 from app.api import request_guard
 from app.config import Config
-from app.db import Database, read_after
+from app.db import ON_PRIMARY, Database, read_after
 from app.metrics import get_metrics
 from app.read_slots import ReadSlots
 from app.replicas import READ_AFTER_HEADER, Replicas, valid_token
@@ -99,11 +99,11 @@ def _register_request_hooks(app, metrics, db):
         request_guard.check_request_text(request.path, request.args)
         request_guard.check_streamed_body_size(request)
         token = request.headers.get(READ_AFTER_HEADER)
-        if token is not None:
-            if not valid_token(token):
-                raise errors.invalid(f"{READ_AFTER_HEADER} must be a token a write's response carried",
-                                     field=READ_AFTER_HEADER)
-            read_after.set(token)
+        if token is not None and not valid_token(token):
+            raise errors.invalid(f"{READ_AFTER_HEADER} must be a token a write's response carried",
+                                 field=READ_AFTER_HEADER)
+        # A request that writes reads on the primary: its answer shows what it just did.
+        read_after.set(ON_PRIMARY if request.method in WRITE_METHODS else token)
 
     @app.teardown_request
     def forget_read_after(exc):

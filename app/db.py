@@ -142,6 +142,8 @@ _AFTER_COMMIT = "_chat_engine_after_commit"
 # READ_MAX_LAG_SECONDS. Set per request by the API layer, read by Database.read() in the request's greenlet
 # (a streamed replay's reads included).
 read_after = contextvars.ContextVar("chat_engine_read_after", default=None)
+# As read_after: this request writes, so what it reads (its own answer included) comes from the primary.
+ON_PRIMARY = "on the primary"
 
 
 def _reconnect_failed(pool):
@@ -269,8 +271,9 @@ class Database:
         """A transaction for reads that need no lock: on a replica when one is configured and may serve this
         request (app/replicas.py), else as transaction() on the primary. `after`: a write position the read
         must see, instead of the request's own token."""
-        if self.replicas is not None:
-            with self.replicas.connection(after or read_after.get()) as conn:
+        after = after or read_after.get()
+        if self.replicas is not None and after is not ON_PRIMARY:
+            with self.replicas.connection(after) as conn:
                 if conn is not None:
                     with conn.transaction():
                         yield conn

@@ -97,6 +97,10 @@ def test_a_write_is_seen_by_the_next_read_through_another_instance(pair, engines
     sent = api["writer"].send(session_id, "hello over there")
     assert sent.types[-1] == "complete", sent.events
     reply_token = sent.events[-1]["metadata"]["read_after"]
+    # A request that writes answers from the primary, token or not: here a stop (of a reply already ended) on
+    # the other instance, whose answer reads the message the lagging replica does not have yet.
+    stopped = expect(api["reader"].post(f"/messages/{sent.message_id}/stop"), 200).json()
+    assert stopped["stopped"] is False and stopped["message"]["is_complete"] is True
     page = expect(api["reader"].get(f"/sessions/{session_id}/messages", headers={READ_AFTER: reply_token}), 200)
     assert [(m["role"], m["is_complete"]) for m in page.json()["messages"]] == [("user", True), ("assistant", True)]
 
