@@ -4,6 +4,7 @@ import time
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from app.db import Database, read_after
 from app.errors import classify_database_error
@@ -98,3 +99,16 @@ def test_a_read_a_replica_cancelled_for_its_replay_is_a_503_to_retry(conn):
                          "USING ERRCODE = 'serialization_failure'; END $$")
     error = classify_database_error(raised.value)
     assert (error.status, error.headers) == (503, {"Retry-After": "1"})
+
+
+def test_a_read_url_may_name_several_hosts_and_libpq_skips_the_one_that_is_down(database_url):
+    server = conninfo_to_dict(database_url)
+    several = make_conninfo(database_url, host=f"127.0.0.1,{server.get('host', '127.0.0.1')}",
+                            port=f"{free_port()},{server.get('port', 5432)}", target_session_attrs="any")
+    database, served = database_reading_from(database_url, several)
+    try:
+        with database.read() as conn:
+            assert conn.execute("SELECT 1 AS one").fetchone() == {"one": 1}
+        assert served.reads == [("replica", "fresh")]
+    finally:
+        database.close()
