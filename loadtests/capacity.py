@@ -24,8 +24,8 @@ import threading
 import psycopg
 
 from loadtests import exchange_cost as ec
-from loadtests.cluster import ROOT, Cluster
-from loadtests.report_sections import write_section
+from loadtests.cluster import Cluster
+from loadtests.report_sections import report_dir, write_section
 
 READ_SCRIPT = """
 local targets = {%(targets)s}
@@ -205,7 +205,9 @@ def section(result):
               "- Connections: the engine's own (`application_name` `chat-engine…`), sampled every 0.2 s over the "
               "warm-up and the window; the bound is workers × (`DB_POOL_MAX_SIZE` + `DB_POOL_RESERVED_SIZE` + 1 "
               "listener). Reads: `MAX_CONCURRENT_READS_PER_CLIENT` lifted (0) so wrk's few clients are not refused; "
-              "non-2xx answers: " + ", ".join(
+              "pages still queue for the worker's read slots (`MAX_CONCURRENT_READS_PER_WORKER`, 5) behind wrk's "
+              "connections, and one that waits past `DB_POOL_TIMEOUT_SECONDS` is refused (503): CPU per read counts "
+              "every answer. Non-2xx answers: " + ", ".join(
                   f"{e['depth']:,}: {e['reads']['message page']['non_2xx']} / {e['reads']['session list']['non_2xx']}"
                   for e in result["depths"]) + " (pages / lists).", "", "<!-- capacity:end -->"]
     return "\n".join(lines)
@@ -223,13 +225,11 @@ def main():
     add_arguments(parser)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    out_dir = args.out or os.path.join(ROOT, "loadtests", "reports", datetime.date.today().isoformat())
-    os.makedirs(out_dir, exist_ok=True)
     try:
         result = run(args)
     except ec.WrkMissing as missing:
         raise SystemExit(f"skipped: {missing}") from None
-    print(f"report: {write_section(out_dir, 'capacity', section(result), result)}")
+    print(f"report: {write_section(report_dir(args.out), 'capacity', section(result), result)}")
     print(section(result))
 
 

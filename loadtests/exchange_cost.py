@@ -44,7 +44,7 @@ import requests
 from launch.embedded_postgres import free_port
 from loadtests.cluster import HEALTHY_TYPE, JWT_SECRET, ROOT, STATE_DIR, Cluster
 from loadtests.conversations import WORDS, point_relay_leaves, write_chains
-from loadtests.report_sections import write_section
+from loadtests.report_sections import report_dir, write_section
 
 COUNTER_PATH = "_bench/connections"
 SECTION_START, SECTION_END = "<!-- exchange-cost:start -->", "<!-- exchange-cost:end -->"
@@ -663,8 +663,7 @@ def main():
     add_arguments(parser)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    out_dir = args.out or os.path.join(ROOT, "loadtests", "reports", datetime.date.today().isoformat())
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir = report_dir(args.out)
     try:
         if args.depths:
             result = run_depths(args, out_dir)
