@@ -1,6 +1,6 @@
 """The figures the capacity model (docs/scaling.md) needs that the other benchmarks do not report.
 
-    python -m loadtests.capacity [--depths 2,100,1000] [--duration 15] [--read-duration 10]
+    python -m loadtests.capacity [--depths 2,100,1000] [--duration 15] [--read-duration 10] [--rounds 2]
 
 For each conversation length, on a fresh cluster (PostgreSQL, the counting demo backend, one engine instance
 of `--workers` gevent workers reached directly), sessions pre-filled to that length as in exchange_cost:
@@ -116,21 +116,24 @@ def run_depth(depth, args, wrk):
         pairs = ec.create_sessions(url, prefix, ec.sessions_for(depth, args.sessions), SESSIONS_PER_CLIENT)
         ec.prefill(cluster.database_url, pairs, depth)
         script = ec.write_script(pairs, tempfile.gettempdir(), f"capacity-send-{os.getpid()}")
-        with psycopg.connect(cluster.database_url, autocommit=True) as conn:
-            since = conn.execute("SELECT clock_timestamp()").fetchone()[0]
-        sampler = ConnectionPeak(cluster.database_url)
-        sampler.start()
-        sends = ec.measure("sends", url, prefix, {"server": roles["engine"], "PostgreSQL": roles["PostgreSQL"],
-                                                  "backend": roles["backend"]}, cluster, wrk, script, args)
-        sends["connections_peak"] = sampler.stop()
-        sends["content_bytes_per_exchange"] = content_bytes(cluster.database_url, prefix, since)
         pages = [(f"/api/v1/sessions/{sid}/messages", bearer) for sid, bearer in pairs]
         lists = [("/api/v1/sessions?limit=20", bearer) for _, bearer in pairs[::SESSIONS_PER_CLIENT]]
-        reads = {"message page": read_window("message page", url, pages, roles, wrk, args),
-                 "session list": read_window("session list", url, lists, roles, wrk, args)}
+        rounds = []
+        for _ in range(args.rounds):  # the same windows again: how far one window's figure moves
+            with psycopg.connect(cluster.database_url, autocommit=True) as conn:
+                since = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+            sampler = ConnectionPeak(cluster.database_url)
+            sampler.start()
+            sends = ec.measure("sends", url, prefix, {"server": roles["engine"], "PostgreSQL": roles["PostgreSQL"],
+                                                      "backend": roles["backend"]}, cluster, wrk, script, args)
+            sends["connections_peak"] = sampler.stop()
+            sends["content_bytes_per_exchange"] = content_bytes(cluster.database_url, prefix, since)
+            rounds.append({"sends": sends,
+                           "reads": {"message page": read_window("message page", url, pages, roles, wrk, args),
+                                     "session list": read_window("session list", url, lists, roles, wrk, args)}})
         workers = cluster.state["workers"] or os.cpu_count()
         return {"depth": depth, "sessions": len(pairs), "workers": workers,
-                "connection_bound": connection_bound(workers), "sends": sends, "reads": reads}
+                "connection_bound": connection_bound(workers), "rounds": rounds}
     finally:
         if script:
             os.remove(script)
@@ -149,9 +152,10 @@ def run(args):
             "params": {k: v for k, v in vars(args).items() if k != "out"}, "depths": depths}
 
 
-def figures(entry):
-    """The per-depth figures docs/scaling.md cites (and the smoke test checks)."""
-    sends, storage = entry["sends"], entry["sends"]["storage"]
+def figures(entry, number=0):
+    """The figures docs/scaling.md cites (and the smoke test checks), of one round at a depth."""
+    measured = entry["rounds"][number]
+    sends, storage = measured["sends"], measured["sends"]["storage"]
     tables = storage["tables"].values()
     cpu = sends["cpu_ms_per_exchange"]
     return {"exchanges": sends["exchanges"], "engine_ms": cpu["server"], "postgres_ms": cpu["PostgreSQL"],
@@ -164,7 +168,7 @@ def figures(entry):
             "connections_busy": sends["connections_peak"]["busy"],
             "connection_bound": entry["connection_bound"],
             **{f"{kind}_{role}_ms": read["cpu_ms_per_read"][role] for kind, read in
-               (("page", entry["reads"]["message page"]), ("list", entry["reads"]["session list"]))
+               (("page", measured["reads"]["message page"]), ("list", measured["reads"]["session list"]))
                for role in ("engine", "PostgreSQL")}}
 
 
@@ -173,24 +177,26 @@ def section(result):
     lines = ["<!-- capacity:start -->", "", "## Capacity figures: CPU, bytes and connections per exchange and per read",
              "",
              f"Measured {result['when']} on `{result['commit']}` by `python -m loadtests.capacity --depths "
-             f"{params['depths']} --duration {params['duration']} --read-duration "
+             f"{params['depths']} --duration {params['duration']} --rounds {params['rounds']} --read-duration "
              f"{params['read_duration']}`: per depth a fresh cluster, one engine instance ({params['workers']} gevent "
              f"workers, default pools), sessions pre-filled to the depth ({SESSIONS_PER_CLIENT} per client), wrk "
              f"({params['connections']} connections) streaming sends for {params['duration']} s after "
              f"{params['warmup']} s of warm-up (exchange_cost's window), then reading pages of messages (the "
-             f"default 100), then session lists, {params['read_duration']} s each. CPU is each process tree's own, "
+             f"default 100), then session lists, {params['read_duration']} s each; each further round runs the "
+             "three windows again on the same sessions. CPU is each process tree's own, "
              f"from /proc. {result['cores']} shared cores, 1-minute load average "
              f"{result['load_average_before'][0]:.1f} at the start and {result['load_average_after'][0]:.1f} at "
              "the end.", "",
-             "| messages in the conversation | exchanges | engine CPU ms/exchange | PostgreSQL CPU ms/exchange | "
+             "| messages in the conversation | round | exchanges | engine CPU ms/exchange | "
+             "PostgreSQL CPU ms/exchange | "
              "backend CPU ms/exchange | bytes stored/exchange (of which `messages`; TOAST) | WAL bytes/exchange | "
              "content bytes/exchange | peak connections open / busy (bound) | page read: engine / PostgreSQL "
              "CPU ms | session list: engine / PostgreSQL CPU ms |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for entry in result["depths"]:
-        f = figures(entry)
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for entry, number in ((e, n) for e in result["depths"] for n in range(len(e["rounds"]))):
+        f = figures(entry, number)
         lines.append(
-            f"| {entry['depth']:,} | {f['exchanges']} | {f['engine_ms']:.2f} | {f['postgres_ms']:.2f} | "
+            f"| {entry['depth']:,} | {number + 1} | {f['exchanges']} | {f['engine_ms']:.2f} | {f['postgres_ms']:.2f} | "
             f"{f['backend_ms']:.2f} | {f['stored_bytes']:,.0f} ({f['messages_bytes']:,.0f}; {f['toast_bytes']:,.0f}) | "
             f"{f['wal_bytes']:,.0f} | {ec._fmt(f['content_bytes'], '{:,.0f}')} | {f['connections_open']} / "
             f"{f['connections_busy']} ({f['connection_bound']}) | {f['page_engine_ms']:.2f} / "
@@ -208,14 +214,15 @@ def section(result):
               "pages still queue for the worker's read slots (`MAX_CONCURRENT_READS_PER_WORKER`, 5) behind wrk's "
               "connections, and one that waits past `DB_POOL_TIMEOUT_SECONDS` is refused (503): CPU per read counts "
               "every answer. Non-2xx answers: " + ", ".join(
-                  f"{e['depth']:,}: {e['reads']['message page']['non_2xx']} / {e['reads']['session list']['non_2xx']}"
-                  for e in result["depths"]) + " (pages / lists).", "", "<!-- capacity:end -->"]
+                  f"{e['depth']:,}: {r['reads']['message page']['non_2xx']} / {r['reads']['session list']['non_2xx']}"
+                  for e in result["depths"] for r in e["rounds"]) + " (pages / lists, by depth and round).", "",
+              "<!-- capacity:end -->"]
     return "\n".join(lines)
 
 
 def add_arguments(parser):
     ec.add_arguments(parser)  # exchange_cost's window: --duration, --warmup, --connections, --workers, --sessions …
-    parser.set_defaults(duration=15)
+    parser.set_defaults(duration=15, rounds=2)
     parser.add_argument("--read-duration", type=int, default=10, help="measured seconds per kind of read")
     parser.set_defaults(depths="2,100,1000")
 

@@ -18,8 +18,8 @@ def test_the_capacity_benchmark_reports_every_figure(monkeypatch):
         pytest.skip(str(missing))
     parser = argparse.ArgumentParser()
     capacity.add_arguments(parser)
-    args = parser.parse_args(["--depths", "3", "--duration", "3", "--warmup", "1", "--read-duration", "2",
-                              "--connections", "4", "--threads", "1", "--sessions", "20", "--workers", "1"])
+    args = parser.parse_args(["--depths", "3", "--duration", "3", "--warmup", "1", "--read-duration", "2", "--rounds",
+                              "1", "--connections", "4", "--threads", "1", "--sessions", "20", "--workers", "1"])
     entry = capacity.run_depth(3, args, wrk)
     figures = capacity.figures(entry)
     assert figures["exchanges"] > 0
@@ -31,7 +31,8 @@ def test_the_capacity_benchmark_reports_every_figure(monkeypatch):
     # One worker: its pool (10), its reserved pool (2) and its listener; under load it used some, never more.
     assert figures["connection_bound"] == 13
     assert 1 <= figures["connections_open"] <= figures["connection_bound"]
-    assert entry["reads"]["message page"]["non_2xx"] == 0 and entry["reads"]["session list"]["non_2xx"] == 0
+    reads = entry["rounds"][0]["reads"]
+    assert reads["message page"]["non_2xx"] == 0 and reads["session list"]["non_2xx"] == 0
     section = capacity.section({"when": "now", "commit": "test", "cores": 2, "load_average_before": [0.0],
                                 "load_average_after": [0.0], "params": vars(args), "depths": [entry]})
     assert section.startswith("<!-- capacity:start -->") and "| 3 |" in section
