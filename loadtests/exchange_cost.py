@@ -44,12 +44,21 @@ import requests
 from launch.embedded_postgres import free_port
 from loadtests.cluster import HEALTHY_TYPE, JWT_SECRET, ROOT, STATE_DIR, Cluster
 from loadtests.conversations import WORDS, point_relay_leaves, write_chains
-from loadtests.report_sections import write_section
+from loadtests.report_sections import report_dir, write_section
 
 COUNTER_PATH = "_bench/connections"
 SECTION_START, SECTION_END = "<!-- exchange-cost:start -->", "<!-- exchange-cost:end -->"
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 
+# wrk's closing line, read by run_wrk; every script ends with it (sends here, reads in loadtests/capacity.py).
+WRK_DONE = """
+function done(summary, latency, requests)
+  io.write(string.format('WRK_RESULT {"requests": %%d, "duration_s": %%.3f, "non_2xx": %%d, "connect": %%d, ' ..
+    '"read": %%d, "write": %%d, "timeout": %%d, "p50_ms": %%.1f, "p95_ms": %%.1f}\\n', summary.requests,
+    summary.duration / 1e6, summary.errors.status, summary.errors.connect, summary.errors.read,
+    summary.errors.write, summary.errors.timeout, latency:percentile(50) / 1000, latency:percentile(95) / 1000))
+end
+"""
 WRK_SCRIPT = """
 local targets = {%(targets)s}
 local words = {%(words)s}
@@ -64,13 +73,7 @@ function request()
   return wrk.format("POST", "/api/v1/messages/send",
                     {["Content-Type"] = "application/json", ["Authorization"] = target[2]}, body)
 end
-function done(summary, latency, requests)
-  io.write(string.format('WRK_RESULT {"requests": %%d, "duration_s": %%.3f, "non_2xx": %%d, "connect": %%d, ' ..
-    '"read": %%d, "write": %%d, "timeout": %%d, "p50_ms": %%.1f, "p95_ms": %%.1f}\\n', summary.requests,
-    summary.duration / 1e6, summary.errors.status, summary.errors.connect, summary.errors.read,
-    summary.errors.write, summary.errors.timeout, latency:percentile(50) / 1000, latency:percentile(95) / 1000))
-end
-"""
+""" + WRK_DONE
 
 
 class WrkMissing(RuntimeError):
@@ -203,8 +206,9 @@ TABLES_SQL = """
 SELECT t.relname AS name, t.n_tup_ins AS inserted, t.n_tup_upd AS updated, t.n_tup_hot_upd AS hot_updated,
        t.n_tup_del AS deleted, t.n_live_tup AS live_rows, pg_table_size(t.relid) AS table_bytes,
        pg_indexes_size(t.relid) AS index_bytes,
+       coalesce(pg_total_relation_size(nullif(c.reltoastrelid, 0)), 0) AS toast_bytes,
        (SELECT count(*) FROM pg_index i WHERE i.indrelid = t.relid) AS indexes
-  FROM pg_stat_user_tables t WHERE t.schemaname = 'public'"""
+  FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid WHERE t.schemaname = 'public'"""
 INDEXES_SQL = """
 SELECT i.indexrelname AS name, i.relname AS table_name, i.idx_scan AS scans, pg_relation_size(i.indexrelid) AS bytes
   FROM pg_stat_user_indexes i WHERE i.schemaname = 'public'"""
@@ -217,14 +221,16 @@ def storage_stats(database_url):
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("SELECT pg_stat_clear_snapshot()")
         columns = ("inserted", "updated", "hot_updated", "deleted", "live_rows", "table_bytes", "index_bytes",
-                   "indexes")
+                   "toast_bytes", "indexes")
         tables = {row[0]: dict(zip(columns, row[1:], strict=True)) for row in conn.execute(TABLES_SQL)}
         indexes = {row[0]: {"table": row[1], "scans": row[2], "bytes": row[3]} for row in conn.execute(INDEXES_SQL)}
-    return {"tables": tables, "indexes": indexes}
+        wal = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()[0]
+    return {"tables": tables, "indexes": indexes, "wal_bytes": int(wal)}
 
 
 def storage_delta(before, after, exchanges):
-    """Rows and index entries written per exchange, bytes grown per 1,000 exchanges, index scans in the window.
+    """Rows and index entries written per exchange, bytes grown per 1,000 exchanges (table with its TOAST, and
+    indexes), WAL bytes per exchange (what a replica receives), index scans in the window.
     Index entries: an insert or a non-HOT update writes one into each of the table's indexes."""
     tables = {}
     for name, now in after["tables"].items():
@@ -235,11 +241,13 @@ def storage_delta(before, after, exchanges):
                         "index_entries_per_exchange": entries / exchanges,
                         "bytes_per_1000": (now["table_bytes"] + now["index_bytes"] - was["table_bytes"]
                                            - was["index_bytes"]) * 1000 / exchanges,
+                        "toast_bytes_per_1000": (now["toast_bytes"] - was.get("toast_bytes", 0)) * 1000 / exchanges,
                         "table_bytes": now["table_bytes"], "index_bytes": now["index_bytes"],
                         "live_rows": now["live_rows"]}
     scans = {name: {"table": now["table"], "scans": now["scans"] - before["indexes"].get(name, {"scans": 0})["scans"],
                     "bytes": now["bytes"]} for name, now in after["indexes"].items()}
-    return {"tables": tables, "index_scans": scans}
+    wal = (after["wal_bytes"] - before["wal_bytes"]) / exchanges if "wal_bytes" in before else None
+    return {"tables": tables, "index_scans": scans, "wal_bytes_per_exchange": wal}
 
 
 def prune_everything(database_url):
@@ -271,11 +279,12 @@ def accepted_connections(backend_url):
     return requests.get(backend_url + COUNTER_PATH, timeout=10).json()["accepted"] - 1
 
 
-def write_script(pairs, directory, name):
+def write_script(pairs, directory, name, template=WRK_SCRIPT):
+    """A wrk script over (session id or path, "Bearer token") pairs."""
     path = os.path.join(directory, f"{name}.lua")
     targets = ", ".join(f'{{"{sid}", "{bearer}"}}' for sid, bearer in pairs)
     with open(path, "w") as handle:
-        handle.write(WRK_SCRIPT % {"targets": targets, "words": ", ".join(f'"{w}"' for w in WORDS)})
+        handle.write(template % {"targets": targets, "words": ", ".join(f'"{w}"' for w in WORDS)})
     return path
 
 
@@ -656,8 +665,7 @@ def main():
     add_arguments(parser)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    out_dir = args.out or os.path.join(ROOT, "loadtests", "reports", datetime.date.today().isoformat())
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir = report_dir(args.out)
     try:
         if args.depths:
             result = run_depths(args, out_dir)

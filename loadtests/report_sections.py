@@ -1,7 +1,17 @@
 """One generated section of loadtests/reports/<date>/report.md, between its markers, replaced on each run,
 plus the run's results as JSON next to it. Hand-written notes outside the markers are kept."""
+import datetime
 import json
 import os
+
+REPORTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reports")
+
+
+def report_dir(out=None):
+    """Where a run writes: `--out`, or today's loadtests/reports/<date>/ (created)."""
+    path = out or os.path.join(REPORTS, datetime.date.today().isoformat())
+    os.makedirs(path, exist_ok=True)
+    return path
 
 
 def write_section(out_dir, name, block, result):
