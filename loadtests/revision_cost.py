@@ -23,14 +23,15 @@ from loadtests.report_sections import write_section
 SECTION = "revision-cost"
 
 
-def engine_at(tree):
-    """A start_baseline for exchange_cost.run: gunicorn serving `tree`'s engine, set as the cluster's own."""
+def engine_at(tree, **settings):
+    """A start_baseline for exchange_cost.run: gunicorn serving `tree`'s engine, set as the cluster's own (plus
+    `settings`)."""
     def start(cluster, workers, log_dir):
         port = free_port()
         env = {**os.environ, "DATABASE_URL": cluster.database_url, "JWT_SECRET": JWT_SECRET, "LOG_LEVEL": "WARNING",
                "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers), "WORKER_CONNECTIONS": "10000",
                "DB_POOL_MAX_SIZE": str(cluster.state["db_pool"]), "MAX_STREAMS_PER_WORKER": "5000",
-               "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+               "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", **settings}
         env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chat-engine-rev-metrics-")  # as the cluster's
         log = open(os.path.join(log_dir, "revision-engine.log"), "ab")
         process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], cwd=tree,

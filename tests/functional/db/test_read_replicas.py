@@ -1,16 +1,16 @@
 """Read replicas: a real primary and a hot standby streaming from it on loopback (support/replica.py), three
 engines (real gunicorn) reading from the standby (DATABASE_READ_URL). The standby is made to lag on purpose
 (recovery_min_apply_delay), stopped and started; every read must still see what its client wrote."""
-import re
 import uuid
 
 import pytest
 import requests
 
 from app import migrations
+from loadtests.replica_pair import StreamingPair
+from loadtests.replica_reads import reads_counted
 from support.backends import Backend
 from support.engine import Api, EngineProcess, close_clients, expect, read_ndjson
-from support.replica import StreamingPair
 from support.waiting import wait_until
 
 READ_AFTER = "X-Chat-Engine-Read-After"
@@ -35,7 +35,7 @@ def backend():
 @pytest.fixture(scope="module")
 def engines(pair):
     """writer and reader: any staleness accepted without a token (so a replica's answer shows); strict: 1 s."""
-    common = {"DATABASE_READ_URL": pair.standby.url, "READ_AFTER_WAIT_SECONDS": "0.3",
+    common = {"DATABASE_READ_URL": pair.standby.url, "READ_AFTER_WAIT_SECONDS": "2",
               "READ_REPLICA_RETRY_SECONDS": "0.3"}
     # The writer keeps no chunk logs: a rejoin of its ended replies replays the stored message.
     started = {"writer": EngineProcess(pair.primary.url, READ_MAX_LAG_SECONDS=3600, CHUNK_LOG="off", **common),
@@ -59,18 +59,12 @@ def session_type(engines, backend):
 def caught_up(pair):
     """No delay, and the standby has replayed all the primary wrote."""
     pair.lag_replay_by(0)
-    position = pair.primary_position()
-    wait_until(lambda: pair.replayed_past(position), timeout=30, message="the standby to catch up")
+    pair.caught_up()
 
 
 def reads(engine):
     """chat_engine_reads_total of one engine (one worker, one registry): {(server, reason): count}."""
-    text = requests.get(engine.url + "/metrics", timeout=10).text
-    counts = {}
-    for labels, value in re.findall(r'^chat_engine_reads_total\{(.*?)\} (\S+)$', text, re.MULTILINE):
-        named = dict(re.findall(r'(\w+)="([^"]*)"', labels))
-        counts[(named["server"], named["reason"])] = float(value)
-    return counts
+    return reads_counted(engine.url)
 
 
 def more(before, after):
@@ -165,7 +159,7 @@ def test_reads_without_a_token_are_served_by_the_replica(pair, engines, session_
 
 
 def _standby_commits(pair):
-    return pair._ask(pair.standby.url, "SELECT xact_commit FROM pg_stat_database "
+    return pair.ask(pair.standby.url, "SELECT xact_commit FROM pg_stat_database "
                                        "WHERE datname = current_database()")["xact_commit"]
 
 

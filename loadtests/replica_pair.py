@@ -1,17 +1,26 @@
 """A primary and a hot standby streaming from it, both embedded on loopback; the standby can be made to lag
-on purpose (recovery_min_apply_delay holds back each commit's replay), stopped and started again."""
+on purpose (recovery_min_apply_delay holds back each commit's replay), stopped and started again. For the
+read-replica tests (tests/functional/db/test_read_replicas.py) and benchmark (loadtests/replica_reads.py)."""
 import os
+import time
 
 import psycopg
 from psycopg.rows import dict_row
 
 from launch.embedded_postgres import EmbeddedPostgres
-from support.waiting import wait_until
 
 
 def basebackup_of(server):
     """pg_basebackup beside the server's own binary (its bindir may hold only links to initdb, pg_ctl, postgres)."""
     return os.path.join(os.path.dirname(os.path.realpath(os.path.join(server.bindir, "postgres"))), "pg_basebackup")
+
+
+def _wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
 
 
 class StreamingPair:
@@ -26,28 +35,40 @@ class StreamingPair:
                           "-X", "stream", "--no-sync", "-c", "fast")
         self.standby.start()
 
-    def _ask(self, url, sql, params=None):
+    def ask(self, url, sql, params=None):
         with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
             return conn.execute(sql, params).fetchone()
+
+    def postmaster_pids(self):
+        """{"primary": pid, "standby": pid}: the roots of each server's process tree (CPU from /proc)."""
+        pids = {}
+        for role, server in (("primary", self.primary), ("standby", self.standby)):
+            with open(os.path.join(server.data_dir, "postmaster.pid")) as handle:
+                pids[role] = int(handle.readline())
+        return pids
+
+    def caught_up(self, timeout=60):
+        position = self.primary_position()
+        _wait_until(lambda: self.replayed_past(position), timeout, "the standby to replay the primary's writes")
 
     def lag_replay_by(self, seconds):
         """Every commit replayed this long after it happened, from now on (a reload: no restart)."""
         with psycopg.connect(self.standby.url, autocommit=True) as conn:
             conn.execute(f"ALTER SYSTEM SET recovery_min_apply_delay = '{int(seconds * 1000)}ms'")
             conn.execute("SELECT pg_reload_conf()")
-        wait_until(lambda: self._ask(self.standby.url, "SELECT setting FROM pg_settings "
-                                     "WHERE name = 'recovery_min_apply_delay'")["setting"] == str(int(seconds * 1000)),
-                   timeout=10, message="the standby's new apply delay")
+        _wait_until(lambda: self.ask(self.standby.url, "SELECT setting FROM pg_settings WHERE name = "
+                                      "'recovery_min_apply_delay'")["setting"] == str(int(seconds * 1000)),
+                    10, "the standby's new apply delay")
 
     def primary_position(self):
-        return self._ask(self.primary.url, "SELECT pg_current_wal_insert_lsn()::text AS lsn")["lsn"]
+        return self.ask(self.primary.url, "SELECT pg_current_wal_insert_lsn()::text AS lsn")["lsn"]
 
     def replayed_past(self, position):
-        return self._ask(self.standby.url, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn AS done",
+        return self.ask(self.standby.url, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn AS done",
                          (position,))["done"]
 
     def replica_lag_seconds(self):
-        return self._ask(self.standby.url, "SELECT extract(epoch FROM clock_timestamp() - "
+        return self.ask(self.standby.url, "SELECT extract(epoch FROM clock_timestamp() - "
                                            "pg_last_xact_replay_timestamp())::float8 AS lag")["lag"]
 
     def stop(self):
