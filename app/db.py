@@ -140,7 +140,8 @@ _AFTER_COMMIT = "_chat_engine_after_commit"
 
 # The write position (a token from app/replicas.py) this request's reads must see; None: any replica within
 # READ_MAX_LAG_SECONDS. Set per request by the API layer, read by Database.read() in the request's greenlet
-# (a streamed replay's reads included).
+# while the view runs; reset when the request ends, before a streamed body is written, so a stream's own reads
+# pass their position explicitly (read(after=...)).
 read_after = contextvars.ContextVar("chat_engine_read_after", default=None)
 # As read_after: this request writes, so what it reads (its own answer included) comes from the primary.
 ON_PRIMARY = "on the primary"
@@ -287,7 +288,7 @@ class Database:
         when the primary cannot say now: the write stands, and the next read is served within the lag bound."""
         pool = self.reserved if reserved and self.reserved is not None else self.pool
         try:
-            with pool.connection(timeout=self._outage_wait) as conn:
+            with pool.connection(timeout=self._outage_wait if self.outage else None) as conn:
                 return queries.write_position(conn)
         except (psycopg.Error, PoolTimeout) as exc:
             log.warning("no read-after token for this write: %s", exc)

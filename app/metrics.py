@@ -49,7 +49,8 @@ class Metrics:
                                    ["state"], multiprocess_mode="livemax")
         self.reads = Counter("chat_engine_reads_total",
                              "Reads that need no lock, by the server that served them (only with DATABASE_READ_URL) "
-                             "and why: fresh / caught_up on a replica; lagging, behind or unavailable on the primary",
+                             "and why: fresh / caught_up on a replica; lagging, behind, busy, unavailable or "
+                             "not_standby on the primary",
                              ["server", "reason"])
         self.pool_size = Gauge("chat_engine_db_pool_size", "Connections held by the pool",
                                multiprocess_mode="livesum")

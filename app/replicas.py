@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import gevent
 import psycopg
-from psycopg_pool import PoolTimeout
+from psycopg_pool import PoolTimeout, TooManyRequests
 
 from app.db import queries as q
 
@@ -23,12 +23,13 @@ log = logging.getLogger(__name__)
 
 READ_AFTER_HEADER = "X-Chat-Engine-Read-After"
 # The token is PostgreSQL's pg_lsn text; documented as opaque, so it may change shape.
-_TOKEN = re.compile(r"^[0-9A-F]{1,8}/[0-9A-F]{1,8}$", re.IGNORECASE)
-# Between two looks at a replica that has not yet replayed a token's position.
-POLL_SECONDS = 0.01
+_TOKEN = re.compile(r"[0-9A-F]{1,8}/[0-9A-F]{1,8}", re.IGNORECASE)
+# Between two looks at a replica that has not yet replayed a token's position: from the first to the most,
+# doubling, so a token the replica will not reach soon (forged far ahead) costs a few statements, not fifty.
+POLL_SECONDS = (0.005, 0.1)
 
 def valid_token(value):
-    return bool(value) and _TOKEN.match(value) is not None
+    return bool(value) and _TOKEN.fullmatch(value) is not None
 
 
 class Replicas:
@@ -67,13 +68,17 @@ class Replicas:
             return self._to_primary("unavailable")
         try:
             conn = self.pool.getconn(timeout=self.connection_wait)
+        except TooManyRequests:
+            return self._to_primary("busy")  # this worker's replica pool has a full queue: busy, not down
         except PoolTimeout:
             self._rest("gave no connection")
             return self._to_primary("unavailable")
         try:
             reason = self._unfit_because(conn, after)
-        except psycopg.Error as exc:
+        except BaseException as exc:
             self.pool.putconn(conn)
+            if not isinstance(exc, psycopg.Error):
+                raise  # the request's greenlet killed, a timeout: nothing said about the replica
             self._rest(f"failed its check: {exc}")
             return self._to_primary("unavailable")
         if reason is not None:
@@ -86,10 +91,12 @@ class Replicas:
         """None when `conn`'s server may serve the read, else why not. A single statement in autocommit (its
         own transaction), repeated while a replica catches up to `after`."""
         deadline = time.monotonic() + self.after_wait
+        pause, longest = POLL_SECONDS
         while True:
             position = q.replica_position(conn, after=after)
             if position["primary"]:
-                return None
+                # Not a standby (promoted, or a primary named by mistake): it may have diverged from DATABASE_URL.
+                return "not_standby"
             if after is None:
                 lag = position["lag_seconds"]
                 return None if lag is not None and lag <= self.max_lag else "lagging"
@@ -97,7 +104,8 @@ class Replicas:
                 return None
             if time.monotonic() >= deadline:
                 return "behind"
-            gevent.sleep(POLL_SECONDS)
+            gevent.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, longest)
 
     def _to_primary(self, reason):
         self.metrics.read_served("primary", reason)

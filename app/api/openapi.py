@@ -369,7 +369,7 @@ def _all_paths():
     return _with_read_after(paths)
 
 
-READ_AFTER_DOC = ("Read-your-writes with read replicas (DATABASE_READ_URL; docs/scaling.md): an opaque token a "
+READ_AFTER_DOC = ("Read-your-writes with read replicas (DATABASE_READ_URL; docs/api.md): an opaque token a "
                   "write's response carried. The read sees that write, wherever it lands: on a replica that "
                   "has replayed that far, else on the primary. Without it a read may be served by a replica "
                   "up to READ_MAX_LAG_SECONDS behind. Without replicas it is accepted and changes nothing.")

@@ -25,7 +25,7 @@ def create(db, config, caller, session_id, export_format, scope):
         raise not_configured("exports need SIGNING_KEY (or JWT_SECRET) to sign links")
     render, content_type, _ = RENDERERS[export_format]
     expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=config.export_ttl_seconds)
-    row, session = _reuse_or_check_caps(db, config, caller, session_id, export_format, scope, expires_at)
+    row, session, version = _reuse_or_check_caps(db, config, caller, session_id, export_format, scope, expires_at)
     if row is None:
         # The heavy read, on a replica when one has replayed past what the check above saw (so the body is
         # never older than the version it records); no lock is held meanwhile.
@@ -35,7 +35,7 @@ def create(db, config, caller, session_id, export_format, scope):
         body = render(session, tree, scope).encode()
         if config.export_max_bytes and len(body) > config.export_max_bytes:
             raise _too_large(len(body), config.export_max_bytes)  # nothing stored
-        row = _store(db, config, caller, session_id, export_format, scope, expires_at, content_type, body)
+        row = _store(db, config, caller, session_id, export_format, scope, expires_at, content_type, body, version)
     expires = int(row["expires_at"].timestamp())
     url = (f"{config.public_base_url}/api/v1/exports/{row['id']}"
            f"?expires={expires}&signature={_signature(key, row['id'], expires)}")
@@ -43,28 +43,30 @@ def create(db, config, caller, session_id, export_format, scope):
 
 
 def _reuse_or_check_caps(db, config, caller, session_id, export_format, scope, expires_at):
-    """(reused export row or None, session): an unchanged session's live export again, else the caps checked
-    before the work of rendering."""
+    """(reused export row or None, session, version): an unchanged session's live export again, else the caps
+    checked before the work of rendering."""
     with db.transaction() as conn:
         q.set_statement_timeout(conn, timeout_ms=config.export_statement_timeout_ms)
-        # One client's exports serialize, so two at once can neither pass the caps together nor both build
-        # what one of them could reuse.
+        # One client's checks and stores serialize, so two exports at once cannot pass the caps together (the
+        # store checks them again with the body's size).
         q.lock_client_exports(conn, client_id=caller.client_id)
         version, session = _source(conn, caller, session_id)
         row = q.reuse_export(conn, session_id=session_id, format=export_format, scope=scope,
                              source_version=version, expires_at=expires_at)
         if row is None:
             _check_client_caps(config, q.client_export_usage(conn, client_id=caller.client_id))
-        return row, session
+        return row, session, version
 
 
-def _store(db, config, caller, session_id, export_format, scope, expires_at, content_type, body):
-    """The rendered body stored, under the client's lock again: an export another request finished meanwhile
-    is reused instead, and the caps are checked with the body's size."""
+def _store(db, config, caller, session_id, export_format, scope, expires_at, content_type, body, version):
+    """The rendered body stored under `version`, the one read before the body (which may show more, never
+    less), under the client's lock again: an export of that version another request finished meanwhile is
+    reused instead (two identical exports at once may both render; one is kept), and the caps are checked
+    with the body's size."""
     with db.transaction() as conn:
         q.set_statement_timeout(conn, timeout_ms=config.export_statement_timeout_ms)
         q.lock_client_exports(conn, client_id=caller.client_id)
-        version, _ = _source(conn, caller, session_id)
+        _source(conn, caller, session_id)  # 404 if the session went meanwhile
         row = q.reuse_export(conn, session_id=session_id, format=export_format, scope=scope,
                              source_version=version, expires_at=expires_at)
         if row is not None:

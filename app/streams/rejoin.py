@@ -167,9 +167,9 @@ class Rejoin:
         bounded read of parts at a time. False when the message is gone."""
         after = index = 0
         # The reply ended on the primary: a replica serves its pages once it has replayed that far.
-        position = self.db.write_position() if self.db.replicas is not None else None
+        replayed_to = self.db.write_position() if self.db.replicas is not None else None
         while True:
-            with self.db.read(after=position) as conn:
+            with self.db.read(after=replayed_to) as conn:
                 page = q.reply_parts_page(conn, message_id=self.message_id, after=after, max_parts=READ_CHUNKS,
                                           max_bytes=self._read_bytes, payload_fields=PAYLOAD_FIELDS)
             if page is None:
@@ -190,8 +190,8 @@ class Rejoin:
                     index += 1
                     continue
 
-                def read_slice(start, length, ordinal=after, field=field, position=position):
-                    with self.db.read(after=position) as conn:
+                def read_slice(start, length, ordinal=after, field=field):
+                    with self.db.read(after=replayed_to) as conn:
                         return q.reply_part_slice(conn, message_id=self.message_id, ordinal=ordinal, field=field,
                                                   start=start, length=length)
                 if index >= sent:
@@ -227,6 +227,9 @@ class Rejoin:
     def _final(self, state):
         metadata = dict(state["metadata"] or {})
         if state["is_complete"]:
+            if self.db.replicas is not None:
+                # Where a read must look to see the reply as stored (as a send's complete line says).
+                metadata["read_after"] = self.db.write_position()
             return ndjson_line({"type": "complete", "message_id": self.public_id, "metadata": metadata})
         outcome = outcomes.for_stored(metadata.get("stop_reason"))
         return error_line(self.public_id, outcome.error_code, outcome.message, trace=self._trace_id)

@@ -3,11 +3,12 @@
 SELECT pg_current_wal_insert_lsn()::text
 
 -- name: replica_position^
--- Whether this server may serve a read: caught_up (replayed past `after`, NULL without it) and lag_seconds,
--- an upper bound on how stale it is: 0 while it has replayed all it received and is still streaming, else the
--- age of the last commit it replayed (NULL: none replayed since it started). A server not in recovery is
--- current by definition. pg_stat_wal_receiver shows its status only to roles with pg_read_all_stats; without
--- it the bound falls back to the age of the last replayed commit, which is never less than the real lag.
+-- Whether this server may serve a read: primary (not in recovery: never serves, it may have diverged),
+-- caught_up (replayed past `after`, NULL without it) and lag_seconds, how stale it is: 0 while it has replayed
+-- all it received and is still streaming (what the primary sent but it has not received yet is not seen), else
+-- the age of the last commit it replayed, a bound on the staleness (NULL: none replayed since it started;
+-- clocks of both hosts assumed in step). pg_stat_wal_receiver shows its status only to roles with
+-- pg_read_all_stats; without it lag_seconds is always the age of the last replayed commit.
 SELECT NOT pg_is_in_recovery() AS primary,
        pg_last_wal_replay_lsn() >= %(after)s::pg_lsn AS caught_up,
        CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()

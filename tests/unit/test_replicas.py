@@ -2,6 +2,7 @@
 tests/functional/db/test_read_replicas.py)."""
 import time
 
+import gevent
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -11,6 +12,7 @@ from app.errors import classify_database_error
 from app.replicas import READ_AFTER_HEADER, Replicas, valid_token
 from launch.embedded_postgres import free_port
 from support.inprocess import make_config
+from support.waiting import wait_until
 
 
 @pytest.mark.parametrize("token", ["0/16B3748", "ffffffff/FFFFFFFF", "1/0"])
@@ -45,9 +47,9 @@ class Served:
 
 
 def database_reading_from(database_url, read_url, **settings):
-    config = make_config(database_url=database_url, database_read_url=read_url, db_pool_min_size=1,
-                         db_pool_max_size=2, db_pool_timeout_seconds=2, db_outage_wait_seconds=0.2,
-                         read_replica_retry_seconds=60, **settings)
+    config = make_config(**{"database_url": database_url, "database_read_url": read_url, "db_pool_min_size": 1,
+                            "db_pool_max_size": 2, "db_pool_timeout_seconds": 2, "db_outage_wait_seconds": 0.2,
+                            "read_replica_retry_seconds": 60, **settings})
     database = Database(config)
     served = Served()
     database.replicas = Replicas(database.read_pool, config, served)
@@ -55,18 +57,19 @@ def database_reading_from(database_url, read_url, **settings):
     return database, served
 
 
-def test_a_read_url_that_is_a_primary_serves_every_read(database_url):
+def test_a_read_url_that_is_not_a_standby_serves_no_read(database_url):
+    # A promoted replica, or a primary named by mistake, may have diverged from DATABASE_URL: never read there.
     database, served = database_reading_from(database_url, database_url)
     try:
         with database.read() as conn:
-            assert conn is not None and conn.execute("SELECT 1 AS one").fetchone() == {"one": 1}
+            assert conn.execute("SELECT 1 AS one").fetchone() == {"one": 1}
         token = read_after.set(database.write_position())
         try:
             with database.read():
                 pass
         finally:
             read_after.reset(token)
-        assert served.reads == [("replica", "fresh"), ("replica", "caught_up")]
+        assert served.reads == [("primary", "not_standby"), ("primary", "not_standby")]
     finally:
         database.close()
 
@@ -109,6 +112,25 @@ def test_a_read_url_may_name_several_hosts_and_libpq_skips_the_one_that_is_down(
     try:
         with database.read() as conn:
             assert conn.execute("SELECT 1 AS one").fetchone() == {"one": 1}
-        assert served.reads == [("replica", "fresh")]
+        # libpq reached the live host (a primary here, so the check itself says no): not "unavailable".
+        assert served.reads == [("primary", "not_standby")]
+    finally:
+        database.close()
+
+
+def test_a_replica_pool_with_a_full_queue_sends_the_read_to_the_primary_without_resting(database_url):
+    database, served = database_reading_from(database_url, database_url, db_pool_max_size=1, db_pool_max_waiting=1)
+    try:
+        held = database.read_pool.getconn()
+        waiting = gevent.spawn(database.read_pool.getconn, timeout=10)
+        wait_until(lambda: database.read_pool.get_stats().get("requests_waiting") == 1, message="a queued read")
+        with database.read() as conn:
+            assert conn.execute("SELECT 1 AS one").fetchone() == {"one": 1}
+        database.read_pool.putconn(held)
+        database.read_pool.putconn(waiting.get(timeout=10))
+        with database.read():
+            pass
+        # Busy is not down: the next read tried the replica again (and found a primary there).
+        assert served.reads == [("primary", "busy"), ("primary", "not_standby")]
     finally:
         database.close()

@@ -9,7 +9,7 @@ import requests
 from app import migrations
 from loadtests.replica_pair import StreamingPair
 from loadtests.replica_reads import reads_counted
-from support.backends import Backend
+from support.backends import Backend, chunk, complete, ndjson, stream_answer
 from support.engine import Api, EngineProcess, close_clients, expect, read_ndjson
 from support.waiting import wait_until
 
@@ -132,7 +132,7 @@ def test_reads_without_a_token_are_served_by_the_replica(pair, engines, session_
     assert more(building, reads(engines["writer"])) == {("replica", "caught_up"): 1}
     position = pair.primary_position()
     wait_until(lambda: pair.replayed_past(position), timeout=30, message="the standby to replay the writes")
-    replica_commits = _standby_commits(pair)
+    replica_scans = _standby_scans(pair)
     before = reads(engines["reader"])
 
     reader = api["reader"]
@@ -153,14 +153,16 @@ def test_reads_without_a_token_are_served_by_the_replica(pair, engines, session_
     counted = more(before, reads(engines["reader"]))
     # The replay: its ended reply's head on the primary (as for a live one), its stored parts on a replica.
     assert counted == {("replica", "fresh"): 10, ("replica", "caught_up"): 1}, counted
-    # Counted on the standby too: its own statistics saw those transactions (flushed within seconds).
-    wait_until(lambda: _standby_commits(pair) >= replica_commits + 10, timeout=30,
+    # Counted on the standby too: its own statistics saw the reads scan its tables (flushed within seconds; the
+    # engine's check and this poll scan none).
+    wait_until(lambda: _standby_scans(pair) >= replica_scans + 10, timeout=30,
                message="the standby's statistics to count the reads")
 
 
-def _standby_commits(pair):
-    return pair.ask(pair.standby.url, "SELECT xact_commit FROM pg_stat_database "
-                                       "WHERE datname = current_database()")["xact_commit"]
+def _standby_scans(pair):
+    return pair.ask(pair.standby.url, "SELECT sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)) AS scans "
+                                      "FROM pg_stat_user_tables WHERE relname IN "
+                                      "('sessions', 'messages', 'share_tokens', 'exports')")["scans"]
 
 
 def test_a_replica_too_far_behind_costs_no_errors(pair, engines, session_type, caught_up):
@@ -201,3 +203,22 @@ def reads_on_replica(api, engine, session_id):
     before = reads(engine).get(("replica", "fresh"), 0)
     expect(api.get(f"/sessions/{session_id}"), 200)
     return reads(engine).get(("replica", "fresh"), 0) > before
+
+
+def test_a_long_ended_reply_is_replayed_from_the_replica_in_slices(pair, engines, session_type, backend, caught_up):
+    words = "pelican " * 40_000  # 320 KB: more than one read, so the replay reads its part in slices
+    backend.on("message.new", lambda event, environ: stream_answer(iter([ndjson(chunk(words), complete())])))
+    try:
+        api = clients(engines)
+        session_id = api["writer"].create_session(session_type)
+        reply_id = api["writer"].send(session_id, "a long one please").message_id  # stored with no chunk log
+    finally:
+        backend.handlers.pop("message.new")
+    before = reads(engines["reader"])
+    replay = api["reader"].get(f"/messages/{reply_id}/stream", stream=True)
+    events = list(read_ndjson(replay))
+    assert [e["type"] for e in events] == ["start", "chunk", "complete"]
+    assert events[1]["chunk"]["content"] == words and events[-1]["metadata"]["read_after"]
+    counted = more(before, reads(engines["reader"]))
+    # The page and each slice on the replica, all with the position the reply ended at.
+    assert set(counted) == {("replica", "caught_up")} and counted[("replica", "caught_up")] >= 3, counted
