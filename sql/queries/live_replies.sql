@@ -60,10 +60,9 @@ UPDATE messages
 RETURNING id, notify_reply(id, 'end') AS notified;
 
 -- name: renew_leases*
--- Extend this instance's leases (%(session_ids)s and %(message_ids)s: pairs, in the same order); returns the rows still live, with any stop asked for meanwhile.
+-- Extend this instance's leases (of replies %(message_ids)s, in sessions %(session_ids)s: a message id is never reused, so the two lists need no pairing); returns the rows still live, with any stop asked for meanwhile.
 UPDATE live_replies l SET lease_expires_at = clock_timestamp() + make_interval(secs => %(lease_seconds)s)
-  FROM unnest(%(session_ids)s::uuid[], %(message_ids)s::uuid[]) AS held (session_id, message_id)
- WHERE l.session_id = held.session_id AND l.message_id = held.message_id
+ WHERE l.session_id = ANY(%(session_ids)s::uuid[]) AND l.message_id = ANY(%(message_ids)s::uuid[])
 RETURNING l.message_id, l.stop_requested;
 
 -- name: lapsed_replies*
@@ -131,16 +130,16 @@ WITH batches AS (
 )
 SELECT m.id, m.is_complete, m.metadata,
        (l.message_id IS NOT NULL OR EXISTS (SELECT 1 FROM queued_replies q
-                                              WHERE q.session_id = m.session_id AND q.message_id = m.id)) AS live,
-       EXISTS (SELECT 1 FROM reply_chunks c WHERE c.session_id = m.session_id AND c.message_id = m.id) AS has_chunks,
+                                              WHERE q.session_id = %(session_id)s AND q.message_id = m.id)) AS live,
+       EXISTS (SELECT 1 FROM reply_chunks c WHERE c.session_id = %(session_id)s AND c.message_id = m.id) AS has_chunks,
        coalesce((SELECT jsonb_agg(chunk ORDER BY index) FROM page
                   WHERE bytes_before < %(max_bytes)s AND rank <= %(max_chunks)s), '[]') AS chunks,
        EXISTS (SELECT 1 FROM page WHERE bytes_before >= %(max_bytes)s OR rank > %(max_chunks)s)
            OR EXISTS (SELECT 1 FROM reply_chunks c
-                       WHERE c.session_id = m.session_id AND c.message_id = m.id
+                       WHERE c.session_id = %(session_id)s AND c.message_id = m.id
                          AND c.first_index > (SELECT max(first_index) FROM batches)) AS more
   FROM messages m
-  LEFT JOIN live_replies l ON l.session_id = m.session_id AND l.message_id = m.id
+  LEFT JOIN live_replies l ON l.session_id = %(session_id)s AND l.message_id = m.id
  WHERE m.session_id = %(session_id)s AND m.id = %(message_id)s;
 
 -- name: reply_chunk_slice$
