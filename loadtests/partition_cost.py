@@ -138,8 +138,11 @@ HOT = {
     "busy check (send_turn)": ("SELECT l.message_id FROM live_replies l JOIN messages m ON m.session_id = $1::uuid "
                                "AND m.id = l.message_id WHERE l.session_id = $1::uuid AND m.is_active",
                                lambda s: (s,)),
-    "lease renewal": ("SELECT l.message_id FROM live_replies l WHERE l.session_id = ANY($1::uuid[]) "
-                      "AND l.message_id = ANY($2::uuid[])", lambda s: ([s], [uuid.uuid4()])),
+    # A worker's renewal names the replies of many sessions: `= ANY(array)` prunes only at plan time (PostgreSQL
+    # 15), so its generic plan probes every partition's key, once per renewal round (not per exchange).
+    "lease renewal (across sessions)": ("SELECT l.message_id FROM live_replies l "
+                                        "WHERE l.session_id = ANY($1::uuid[]) AND l.message_id = ANY($2::uuid[])",
+                                        lambda s: ([s], [uuid.uuid4()])),
 }
 
 
