@@ -16,9 +16,9 @@ exchange. Three sides, three databases of one embedded server (a fresh server pe
   (partition_by_session, docs/partitioning.md).
 
 Ratios keyed/before (what the new keys cost the default) and partitioned/keyed (what partitioning costs; flat
-across depths when every statement of the exchange prunes to one partition). With `--plans`, the generic plans of
-the hot statements on the partitioned side are checked for pruning (`Subplans Removed`). Writes its section of
-loadtests/reports/<date>/report.md.
+across depths when every statement of the exchange prunes to one partition). The generic plans of the hot statements
+on the partitioned side are checked for pruning too (the partitions each reads). Writes its section of
+loadtests/reports/<date>/partitioning.md.
 """
 import argparse
 import datetime
@@ -246,7 +246,7 @@ def main():
     out_dir = args.out or os.path.join(ROOT, "loadtests", "reports", datetime.date.today().isoformat())
     os.makedirs(out_dir, exist_ok=True)
     result = run(args)
-    print(f"report: {write_section(out_dir, 'partition-cost', section(result), result)}")
+    print(f"report: {write_section(out_dir, 'partition-cost', section(result), result, 'partitioning.md')}")
     print(section(result))
 
 
