@@ -20,8 +20,6 @@ across depths when every statement of the exchange prunes to one partition). The
 on the partitioned side are checked for pruning too (the partitions each reads). Writes its section of
 loadtests/reports/<date>/partitioning.md.
 """
-import argparse
-import datetime
 import os
 import re
 import subprocess
@@ -40,8 +38,19 @@ from app.db import Queries, queries as engine_sql
 from launch.embedded_postgres import EmbeddedPostgres
 from loadtests.cluster import ROOT
 from loadtests.conversations import write_chains
-from loadtests.report_sections import write_section
-from loadtests.statement_cost import ANSWER, CHUNKS, QUESTION, SESSION_TYPE, SESSIONS, _cpu_ns, exchanges_at
+from loadtests.statement_cost import (
+    ANSWER,
+    CHUNKS,
+    QUESTION,
+    SESSION_TYPE,
+    SESSIONS,
+    _cpu_ns,
+    exchange_arguments,
+    exchanges_at,
+    measured,
+    median_ratio,
+    run_and_report,
+)
 
 SIDES = ("before", "keyed", "partitioned")
 
@@ -185,14 +194,7 @@ def run(args):
             depths.append(entry)
         finally:
             server.stop()
-    return {"when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "params": {k: v for k, v in vars(args).items() if k != "out"}, "depths": depths}
-
-
-def median_ratio(windows, side, against):
-    cpu = {(w["side"], w["round"]): w["pg_cpu_ms"] for w in windows}
-    ratios = sorted(cpu[(side, r)] / cpu[(against, r)] for s, r in cpu if s == side)
-    return ratios[len(ratios) // 2]
+    return measured(args, depths)
 
 
 def section(result):
@@ -234,20 +236,10 @@ def section(result):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--exchanges", type=int, default=1000, help="per side and round")
-    parser.add_argument("--depths", type=lambda text: [int(d) for d in text.split(",")], default=[2, 100, 1000],
-                        help="messages per session at the start, comma-separated")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = exchange_arguments(__doc__, [2, 100, 1000])
     parser.add_argument("--partitions", type=int, default=16)
     parser.add_argument("--before", default="f9752e0", help="the git revision whose schema is the `before` side")
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args()
-    out_dir = args.out or os.path.join(ROOT, "loadtests", "reports", datetime.date.today().isoformat())
-    os.makedirs(out_dir, exist_ok=True)
-    result = run(args)
-    print(f"report: {write_section(out_dir, 'partition-cost', section(result), result, 'partitioning.md')}")
-    print(section(result))
+    run_and_report(parser.parse_args(), run, section, "partition-cost", "partitioning.md")
 
 
 if __name__ == "__main__":
