@@ -174,7 +174,7 @@ def executed_partitions(plan_lines):
     """The partitions a plan (EXPLAIN ANALYZE text) read: scans of `<table>_p<n>` not marked never executed (a
     ModifyTable lists every partition it may write, pruned or not: not a read)."""
     return sorted({match.group(1) for line in plan_lines if "never executed" not in line
-                   for match in [re.search(r"Scan .*?on (\w+_p\d+)\b", line)] if match})
+                   for match in [re.search(r"Scan\b.*? on (\w+_p\d+)\b", line)] if match})
 
 
 def run(args):

@@ -193,7 +193,7 @@ def _partitions_read(conn, statement, params):
                 psycopg.sql.Identifier(name), literals))]
         conn.execute(f"DEALLOCATE {name}")
     return {match.group(1) for line in plan if "never executed" not in line
-            for match in [re.search(r"Scan .*?on (\w+_p\d+)\b", line)] if match}, plan
+            for match in [re.search(r"Scan\b.*? on (\w+_p\d+)\b", line)] if match}, plan
 
 
 def test_the_hot_statements_read_one_partition_each_with_generic_plans(partitioned):
