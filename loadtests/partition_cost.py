@@ -209,8 +209,10 @@ def section(result):
     lines = ["<!-- partition-cost:start -->", "", "## Partitioned by session against plain, statements alone", "",
              f"Measured {result['when']} by `python -m loadtests.partition_cost --exchanges {params['exchanges']} "
              f"--depths {depths} --rounds {params['rounds']} --partitions {params['partitions']} "
-             f"--before {params['before']}`: statement_cost's method (the engine's exchange as SQL alone, "
-             "`send_turn` then `finish_live_reply` with one chunk row, 100 sessions a side pre-filled to the depth, "
+             f"--before {params['before']} --background {params['background']}`: statement_cost's method (the "
+             "engine's exchange as SQL alone, `send_turn` then `finish_live_reply` with one chunk row, 100 sessions a "
+             f"side pre-filled to the depth, beside {params['background']:,} sessions of 10 messages no exchange "
+             "touches, "
              "each side's CPU from /proc/<pid>/schedstat of its one server process, the sides alternating exchange "
              "by exchange) with three sides, three databases of one server: `before`, the schema and statements of "
              f"{params['before']} (before migration 026's session keys); `keyed`, this release plain (the "

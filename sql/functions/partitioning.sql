@@ -29,8 +29,8 @@ BEGIN
     END LOOP;
     -- Generic plans for every prepared statement (psycopg's, PL/pgSQL's, the foreign keys' checks) from the next
     -- connection on. A generic plan over partitioned tables is costed with every partition (it prunes only when
-    -- it runs), so PostgreSQL's default choice kept planning the engine's statements afresh on every call: 1.9 ms
-    -- of PostgreSQL CPU per exchange against 1.3 forced generic, 0.9 unpartitioned (16 partitions, 2 messages;
+    -- it runs), so PostgreSQL's default choice kept planning the engine's statements afresh on every call: 1.82 ms
+    -- of PostgreSQL CPU per exchange against 1.24 forced generic, 0.88 unpartitioned (16 partitions, 2 messages;
     -- loadtests/reports/2026-12-04/partitioning.md). The engine's statements are written for generic plans
     -- (docs/architecture.md).
     EXECUTE format('ALTER DATABASE %I SET plan_cache_mode = force_generic_plan', current_database());
