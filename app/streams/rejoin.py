@@ -58,8 +58,7 @@ def offset_expired(db, message_id, offset, chunk_log):
     if offset == 0 or chunk_log == "off":
         return False
     with db.transaction() as conn:
-        return bool(q.chunk_log_gone(conn, session_id=q.session_of_message(conn, id=message_id),
-                                     message_id=message_id))
+        return bool(q.chunk_log_gone(conn, message_id=message_id))
 
 
 class Rejoin:

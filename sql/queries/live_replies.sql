@@ -209,6 +209,9 @@ WITH cutoff AS MATERIALIZED (
 SELECT count(*) FROM gone;
 
 -- name: chunk_log_gone$
--- Whether a reply has ended and holds no chunk log (pruned after its grace, or it never streamed a chunk).
-SELECT NOT EXISTS (SELECT 1 FROM live_replies WHERE session_id = %(session_id)s AND message_id = %(message_id)s)
-   AND NOT EXISTS (SELECT 1 FROM reply_chunks WHERE session_id = %(session_id)s AND message_id = %(message_id)s);
+-- Whether a reply has ended and holds no chunk log (pruned after its grace, or it never streamed a chunk). A rejoin's check, by the message's id alone (its request has no session): the session is looked up once, and the live row and the log in it.
+WITH reply AS (SELECT m.session_id FROM messages m WHERE m.id = %(message_id)s)
+SELECT NOT EXISTS (SELECT 1 FROM live_replies WHERE session_id = (SELECT session_id FROM reply)
+                                                AND message_id = %(message_id)s)
+   AND NOT EXISTS (SELECT 1 FROM reply_chunks WHERE session_id = (SELECT session_id FROM reply)
+                                                AND message_id = %(message_id)s);
