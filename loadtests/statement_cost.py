@@ -86,7 +86,8 @@ def _engine_exchange(conn, session_id):
 
 
 # --variants: the engine's exchange with parts left out, to say what each part costs (not a working engine).
-CLAIM_AND_STORE = """WITH claimed AS (DELETE FROM live_replies WHERE message_id = %(id)s RETURNING message_id)
+CLAIM_AND_STORE = """WITH claimed AS (DELETE FROM live_replies WHERE session_id = %(session_id)s AND message_id = %(id)s
+                 RETURNING message_id)
 UPDATE messages m SET content = %(content)s, is_complete = true, metadata = m.metadata || %(metadata)s,
        updated_at = clock_timestamp()
   FROM claimed WHERE m.id = claimed.message_id AND m.session_id = %(session_id)s"""
