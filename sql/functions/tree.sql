@@ -110,6 +110,8 @@ $$;
 
 -- The one walk up: from a message (of `p_session_id`, when given) to its root, one primary-key lookup per
 -- level, in the message's session (so in one partition: docs/partitioning.md); `height` 0 is the message itself.
+-- Each level's lookup is a LATERAL (… LIMIT 1), so it stays a lookup: on partitioned tables a generic plan
+-- otherwise joined each level to a scan of every partition (2 s for 3,000 levels, against 7 ms).
 CREATE OR REPLACE FUNCTION path_ascent(p_message_id uuid, p_session_id uuid DEFAULT NULL)
 RETURNS TABLE (id uuid, parent_id uuid, role text, is_active boolean, is_hidden_from_user boolean,
                recipient_client_id text, history_item text, variant_index integer, height integer)
@@ -126,6 +128,7 @@ LANGUAGE sql STABLE AS $$
                SELECT m.session_id, m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user,
                       m.recipient_client_id, m.history_item, m.variant_index
                  FROM messages m WHERE m.session_id = up.session_id AND m.id = up.parent_id
+                LIMIT 1
          ) parent
     )
     SELECT up.id, up.parent_id, up.role, up.is_active, up.is_hidden_from_user, up.recipient_client_id,

@@ -57,7 +57,8 @@ WITH RECURSIVE up AS (
     SELECT parent.*
       FROM up
      CROSS JOIN LATERAL (SELECT m.id, m.parent_id, m.is_active, m.recipient_client_id
-                           FROM messages m WHERE m.session_id = %(session_id)s AND m.id = up.parent_id) parent
+                           FROM messages m WHERE m.session_id = %(session_id)s AND m.id = up.parent_id
+                          LIMIT 1) parent
      WHERE up.is_active
        AND (up.recipient_client_id IS NULL OR up.recipient_client_id = %(recipient)s::text)
 ), steps AS (
