@@ -25,14 +25,43 @@ def _database():
     return database
 
 
-@db_cli.command("upgrade")
-def db_upgrade():
-    """Apply pending migrations from sql/migrations."""
+def _session_database_url():
     config = current_services().config
     if not config.database_url:
         raise click.ClickException("DATABASE_URL is not set")
-    applied = migrations.upgrade(config.session_database_url)  # an advisory lock: not through a pooler
+    return config.session_database_url  # an advisory lock: not through a pooler
+
+
+def _partitions_setting():
+    """DATABASE_PARTITIONS: hash partitions by session for `db upgrade` (unset or 0: the plain layout). Read here,
+    not in the app's config: only the upgrade acts on it (docs/partitioning.md)."""
+    text = os.environ.get("DATABASE_PARTITIONS", "").strip()
+    if text in ("", "0"):
+        return None
+    if not text.isdigit() or not 2 <= int(text) <= 1024:
+        raise click.ClickException("DATABASE_PARTITIONS must be 0 or a whole number from 2 to 1024")
+    return int(text)
+
+
+@db_cli.command("upgrade")
+def db_upgrade():
+    """Apply pending migrations from sql/migrations (then partition, with DATABASE_PARTITIONS)."""
+    partitions = _partitions_setting()
+    applied = migrations.upgrade(_session_database_url(), partitions=partitions)
     click.echo(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+    if partitions:
+        click.echo(f"per-session tables hash-partitioned by session ({partitions} partitions)")
+
+
+@db_cli.command("partition")
+@click.option("--partitions", type=click.IntRange(2, 1024), required=True,
+              help="How many hash partitions each per-session table gets.")
+def db_partition(partitions):
+    """Hash-partition the per-session tables by session_id, in one transaction (tables already partitioned are left
+    as they are)."""
+    converted = migrations.partition(_session_database_url(), partitions)
+    click.echo(f"partitioned ({partitions} partitions): {', '.join(converted)}" if converted
+               else "already partitioned")
 
 
 @click.command("token")

@@ -9,6 +9,10 @@ the others wait.
 A migration may rewrite a large table, and the replicas waiting for it hear nothing meanwhile: neither
 is a hung server, so DB_SILENCE_SECONDS is lifted while migrations run (app.gevent_wait).
 
+Every migration from 026 on must work on both layouts of the per-session tables: plain, and hash-partitioned by
+session (`partition`, docs/partitioning.md). A partitioned table takes no exclusion constraint or storage setting
+of its own (its partitions do), and every unique key must hold session_id.
+
 Numbers 009 and 011 were never used (drafts folded into their neighbours before landing). Leave the gaps:
 a database that applied 010 would apply a new 009 after it, out of the order its author assumed.
 """
@@ -33,8 +37,9 @@ def functions():
     return sorted(f for f in os.listdir(FUNCTIONS_DIR) if f.endswith(".sql"))
 
 
-def upgrade(database_url):
-    """Apply what is missing, then every function definition; returns the migration versions applied now."""
+def upgrade(database_url, partitions=None):
+    """Apply what is missing, then every function definition; returns the migration versions applied now. With
+    `partitions`, the per-session tables not partitioned yet are then converted (`partition`)."""
     applied_now = []
     # The silence limit is lifted, not the connect timeout: a hung server still fails the job.
     with silence_allowed(), psycopg.connect(database_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
@@ -59,6 +64,25 @@ def upgrade(database_url):
                 for filename in functions():
                     with open(os.path.join(FUNCTIONS_DIR, filename), encoding="utf-8") as handle:
                         conn.execute(handle.read())
+            if partitions:
+                _partition(conn, partitions)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
     return applied_now
+
+
+def partition(database_url, partitions):
+    """Convert the per-session tables into `partitions` hash partitions by session_id, in one transaction (the
+    schema upgraded first); returns the tables converted now (none when they already were)."""
+    upgrade(database_url)
+    with silence_allowed(), psycopg.connect(database_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        try:
+            return _partition(conn, partitions)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+
+def _partition(conn, partitions):
+    with conn.transaction():
+        return [row[0] for row in conn.execute("SELECT partition_by_session(%s)", (partitions,))]

@@ -40,7 +40,8 @@ def batches_per_exchange(database_url, prefix):
     with psycopg.connect(database_url, autocommit=True) as conn:
         return conn.execute(
             "SELECT count(c.*)::float / nullif(count(DISTINCT m.id), 0) FROM messages m "
-            "JOIN sessions s ON s.id = m.session_id LEFT JOIN reply_chunks c ON c.message_id = m.id "
+            "JOIN sessions s ON s.id = m.session_id LEFT JOIN reply_chunks c "
+            "ON c.session_id = m.session_id AND c.message_id = m.id "
             "WHERE s.client_id LIKE %s AND m.role = 'assistant'", (prefix + "-%",)).fetchone()[0]
 
 

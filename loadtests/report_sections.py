@@ -14,12 +14,13 @@ def report_dir(out=None):
     return path
 
 
-def write_section(out_dir, name, block, result):
-    """`name` gives the markers (<!-- name:start --> … <!-- name:end -->) and the JSON file (name.json)."""
+def write_section(out_dir, name, block, result, filename="report.md"):
+    """`name` gives the markers (<!-- name:start --> … <!-- name:end -->) and the JSON file (name.json); `filename`
+    the report it goes into, in `out_dir`."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     if not block.startswith(start) or not block.rstrip().endswith(end):
         raise ValueError(f"a {name} section must begin and end with its markers")
-    path = os.path.join(out_dir, "report.md")
+    path = os.path.join(out_dir, filename)
     text = open(path).read() if os.path.exists(path) else f"# Chat Engine benchmark — {result['when'][:10]}\n"
     if start in text and end in text:
         head, rest = text.split(start, 1)

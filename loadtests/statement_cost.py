@@ -86,7 +86,8 @@ def _engine_exchange(conn, session_id):
 
 
 # --variants: the engine's exchange with parts left out, to say what each part costs (not a working engine).
-CLAIM_AND_STORE = """WITH claimed AS (DELETE FROM live_replies WHERE message_id = %(id)s RETURNING message_id)
+CLAIM_AND_STORE = """WITH claimed AS (DELETE FROM live_replies WHERE session_id = %(session_id)s AND message_id = %(id)s
+                 RETURNING message_id)
 UPDATE messages m SET content = %(content)s, is_complete = true, metadata = m.metadata || %(metadata)s,
        updated_at = clock_timestamp()
   FROM claimed WHERE m.id = claimed.message_id AND m.session_id = %(session_id)s"""
@@ -194,13 +195,18 @@ def run(args):
                            "windows": _rounds(server.url, sides, exchanges, args)})
         finally:
             server.stop()
+    return measured(args, depths)
+
+
+def measured(args, depths):
+    """A run's result: when, its arguments, and per depth its windows."""
     return {"when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "params": {k: v for k, v in vars(args).items() if k != "out"}, "depths": depths}
 
 
-def median_ratio(windows, side="engine"):
+def median_ratio(windows, side="engine", against="relay"):
     cpu = {(w["side"], w["round"]): w["pg_cpu_ms"] for w in windows}
-    ratios = sorted(cpu[(side, r)] / cpu[("relay", r)] for s, r in cpu if s == side)
+    ratios = sorted(cpu[(side, r)] / cpu[(against, r)] for s, r in cpu if s == side)
     return ratios[len(ratios) // 2]
 
 
@@ -246,22 +252,32 @@ def section(result):
     return "\n".join(lines)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def exchange_arguments(doc, depths):
+    """The arguments of this benchmark and of those built on its method (loadtests/partition_cost.py)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exchanges", type=int, default=1000, help="per side and round")
-    parser.add_argument("--depths", type=lambda text: [int(d) for d in text.split(",")], default=[2, 1000],
+    parser.add_argument("--depths", type=lambda text: [int(d) for d in text.split(",")], default=depths,
                         help="messages per session at the start, comma-separated")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", default=None)
+    return parser
+
+
+def run_and_report(args, measure, present, name, filename="report.md"):
+    """Run, write the section `name` into loadtests/reports/<date>/`filename` (or --out), print it."""
+    out_dir = args.out or os.path.join(ROOT, "loadtests", "reports", datetime.date.today().isoformat())
+    os.makedirs(out_dir, exist_ok=True)
+    result = measure(args)
+    print(f"report: {write_section(out_dir, name, present(result), result, filename)}")
+    print(present(result))
+
+
+def main():
+    parser = exchange_arguments(__doc__, [2, 1000])
     parser.add_argument("--functions", action="store_true", help="PostgreSQL's per-function timings too")
     parser.add_argument("--variants", action="store_true",
                         help="also the engine's exchange without its chunk row, then without its live row")
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args()
-    out_dir = args.out or os.path.join(ROOT, "loadtests", "reports", datetime.date.today().isoformat())
-    os.makedirs(out_dir, exist_ok=True)
-    result = run(args)
-    print(f"report: {write_section(out_dir, 'statement-cost', section(result), result)}")
-    print(section(result))
+    run_and_report(parser.parse_args(), run, section, "statement-cost")
 
 
 if __name__ == "__main__":

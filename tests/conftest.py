@@ -36,6 +36,9 @@ flask.Flask.test_client_class = ServerLikeClient
 TABLES = ("session_types, sessions, messages, share_tokens, reactions, exports, idempotency_keys, webhook_notices, "
           "client_feeds, client_events")
 CHECKS = checks()
+# CHAT_ENGINE_TEST_PARTITIONS=16: the whole suite on the per-session tables hash-partitioned by session, 16 partitions
+# each (docs/partitioning.md); unset, the plain layout.
+PARTITIONS = int(os.environ.get("CHAT_ENGINE_TEST_PARTITIONS") or 0) or None
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +59,7 @@ def postgres_url():
 
 @pytest.fixture(scope="session")
 def database_url(postgres_url):
-    migrations.upgrade(postgres_url)
+    migrations.upgrade(postgres_url, partitions=PARTITIONS)
     return postgres_url
 
 

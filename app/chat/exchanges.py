@@ -86,7 +86,7 @@ class Exchange:
                 if self.live and refused_by_database(exc):
                     # Refused for what it carries: a retry cannot help, and the live row must not keep
                     # the session busy. The relay still tells its client that the reply was not stored.
-                    replies.end_unstored(self.db, self.message_id)
+                    replies.end_unstored(self.db, self.session_id, self.message_id)
                     raise
                 if not database_unreachable(exc) or time.monotonic() >= deadline:
                     raise
@@ -110,13 +110,13 @@ class Exchange:
                 self.queue_waiting = finished["queue_waiting"]
                 self._tell_backend(conn, parts, outcome)
                 if self.tells_variant:
-                    self.variant_info = q.variant_place(conn, message_id=self.message_id)
+                    self.variant_info = q.variant_place(conn, session_id=self.session_id, message_id=self.message_id)
                 return True
             if not retry:
                 return False
             # A retry that finds the reply ended: the attempt before may have committed before its
             # connection died (its answer lost), or another party ended it. The stored end tells which.
-            stored = q.reply_end(conn, message_id=self.message_id)
+            stored = q.reply_end(conn, session_id=self.session_id, message_id=self.message_id)
             return stored is not None and stored["is_complete"] == outcome.complete \
                 and stored["stop_reason"] == metadata.get("stop_reason") and stored["content"] == parts
 
@@ -190,8 +190,9 @@ class Busy(Exception):
     """The session's active path ends in a reply still streaming (a send or recreate with if_busy other
     than parallel): what to do about it is the caller's policy (app.streams.starting)."""
 
-    def __init__(self, message_id, lapsed):
+    def __init__(self, session_id, message_id, lapsed):
         super().__init__("a reply is still streaming")
+        self.session_id = session_id
         self.message_id = message_id
         self.lapsed = lapsed  # its lease lapsed: its instance stopped renewing it
 
@@ -263,7 +264,7 @@ def _start_continuing(db, webhooks, caller, session_id, turn):
         if not placed["placed"] and turn.options.if_busy == "enqueue":
             return _enqueue(conn, webhooks.config, session_id, caller, turn, placed["busy_message_id"])
         if not placed["placed"]:
-            raise Busy(placed["busy_message_id"], placed["busy_lapsed"])
+            raise Busy(session_id, placed["busy_message_id"], placed["busy_lapsed"])
         return _turn_exchange(db, webhooks, conn, admission, placed["session"], turn,
                               events.JsonText(placed["history"]), placed["history_window"], placed["path_messages"])
 
@@ -416,7 +417,7 @@ def _place_turn(conn, session, turn, config):
         # Read after the lock: a fresh snapshot sees a send that committed while this one waited for it.
         in_flight = q.busy_reply_of_session(conn, session_id=session_id)
         if in_flight is not None:
-            raise Busy(in_flight["message_id"], in_flight["lapsed"])
+            raise Busy(session_id, in_flight["message_id"], in_flight["lapsed"])
     if branching and (not path or path[-1]["is_hidden_from_user"]):
         raise message_not_found(parent_id)
     if q.insert_user_turn(conn, session_id=session_id, parent_id=parent_id, recipient_client_id=turn.recipient,

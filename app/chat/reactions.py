@@ -26,10 +26,12 @@ def react(db, caller, message_id, reaction_type, comment=None, reasons=()):
                                               client_id=caller.client_id)
         feedback_changed = False
         if reaction_type == "none":
-            removed = q.delete_reaction(conn, message_id=message_id, user_id=caller.client_id)
+            removed = q.delete_reaction(conn, session_id=message["session_id"], message_id=message_id,
+                                        user_id=caller.client_id)
             previous = removed["previous"] if removed else None
         else:
-            stored = q.set_reaction(conn, message_id=message_id, user_id=caller.client_id,
+            stored = q.set_reaction(conn, session_id=message["session_id"], message_id=message_id,
+                                    user_id=caller.client_id,
                                     reaction_type=reaction_type, comment=comment or None, reasons=reasons)
             previous, feedback_changed = stored["previous"], stored["feedback_changed"]
         applied = (previous or "none") != reaction_type or feedback_changed
@@ -45,7 +47,7 @@ def react(db, caller, message_id, reaction_type, comment=None, reasons=()):
 
 
 def summaries(db, caller, message_ids):
-    """{message_id: {"likes", "dislikes", "mine"}} for the messages that have reactions."""
+    """{message_id: {"likes", "dislikes", "mine"}} for the messages (of one session) that have reactions."""
     if not message_ids:
         return {}
     with db.transaction() as conn:

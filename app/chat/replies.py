@@ -46,18 +46,18 @@ def end_metadata(backend_metadata, stop_reason):
     return metadata
 
 
-def end_unstored(db, message_id, lapsed_only=False, judge_settle=None):
+def end_unstored(db, session_id, message_id, lapsed_only=False, judge_settle=None):
     """The last resort when the database refuses a reply's content: the live row goes, so the session
     takes messages again and no sweep retries it forever; the message keeps what it had and says
     `storage_refused`. Returns [] (the content stored), or None when it was not live."""
     with db.transaction() as conn:
-        row = q.live_reply(conn, message_id=message_id)
-        if row is None:
+        if q.live_reply(conn, session_id=session_id, message_id=message_id) is None:
             return None
-        q.lock_session_row(conn, id=row["session_id"])
-        if q.claim_live_reply(conn, message_id=message_id, lapsed_only=lapsed_only,
-                               judge_settle=judge_settle) is None:
+        q.lock_session_row(conn, id=session_id)
+        if q.claim_live_reply(conn, session_id=session_id, message_id=message_id, lapsed_only=lapsed_only,
+                              judge_settle=judge_settle) is None:
             return None
-        q.end_unstored_reply(conn, message_id=message_id, metadata=Jsonb({"stop_reason": STORAGE_REFUSED}))
+        q.end_unstored_reply(conn, session_id=session_id, message_id=message_id,
+                             metadata=Jsonb({"stop_reason": STORAGE_REFUSED}))
     get_metrics().reply_ended(STORAGE_REFUSED)
     return []

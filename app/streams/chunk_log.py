@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 
 class ChunkLog:
-    def __init__(self, db, message_id, interval):
+    def __init__(self, db, session_id, message_id, interval):
         self.db = db
+        self.session_id = session_id
         self.message_id = message_id
         self.interval = interval
         self.pending = []
@@ -48,7 +49,8 @@ class ChunkLog:
             batch = list(self.pending)
             try:
                 with self.db.transaction() as conn:
-                    q.append_reply_chunks(conn, message_id=self.message_id, batches=chunk_rows(self.flushed, batch))
+                    q.append_reply_chunks(conn, session_id=self.session_id, message_id=self.message_id,
+                                          batches=chunk_rows(self.flushed, batch))
             except Exception as exc:  # noqa: BLE001 - the batch stays pending; the final save stores it
                 log.warning("could not store chunks of %s: %s", self.message_id, exc)
                 return

@@ -68,7 +68,8 @@ class LeaseKeeper:
         if not relays:
             return
         with self.db.transaction(reserved=True) as conn:  # a lease lapsing under load would end live replies
-            rows = q.renew_leases(conn, message_ids=list(relays), lease_seconds=self.lease_seconds)
+            rows = q.renew_leases(conn, session_ids=[relay.session_id for relay in relays.values()],
+                                  message_ids=list(relays), lease_seconds=self.lease_seconds)
         still_live = {row["message_id"]: row["stop_requested"] for row in rows}
         for message_id, relay in relays.items():
             if message_id not in still_live:

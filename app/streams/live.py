@@ -22,13 +22,13 @@ from app.webhooks.replies import merge_chunks
 log = logging.getLogger(__name__)
 
 
-def request_stop(db, message_id, reason):
+def request_stop(db, session_id, message_id, reason):
     """Ask the streaming instance to stop the reply; False when it is not streaming."""
     with db.transaction() as conn:
-        return q.request_stop(conn, message_id=message_id, reason=reason) is not None
+        return q.request_stop(conn, session_id=session_id, message_id=message_id, reason=reason) is not None
 
 
-def wait_ended(db, signals, message_id, seconds):
+def wait_ended(db, signals, session_id, message_id, seconds):
     """Wait until the reply is no longer live (woken by its `end` notice; rechecked meanwhile)."""
     woken = gevent.event.Event()
     subscription = signals.subscribe(message_id, lambda kind: woken.set()) if signals is not None else None
@@ -37,7 +37,7 @@ def wait_ended(db, signals, message_id, seconds):
         while True:
             woken.clear()
             with db.transaction() as conn:
-                if q.live_reply(conn, message_id=message_id) is None:
+                if q.live_reply(conn, session_id=session_id, message_id=message_id) is None:
                     return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -48,7 +48,7 @@ def wait_ended(db, signals, message_id, seconds):
             signals.unsubscribe(subscription)
 
 
-def end_if_owner_gone(db, message_id, judge_settle):
+def end_if_owner_gone(db, session_id, message_id, judge_settle):
     """End a reply whose instance is dead: its worker's lock is missing now and still
     missing OWNER_CONFIRM_SECONDS later (a listener that reconnects holds none for a moment). Asked only
     of a reply found in a send's way, so it costs the common send nothing. Returns whether the owner was
@@ -56,57 +56,54 @@ def end_if_owner_gone(db, message_id, judge_settle):
     if judge_settle is None:
         return False
     with db.transaction() as conn:
-        if not q.reply_owner_gone(conn, message_id=message_id, judge_settle=judge_settle):
+        if not q.reply_owner_gone(conn, session_id=session_id, message_id=message_id, judge_settle=judge_settle):
             return False
     get_metrics().owner_suspected()
     gevent.sleep(OWNER_CONFIRM_SECONDS)  # no connection held meanwhile
     # Its claim looks at the lock again.
-    end_abandoned(db, message_id, "interrupted", lapsed_only=True, judge_settle=judge_settle)
+    end_abandoned(db, session_id, message_id, "interrupted", lapsed_only=True, judge_settle=judge_settle)
     return True
 
 
-def end_abandoned(db, message_id, reason, lapsed_only, judge_settle=None, tell_backend=False):
+def end_abandoned(db, session_id, message_id, reason, lapsed_only, judge_settle=None, tell_backend=False):
     """End a reply here: its content rebuilt from its stored chunks, incomplete, with `reason`; with
     `tell_backend`, its backend's `message.aborted` is committed with it (the outbox delivers it).
     Returns the content stored, or None when it was not live any more (its instance, or another,
     ended it). Content the database refuses does not keep the reply live (chat.replies.end_unstored)."""
     try:
-        return _end_from_chunks(db, message_id, reason, lapsed_only, judge_settle, tell_backend)
+        return _end_from_chunks(db, session_id, message_id, reason, lapsed_only, judge_settle, tell_backend)
     except Exception as exc:
         if not refused_by_database(exc):
             raise  # an outage: the next sweep, or the next send, tries again
         log.error("reply %s: the database refused its content (%s); ending it without", message_id, exc)
-        return replies.end_unstored(db, message_id, lapsed_only, judge_settle)
+        return replies.end_unstored(db, session_id, message_id, lapsed_only, judge_settle)
 
 
-def _end_from_chunks(db, message_id, reason, lapsed_only, judge_settle, tell_backend):
+def _end_from_chunks(db, session_id, message_id, reason, lapsed_only, judge_settle, tell_backend):
+    reply = {"session_id": session_id, "message_id": message_id}
     with db.transaction() as conn:
-        row = q.live_reply(conn, message_id=message_id)
-        if row is None:
+        if q.live_reply(conn, **reply) is None:
             return None
-        q.lock_session_row(conn, id=row["session_id"])  # the session row first, as every tree write
-        if q.claim_live_reply(conn, message_id=message_id, lapsed_only=lapsed_only,
-                               judge_settle=judge_settle) is None:
+        q.lock_session_row(conn, id=session_id)  # the session row first, as every tree write
+        if q.claim_live_reply(conn, **reply, lapsed_only=lapsed_only, judge_settle=judge_settle) is None:
             return None
-        parts = merge_chunks(chunk for batch in q.all_reply_chunks(conn, message_id=message_id)
-                             for chunk in batch["chunks"])
-        q.end_abandoned_reply(conn, message_id=message_id, content=Jsonb(parts),
-                              metadata=Jsonb({"stop_reason": reason}))
+        parts = merge_chunks(chunk for batch in q.all_reply_chunks(conn, **reply) for chunk in batch["chunks"])
+        q.end_abandoned_reply(conn, **reply, content=Jsonb(parts), metadata=Jsonb({"stop_reason": reason}))
         if tell_backend:
-            outbox.enqueue(conn, q.session_type_of(conn, id=row["session_id"]),
-                           events.message_aborted(row["session_id"], message_id, parts))
+            outbox.enqueue(conn, q.session_type_of(conn, id=session_id),
+                           events.message_aborted(session_id, message_id, parts))
     log.info("reply %s ended here as %s", message_id, reason)
     get_metrics().reply_ended(reason)
     return parts
 
 
-def stop_and_wait(db, signals, message_id, reason, seconds):
+def stop_and_wait(db, signals, session_id, message_id, reason, seconds):
     """Stop a reply wherever it streams; if its instance does not end it in time, end it here (and
     tell its backend, as that instance would have). Returns False when there was nothing to stop."""
-    if not request_stop(db, message_id, reason):
+    if not request_stop(db, session_id, message_id, reason):
         return False
-    if not wait_ended(db, signals, message_id, seconds):
-        end_abandoned(db, message_id, reason, lapsed_only=False, tell_backend=True)
+    if not wait_ended(db, signals, session_id, message_id, seconds):
+        end_abandoned(db, session_id, message_id, reason, lapsed_only=False, tell_backend=True)
     return True
 
 
@@ -118,21 +115,20 @@ def stop(db, signals, caller, message_id, seconds):
         if owned is None:
             raise message_not_found(message_id)
         q.lock_session_row(conn, id=owned["session_id"])  # the session row first, as every tree write
-        if q.cancel_queued_reply(conn, message_id=message_id, reason="cancelled") is not None:
+        if q.cancel_queued_reply(conn, session_id=owned["session_id"], message_id=message_id,
+                                 reason="cancelled") is not None:
             return True
-    return stop_and_wait(db, signals, message_id, "cancelled", seconds)
+    return stop_and_wait(db, signals, owned["session_id"], message_id, "cancelled", seconds)
 
 
-def cancel_queue(db, message_id, reason):
-    """Every reply waiting in the session of `message_id` leaves the queue, stored incomplete with `reason`
-    (a send that interrupts: it comes before them)."""
+def cancel_queue(db, session_id, reason):
+    """Every reply waiting in the session leaves the queue, stored incomplete with `reason` (a send that
+    interrupts: it comes before them)."""
     with db.transaction() as conn:
-        session_id = q.session_of_message(conn, id=message_id)
-        if session_id is None:
+        if q.lock_session_row(conn, id=session_id) is None:
             return
-        q.lock_session_row(conn, id=session_id)
         for row in q.queued_replies_of_session(conn, session_id=session_id):
-            q.cancel_queued_reply(conn, message_id=row["message_id"], reason=reason)
+            q.cancel_queued_reply(conn, session_id=session_id, message_id=row["message_id"], reason=reason)
 
 
 def sweep(db, judge_settle, limit=20):
@@ -148,7 +144,7 @@ def sweep(db, judge_settle, limit=20):
     ended = 0
     for row in abandoned:
         try:
-            ended += end_abandoned(db, row["message_id"], "interrupted", lapsed_only=True,
+            ended += end_abandoned(db, row["session_id"], row["message_id"], "interrupted", lapsed_only=True,
                                    judge_settle=judge_settle) is not None
         except Exception as exc:  # noqa: BLE001 - the next sweep retries
             log.warning("could not end lapsed reply %s: %s", row["message_id"], exc)

@@ -63,10 +63,11 @@ def offset_expired(db, message_id, offset, chunk_log):
 
 class Rejoin:
     def __init__(self, db, signals, message_id, offset=0, headers=None, on_close=None, sock=None,
-                 read_bytes=READ_BYTES, write_timeout_seconds=None):
+                 read_bytes=READ_BYTES, write_timeout_seconds=None, session_id=None):
         self.db = db
         self.signals = signals
         self.message_id = message_id
+        self.session_id = session_id  # None: looked up by the message's id once, before the first read
         self.public_id = ids.message_gts(message_id)
         self.offset = offset
         self._headers = headers or {}
@@ -122,9 +123,12 @@ class Rejoin:
             if not more:
                 woken.clear()
             with self.db.transaction() as conn:
-                if not more:
-                    q.watch_live_reply(conn, message_id=self.message_id)  # announce its chunks and end to us
-                state = q.reply_state(conn, message_id=self.message_id, offset=sent, max_batches=READ_BATCHES,
+                if self.session_id is None:
+                    self.session_id = q.session_of_message(conn, id=self.message_id)
+                if not more:  # announce its chunks and end to us
+                    q.watch_live_reply(conn, session_id=self.session_id, message_id=self.message_id)
+                state = q.reply_state(conn, session_id=self.session_id, message_id=self.message_id, offset=sent,
+                                      max_batches=READ_BATCHES,
                                       max_chunks=READ_CHUNKS, max_bytes=self._read_bytes)
             if state is None:
                 yield from writes.send(self._deleted())
@@ -159,7 +163,8 @@ class Rejoin:
 
         def read_slice(start, length):
             with self.db.transaction() as conn:
-                return q.reply_chunk_slice(conn, message_id=self.message_id, index=index, start=start, length=length)
+                return q.reply_chunk_slice(conn, session_id=self.session_id, message_id=self.message_id, index=index,
+                                           start=start, length=length)
         yield from self._sliced_lines(writes, chunk, read_slice)
 
     def _replay_parts(self, writes, sent):
@@ -170,8 +175,9 @@ class Rejoin:
         replayed_to = self.db.write_position() if self.db.replicas is not None else None
         while True:
             with self.db.read(after=replayed_to) as conn:
-                page = q.reply_parts_page(conn, message_id=self.message_id, after=after, max_parts=READ_CHUNKS,
-                                          max_bytes=self._read_bytes, payload_fields=PAYLOAD_FIELDS)
+                page = q.reply_parts_page(conn, session_id=self.session_id, message_id=self.message_id, after=after,
+                                          max_parts=READ_CHUNKS, max_bytes=self._read_bytes,
+                                          payload_fields=PAYLOAD_FIELDS)
             if page is None:
                 return False
             parts = page["parts"]
@@ -192,8 +198,8 @@ class Rejoin:
 
                 def read_slice(start, length, ordinal=after, field=field):
                     with self.db.read(after=replayed_to) as conn:
-                        return q.reply_part_slice(conn, message_id=self.message_id, ordinal=ordinal, field=field,
-                                                  start=start, length=length)
+                        return q.reply_part_slice(conn, session_id=self.session_id, message_id=self.message_id,
+                                                  ordinal=ordinal, field=field, start=start, length=length)
                 if index >= sent:
                     yield from self._sliced_lines(writes, {"type": part["type"]}, read_slice)
                 index += 1

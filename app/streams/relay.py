@@ -189,7 +189,7 @@ class Relay:
         self.buffered = 0  # bytes handed to the client's response generator, not yet written
         self.detached = False
         mode = self.config.chunk_log
-        self.chunk_log = ChunkLog(services.db, exchange.message_id,
+        self.chunk_log = ChunkLog(services.db, exchange.session_id, exchange.message_id,
                                   self.config.chunk_flush_seconds if mode == "on" else None) \
             if exchange.live and mode in ("on", "end") else None
         self._driver = None
@@ -205,6 +205,10 @@ class Relay:
     @property
     def message_id(self):
         return self.exchange.message_id
+
+    @property
+    def session_id(self):
+        return self.exchange.session_id
 
     # -- the generator handed to the WSGI server --------------------------------------------------
 

@@ -34,14 +34,16 @@ def start(db, webhooks, signals, options, place):
 
 def _make_way(db, webhooks, signals, busy, if_busy):
     if busy.lapsed:  # its instance stopped renewing the lease: end it now, not at the sweep
-        live.end_abandoned(db, busy.message_id, "interrupted", lapsed_only=True)
+        live.end_abandoned(db, busy.session_id, busy.message_id, "interrupted", lapsed_only=True)
         return
     judge_settle = signals.judge_settle if signals is not None else None
-    if live.end_if_owner_gone(db, busy.message_id, judge_settle):  # its instance died: its lock is gone
+    # Its instance died: its lock is gone.
+    if live.end_if_owner_gone(db, busy.session_id, busy.message_id, judge_settle):
         return
     if if_busy == "interrupt":
-        live.cancel_queue(db, busy.message_id, "superseded")  # what waited behind it must not start first
-        live.stop_and_wait(db, signals, busy.message_id, "superseded", webhooks.config.stop_wait_seconds)
+        live.cancel_queue(db, busy.session_id, "superseded")  # what waited behind it must not start first
+        live.stop_and_wait(db, signals, busy.session_id, busy.message_id, "superseded",
+                           webhooks.config.stop_wait_seconds)
         return
     raise _in_progress(busy)
 

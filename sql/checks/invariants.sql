@@ -3,7 +3,7 @@
 SELECT
     (SELECT count(*) FROM messages m
       WHERE m.parent_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.id = m.parent_id)) AS orphans,
+        AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.session_id = m.session_id AND p.id = m.parent_id)) AS orphans,
     (SELECT count(*) FROM messages m JOIN messages p ON p.id = m.parent_id
       WHERE p.session_id <> m.session_id) AS cross_session_parents,
     (SELECT count(*) FROM (
@@ -35,7 +35,7 @@ SELECT (SELECT count(*) FROM sessions) AS sessions,
 -- name: reply_violations^
 -- Live replies and stop reasons that disagree; all zero at any moment (a reply's end is one transaction).
 SELECT
-    (SELECT count(*) FROM live_replies l JOIN messages m ON m.id = l.message_id
+    (SELECT count(*) FROM live_replies l JOIN messages m ON m.session_id = l.session_id AND m.id = l.message_id
       WHERE m.is_complete OR m.metadata ? 'stop_reason') AS live_but_ended,
     (SELECT count(*) FROM messages m
       WHERE m.is_complete AND m.metadata ? 'stop_reason') AS complete_with_stop_reason,

@@ -79,7 +79,8 @@ BEGIN
         RETURN NULL;
     END IF;
     v_row := CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
-    SELECT m.session_id INTO v_session FROM messages m WHERE m.id = v_row.message_id;
+    -- The message still there: a reaction deleted with its message is no change of the client's.
+    SELECT m.session_id INTO v_session FROM messages m WHERE m.session_id = v_row.session_id AND m.id = v_row.message_id;
     IF v_session IS NOT NULL THEN
         PERFORM feed_record(v_row.user_id, 'reaction.set', v_session, v_row.message_id,
                             jsonb_build_object('reaction_type',

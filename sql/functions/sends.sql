@@ -12,7 +12,7 @@ BEGIN
     RETURN QUERY
     SELECT l.message_id, l.lease_expires_at < clock_timestamp()
       FROM live_replies l
-      JOIN messages m ON m.id = l.message_id
+      JOIN messages m ON m.session_id = p_session_id AND m.id = l.message_id
      WHERE l.session_id = p_session_id AND m.is_active AND m.recipient_client_id IS NULL
      ORDER BY l.started_at DESC
      LIMIT 1;
@@ -132,7 +132,7 @@ BEGIN
         -- busy_reply's query, written out: a function call per send costs more than the lookup.
         SELECT l.message_id, l.lease_expires_at < clock_timestamp() INTO v_busy, v_lapsed
           FROM live_replies l
-          JOIN messages m ON m.id = l.message_id
+          JOIN messages m ON m.session_id = p_session_id AND m.id = l.message_id
          WHERE l.session_id = p_session_id AND m.is_active AND m.recipient_client_id IS NULL
          ORDER BY l.started_at DESC
          LIMIT 1;

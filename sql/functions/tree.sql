@@ -33,9 +33,11 @@ $$;
 
 -- A message's place in the tree, for search hits: the variant indexes from the root down to it, and
 -- whether every message on that chain is its group's active variant (then it is on the active path).
-CREATE OR REPLACE FUNCTION message_place(message_id uuid, OUT variant_path integer[], OUT on_active_path boolean)
+CREATE OR REPLACE FUNCTION message_place(message_id uuid, session_id uuid, OUT variant_path integer[],
+                                         OUT on_active_path boolean)
 LANGUAGE sql STABLE AS $$
-    SELECT array_agg(up.variant_index ORDER BY up.height DESC), bool_and(up.is_active) FROM path_ascent(message_id) up
+    SELECT array_agg(up.variant_index ORDER BY up.height DESC), bool_and(up.is_active)
+      FROM path_ascent(message_id, session_id) up
 $$;
 
 -- The one walk down a session's tree: from its roots (or from below `p_below`) along the active path,
@@ -107,13 +109,15 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- The one walk up: from a message (of `p_session_id`, when given) to its root, one primary-key lookup per
--- level; `height` 0 is the message itself.
+-- level, in the message's session (so in one partition: docs/partitioning.md); `height` 0 is the message itself.
+-- Each level's lookup is a LATERAL (… LIMIT 1), so it stays a lookup: on partitioned tables a generic plan
+-- otherwise joined each level to a scan of every partition (2 s for 3,000 levels, against 7 ms).
 CREATE OR REPLACE FUNCTION path_ascent(p_message_id uuid, p_session_id uuid DEFAULT NULL)
 RETURNS TABLE (id uuid, parent_id uuid, role text, is_active boolean, is_hidden_from_user boolean,
                recipient_client_id text, history_item text, variant_index integer, height integer)
 LANGUAGE sql STABLE AS $$
     WITH RECURSIVE up AS (
-        SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
+        SELECT m.session_id, m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
                m.history_item, m.variant_index, 0 AS height
           FROM messages m
          WHERE m.id = p_message_id AND (p_session_id IS NULL OR m.session_id = p_session_id)
@@ -121,12 +125,15 @@ LANGUAGE sql STABLE AS $$
         SELECT parent.*, up.height + 1
           FROM up
          CROSS JOIN LATERAL (
-               SELECT m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user, m.recipient_client_id,
-                      m.history_item, m.variant_index
-                 FROM messages m WHERE m.id = up.parent_id
+               SELECT m.session_id, m.id, m.parent_id, m.role, m.is_active, m.is_hidden_from_user,
+                      m.recipient_client_id, m.history_item, m.variant_index
+                 FROM messages m WHERE m.session_id = up.session_id AND m.id = up.parent_id
+                LIMIT 1
          ) parent
     )
-    SELECT * FROM up
+    SELECT up.id, up.parent_id, up.role, up.is_active, up.is_hidden_from_user, up.recipient_client_id,
+           up.history_item, up.variant_index, up.height
+      FROM up
 $$;
 
 -- A message as reads for the API select it: every column but those only the engine reads (the search

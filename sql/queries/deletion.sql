@@ -13,7 +13,7 @@ WITH RECURSIVE subtree AS (
 )
 DELETE FROM messages m
  USING subtree
- WHERE m.id = subtree.id
+ WHERE m.session_id = %(session_id)s AND m.id = subtree.id
 RETURNING m.id;
 
 -- name: lift_variants_after!
@@ -33,7 +33,7 @@ RETURNING id;
 -- name: activate_nearest_sibling^
 -- After a deletion at a (compacted) index: make the owner sibling nearest to it active, the one before first.
 UPDATE messages SET is_active = true, updated_at = clock_timestamp()
- WHERE id = (
+ WHERE session_id = %(session_id)s AND id = (
        SELECT m.id FROM messages m
         WHERE m.session_id = %(session_id)s AND m.recipient_client_id IS NULL
           AND (m.parent_id = %(parent_id)s OR (m.parent_id IS NULL AND %(parent_id)s::uuid IS NULL))

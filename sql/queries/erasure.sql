@@ -28,8 +28,8 @@ SELECT coalesce((SELECT json_agg(json_build_object('id', id, 'session_type_id', 
        (SELECT count(*) FROM doomed_messages) AS messages,
        (SELECT count(*) FROM share_tokens t JOIN doomed d ON d.id = t.session_id) AS shares,
        (SELECT count(*) FROM exports e JOIN doomed d ON d.id = e.session_id) AS exports,
-       (SELECT count(*) FROM reactions r JOIN doomed_messages m ON m.id = r.message_id) AS reactions,
-       (SELECT count(*) FROM reply_chunks c JOIN doomed_messages m ON m.id = c.message_id) AS chunk_batches;
+       (SELECT count(*) FROM reactions r JOIN doomed d ON d.id = r.session_id) AS reactions,
+       (SELECT count(*) FROM reply_chunks c JOIN doomed d ON d.id = c.session_id) AS chunk_batches;
 
 -- name: lock_sessions!
 -- Lock sessions for deletion, in a fixed order (waiting for a transaction that holds one).
@@ -50,13 +50,14 @@ SELECT id FROM sessions
 -- The first messages of a client's branches as a share recipient (a parent that is not its own), last variant first: deleting them in this order never moves the index of one still to delete.
 SELECT m.session_id, m.parent_id, m.id, m.variant_index
   FROM messages m
-  LEFT JOIN messages p ON p.id = m.parent_id
+  LEFT JOIN messages p ON p.session_id = m.session_id AND p.id = m.parent_id
  WHERE m.recipient_client_id = %(client_id)s AND p.recipient_client_id IS DISTINCT FROM %(client_id)s
  ORDER BY m.session_id, m.parent_id, m.variant_index DESC;
 
 -- name: recipient_chunk_batches$
 -- How many stored chunk batches a client's replies as a share recipient have (they go with the branches).
-SELECT count(*) FROM reply_chunks c JOIN messages m ON m.id = c.message_id WHERE m.recipient_client_id = %(client_id)s;
+SELECT count(*) FROM reply_chunks c JOIN messages m ON m.session_id = c.session_id AND m.id = c.message_id
+ WHERE m.recipient_client_id = %(client_id)s;
 
 -- name: erase_client_records^
 -- What else a client left outside its own sessions: its reactions, its exports, its idempotency records. Counted as they go.

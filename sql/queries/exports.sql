@@ -5,7 +5,7 @@ SELECT m.id, m.parent_id, m.role, m.content, m.file_ids, m.variant_index, m.is_a
        (SELECT coalesce(jsonb_agg(jsonb_build_object('user_id', r.user_id, 'reaction_type', r.reaction_type,
                                                      'comment', r.comment, 'reasons', to_jsonb(r.reasons))
                                   ORDER BY r.user_id), '[]')
-          FROM reactions r WHERE r.message_id = m.id) AS reactions
+          FROM reactions r WHERE r.session_id = m.session_id AND r.message_id = m.id) AS reactions
   FROM messages m
  WHERE m.session_id = %(session_id)s AND m.recipient_client_id IS NULL AND NOT m.is_hidden_from_user
  ORDER BY m.created_at, m.variant_index;
@@ -26,7 +26,7 @@ SELECT concat_ws('/', extract(epoch FROM s.updated_at), extract(epoch FROM tree.
 -- name: reuse_export^
 -- A live export of the same session, format and scope built from the same version, its life extended to %(expires_at)s; None when there is none.
 UPDATE exports SET expires_at = greatest(expires_at, %(expires_at)s)
- WHERE id = (SELECT id FROM exports
+ WHERE session_id = %(session_id)s AND id = (SELECT id FROM exports
               WHERE session_id = %(session_id)s AND format = %(format)s AND scope = %(scope)s
                 AND source_version = %(source_version)s AND expires_at > now()
               ORDER BY expires_at DESC
@@ -50,16 +50,16 @@ RETURNING id, expires_at;
 -- name: delete_expired_exports$
 -- Purge expired exports (run by every worker's sweep), oldest first, at most %(limit)s rows and about %(max_bytes)s bytes a batch (always at least one); rows another worker is purging are skipped. Returns how many.
 WITH batch AS (
-    SELECT id, size_bytes, expires_at FROM exports
+    SELECT session_id, id, size_bytes, expires_at FROM exports
      WHERE expires_at <= now()
      ORDER BY expires_at
      LIMIT %(limit)s
        FOR UPDATE SKIP LOCKED
 ), chosen AS (
-    SELECT id FROM (SELECT id, sum(size_bytes) OVER (ORDER BY expires_at, id) - size_bytes AS before FROM batch) b
+    SELECT session_id, id FROM (SELECT session_id, id, sum(size_bytes) OVER (ORDER BY expires_at, id) - size_bytes AS before FROM batch) b
      WHERE before < %(max_bytes)s
 ), gone AS (
-    DELETE FROM exports e USING chosen WHERE e.id = chosen.id
+    DELETE FROM exports e USING chosen WHERE e.session_id = chosen.session_id AND e.id = chosen.id
     RETURNING 1
 )
 SELECT count(*) FROM gone;

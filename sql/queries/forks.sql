@@ -16,7 +16,8 @@ SELECT s.*
 SELECT count(*) AS messages,
        coalesce(bool_and(up.recipient_client_id IS NULL
                          OR coalesce(up.recipient_client_id = %(recipient)s::text, false)), true) AS visible,
-       coalesce(bool_or(EXISTS (SELECT 1 FROM live_replies l WHERE l.message_id = up.id)), false) AS streaming
+       coalesce(bool_or(EXISTS (SELECT 1 FROM live_replies l
+                                 WHERE l.session_id = %(source_id)s AND l.message_id = up.id)), false) AS streaming
   FROM path_ascent(%(message_id)s, %(source_id)s) up;
 
 -- name: copy_into_fork*
@@ -28,7 +29,7 @@ WITH kept AS (
                AS metadata,
            m.created_at, row_number() OVER (ORDER BY up.height DESC) AS position
       FROM path_ascent(%(message_id)s, %(source_id)s) up
-      JOIN messages m ON m.id = up.id
+      JOIN messages m ON m.session_id = %(source_id)s AND m.id = up.id
      WHERE %(recipient)s::text IS NULL OR NOT m.is_hidden_from_user
 ), fresh AS MATERIALIZED (
     SELECT kept.*, gen_random_uuid() AS new_id FROM kept

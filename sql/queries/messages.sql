@@ -43,7 +43,7 @@ SELECT m.*, (SELECT count(*) FROM walk) > (SELECT count(*) FROM page) AS more,
          WHERE s.session_id = %(session_id)s AND s.recipient_client_id IS NULL
            AND (s.parent_id = %(parent_id)s OR (s.parent_id IS NULL AND %(parent_id)s::uuid IS NULL))) AS total_variants
   FROM page
-  JOIN message_rows m ON m.id = page.id
+  JOIN message_rows m ON m.session_id = %(session_id)s AND m.id = page.id
  ORDER BY page.n;
 
 -- name: active_sibling_index$
@@ -110,26 +110,27 @@ UPDATE messages m
    SET content = %(content)s, is_complete = %(is_complete)s,
        metadata = m.metadata || %(metadata)s, updated_at = clock_timestamp()
   FROM touched
- WHERE m.id = %(message_id)s AND m.session_id = touched.id
+ WHERE m.session_id = %(session_id)s AND m.id = %(message_id)s  -- `touched`: none when the session is gone
 RETURNING m.id;
 
 -- name: active_path_page*
 -- Up to %(limit)s messages of the owner's active path, from the root or below %(after_id)s (a page cursor): the walk stops at the page's end, so a deep page costs its own length, not the whole path's.
 SELECT m.*, p.depth
   FROM path_descent(%(session_id)s, NULL, %(after_id)s, %(limit)s) p
-  JOIN message_rows m ON m.id = p.id
+  JOIN message_rows m ON m.session_id = %(session_id)s AND m.id = p.id
  ORDER BY p.depth;
 
 -- name: append_reply_chunks!
 -- Store a live reply's chunk events, as rows of bounded size (app/chat/replies.chunk_rows: [{first_index, chunks}]); wake the listeners if someone watches it. The row is locked FOR SHARE whatever its mark: a watcher marking it meanwhile either commits first (the mark is seen) or waits for this batch (and reads it). A row at an index already stored is the retry of one whose commit went unseen, with the chunks since: the longer one is kept.
 WITH stored AS (
-    INSERT INTO reply_chunks AS c (message_id, first_index, chunks)
-    SELECT %(message_id)s, (b ->> 'first_index')::integer, b -> 'chunks' FROM jsonb_array_elements(%(batches)s) b
-    ON CONFLICT (message_id, first_index) DO UPDATE SET chunks = EXCLUDED.chunks
+    INSERT INTO reply_chunks AS c (session_id, message_id, first_index, chunks)
+    SELECT %(session_id)s, %(message_id)s, (b ->> 'first_index')::integer, b -> 'chunks'
+      FROM jsonb_array_elements(%(batches)s) b
+    ON CONFLICT (session_id, message_id, first_index) DO UPDATE SET chunks = EXCLUDED.chunks
      WHERE jsonb_array_length(EXCLUDED.chunks) > jsonb_array_length(c.chunks)
     RETURNING message_id
 ), live AS (
-    SELECT watched FROM live_replies WHERE message_id = %(message_id)s FOR SHARE
+    SELECT watched FROM live_replies WHERE session_id = %(session_id)s AND message_id = %(message_id)s FOR SHARE
 )
 SELECT notify_reply(%(message_id)s, 'chunks') FROM live WHERE live.watched AND EXISTS (SELECT FROM stored);
 
@@ -144,4 +145,4 @@ SELECT m.variant_index,
          WHERE s.session_id = m.session_id AND s.recipient_client_id IS NULL
            AND (s.parent_id = m.parent_id OR (s.parent_id IS NULL AND m.parent_id IS NULL))) AS total_variants
   FROM messages m
- WHERE m.id = %(message_id)s;
+ WHERE m.session_id = %(session_id)s AND m.id = %(message_id)s;

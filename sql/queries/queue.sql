@@ -12,7 +12,7 @@ SELECT count(*) AS waiting,
 -- A reply just placed (with its live row) is made to wait instead: its live row goes, its queue row comes.
 -- Its change feed event says so: this transaction's `reply.started` for it becomes `reply.queued`.
 WITH unleased AS (
-    DELETE FROM live_replies WHERE message_id = %(message_id)s RETURNING message_id
+    DELETE FROM live_replies WHERE session_id = %(session_id)s AND message_id = %(message_id)s RETURNING message_id
 ), unstarted AS (
     UPDATE client_events SET kind = 'reply.queued'
      WHERE client_id = (SELECT s.client_id FROM sessions s WHERE s.id = %(session_id)s)
@@ -31,7 +31,9 @@ WITH next AS (
      LIMIT 1
        FOR UPDATE SKIP LOCKED
 ), taken AS (
-    DELETE FROM queued_replies q USING next WHERE q.message_id = next.message_id RETURNING q.message_id
+    DELETE FROM queued_replies q USING next
+     WHERE q.session_id = %(session_id)s AND q.message_id = next.message_id
+    RETURNING q.message_id
 ), leased AS (
     INSERT INTO live_replies (message_id, session_id, resumable, lease_expires_at, watched)
     SELECT message_id, %(session_id)s, true, clock_timestamp() + make_interval(secs => %(lease_seconds)s), true
@@ -47,13 +49,14 @@ SELECT next.message_id, next.user_message_id, next.enabled_capabilities,
 -- name: cancel_queued_reply^
 -- Take a waiting reply out of the queue, stored incomplete with `reason` (its waiters woken). No row: it was not waiting.
 WITH taken AS (
-    DELETE FROM queued_replies WHERE message_id = %(message_id)s RETURNING message_id, session_id
+    DELETE FROM queued_replies WHERE session_id = %(session_id)s AND message_id = %(message_id)s
+    RETURNING message_id, session_id
 )
 UPDATE messages m
    SET metadata = m.metadata || jsonb_build_object('stop_reason', %(reason)s::text), is_complete = false,
        updated_at = clock_timestamp()
   FROM taken
- WHERE m.id = taken.message_id
+ WHERE m.session_id = %(session_id)s AND m.id = taken.message_id
 RETURNING m.id, taken.session_id, notify_reply(m.id, 'end') AS notified;
 
 -- name: queued_replies_of_session*

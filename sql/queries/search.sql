@@ -19,7 +19,7 @@ SELECT page.*, place.variant_path, place.on_active_path,
                    'MaxFragments=2, MaxWords=20, MinWords=5, StartSel=<mark>, StopSel=</mark>') AS context
   FROM page
  CROSS JOIN query
-CROSS JOIN LATERAL message_place(page.id) place
+CROSS JOIN LATERAL message_place(page.id, %(session_id)s) place
  ORDER BY rank DESC, created_at DESC, id DESC;
 
 -- name: search_sessions*
@@ -55,5 +55,5 @@ SELECT page.session_id, page.session_rank, page.latest, page.total, s.metadata,
   JOIN sessions s ON s.id = page.session_id
   JOIN ranked r ON r.session_id = page.session_id AND r.nth <= 3
  CROSS JOIN query
-CROSS JOIN LATERAL message_place(r.id) place
+CROSS JOIN LATERAL message_place(r.id, r.session_id) place
  ORDER BY page.session_rank DESC, page.latest DESC, page.session_id DESC, r.rank DESC, r.created_at DESC;

@@ -44,7 +44,7 @@ SELECT id, parent_id, role, is_active, is_hidden_from_user, recipient_client_id,
 -- Up to %(limit)s messages of a recipient's path (see recipient_path), from the root or below %(after_id)s.
 SELECT m.*, p.depth
   FROM path_descent(%(session_id)s, %(recipient)s, %(after_id)s, %(limit)s) p
-  JOIN message_rows m ON m.id = p.id
+  JOIN message_rows m ON m.session_id = %(session_id)s AND m.id = p.id
  ORDER BY p.depth;
 
 -- name: on_shared_path$
@@ -57,7 +57,8 @@ WITH RECURSIVE up AS (
     SELECT parent.*
       FROM up
      CROSS JOIN LATERAL (SELECT m.id, m.parent_id, m.is_active, m.recipient_client_id
-                           FROM messages m WHERE m.id = up.parent_id) parent
+                           FROM messages m WHERE m.session_id = %(session_id)s AND m.id = up.parent_id
+                          LIMIT 1) parent
      WHERE up.is_active
        AND (up.recipient_client_id IS NULL OR up.recipient_client_id = %(recipient)s::text)
 ), steps AS (
@@ -78,7 +79,7 @@ SELECT count(*) > 0 AND bool_and(on_path) FROM steps;
 -- Delete up to %(limit)s share links revoked or expired more than %(retention_days)s days ago (run by the sweep); returns how many.
 WITH gone AS (
     DELETE FROM share_tokens
-     WHERE id IN (SELECT id FROM share_tokens
+     WHERE (session_id, id) IN (SELECT session_id, id FROM share_tokens
                    WHERE (revoked_at IS NOT NULL OR expires_at IS NOT NULL)
                      AND least(revoked_at, expires_at)
                          < (SELECT clock_timestamp() - %(retention_days)s * interval '1 day')

@@ -95,9 +95,10 @@ def test_the_configuration_doc_lists_every_setting_with_its_default(monkeypatch)
         default = documented[name].strip("`")
         if default.replace(".", "", 1).isdigit():
             assert float(default) == float(getattr(config, config_field.name)), name
-    # The rest are read by gunicorn.conf.py, the launcher or the scripts: each appears there by name.
+    # The rest are read by gunicorn.conf.py, the launcher, the scripts or the CLI (DATABASE_PARTITIONS, for
+    # `db upgrade` alone): each appears there by name.
     root = Path(__file__).resolve().parents[2]
-    elsewhere = "".join(path.read_text() for pattern in ("gunicorn.conf.py", "launch/*.py", "scripts/*",
+    elsewhere = "".join(path.read_text() for pattern in ("gunicorn.conf.py", "launch/*.py", "scripts/*", "app/cli.py",
                                                          "demo_backend/*.py", "tests/support/*.py")
                         for path in root.glob(pattern) if path.is_file())
     fields = {f.name.upper() for f in dataclasses.fields(Config)}

@@ -31,13 +31,15 @@ def test_the_wake_up_channel_is_the_one_notify_reply_uses(database_url):
         assert (heard.channel, heard.payload) == (channel, "00000000-0000-0000-0000-000000000001:end")
 
 
-def test_migration_016_drops_the_unused_lease_index_and_keeps_live_rows_keys(database_url):
-    """The sweep's lookup never used live_replies_by_lease; the foreign keys stay (dropping one would lock
-    messages and sessions for the whole upgrade)."""
+def test_live_rows_have_no_lease_index_and_one_key_to_their_message_of_their_session(database_url):
+    """The sweep's lookup never used live_replies_by_lease (migration 016); since 026 a live row's one foreign key
+    names its message in its session, and its primary key leads with the session (no index by session of its
+    own)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         indexes = {row[0] for row in conn.execute(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'live_replies'")}
         keys = {row[0] for row in conn.execute(
-            "SELECT conname FROM pg_constraint WHERE conrelid = 'live_replies'::regclass AND contype = 'f'")}
-    assert "live_replies_by_lease" not in indexes and "live_replies_by_session" in indexes
-    assert keys == {"live_replies_message_id_fkey", "live_replies_session_id_fkey"}
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'live_replies'::regclass AND contype = 'f' "
+            "AND conparentid = 0")}
+    assert "live_replies_by_lease" not in indexes and "live_replies_by_session" not in indexes
+    assert keys == {"live_replies_message_fkey"}

@@ -8,9 +8,10 @@ from support.inprocess import make_config
 
 
 class RelayStandIn:
-    """What the keeper holds of a relay: its reply's id, and the stop it is told."""
+    """What the keeper holds of a relay: its reply's session and id, and the stop it is told."""
 
-    def __init__(self, message_id):
+    def __init__(self, session_id, message_id):
+        self.session_id = session_id
         self.message_id = message_id
         self.stopped = []
 
@@ -28,12 +29,14 @@ def test_renewal_extends_the_leases_and_carries_out_stops_and_ends_made_elsewher
     streaming, stopped, ended = (exchanges.start_send(database, webhooks, caller, make_session(), text)
                                  for text in ("a", "b", "c"))
     keeper = LeaseKeeper(database, make_config(lease_seconds=600))
-    relays = {exchange.message_id: RelayStandIn(exchange.message_id) for exchange in (streaming, stopped, ended)}
+    relays = {exchange.message_id: RelayStandIn(exchange.session_id, exchange.message_id)
+              for exchange in (streaming, stopped, ended)}
     for relay in relays.values():
         keeper.hold(relay)
     keeper.stop()  # no greenlets: this test calls renew() itself
     before = lease_of(conn, streaming.message_id)
-    assert live.request_stop(database, stopped.message_id, "cancelled")  # its NOTIFY is never heard here
+    # Its NOTIFY is never heard here.
+    assert live.request_stop(database, stopped.session_id, stopped.message_id, "cancelled")
     conn.execute("DELETE FROM live_replies WHERE message_id = %s", (ended.message_id,))  # another instance ended it
 
     keeper.renew()
@@ -45,4 +48,4 @@ def test_renewal_extends_the_leases_and_carries_out_stops_and_ends_made_elsewher
     conn.execute("UPDATE live_replies SET lease_expires_at = now() - interval '1 second' WHERE message_id = %s",
                  (streaming.message_id,))
     keeper.renew()  # a released reply is not renewed: its lease stays lapsed, for the sweep
-    assert q.live_reply(conn, message_id=streaming.message_id)["lapsed"] is True
+    assert q.live_reply(conn, session_id=streaming.session_id, message_id=streaming.message_id)["lapsed"] is True

@@ -15,7 +15,7 @@ from app.streams import live, outcomes, starting
 from app.streams.chunk_log import ChunkLog
 from app.streams.rejoin import Rejoin
 from app.webhooks.client import WebhookClient
-from support.inprocess import make_config
+from support.inprocess import make_config, session_of
 from support.owner_locks import holders
 from support.texts import distinct_words
 from support.waiting import wait_until
@@ -36,7 +36,7 @@ def send(database, webhooks, caller, session_id, content, options=None):
 
 def chunks_stored(conn, message_id, *texts):
     rows = chunk_rows(0, [{"type": "text", "content": t} for t in texts])
-    q.append_reply_chunks(conn, message_id=message_id, batches=rows)
+    q.append_reply_chunks(conn, session_id=session_of(conn, message_id), message_id=message_id, batches=rows)
 
 
 def test_a_second_send_while_a_reply_is_live_is_409_with_the_reply_named(database, impatient, caller,
@@ -129,7 +129,7 @@ def chunk(text):
 def test_batches_are_stored_in_order_and_the_unstored_rest_is_handed_over(conn, database, webhooks, caller,
                                                                          make_session):
     exchange = send(database, webhooks, caller, make_session(), "q")
-    log = ChunkLog(database, exchange.message_id, interval=60)
+    log = ChunkLog(database, exchange.session_id, exchange.message_id, interval=60)
     log.add(chunk("a"))
     log.add(chunk("b"))
     log._flush()
@@ -153,7 +153,7 @@ def test_a_fast_reply_s_chunks_are_stored_as_rows_of_bounded_size_and_replayed_w
     from app.chat.replies import BATCH_MAX_CHARS, BATCH_MAX_CHUNKS
 
     exchange = send(database, webhooks, caller, make_session(), "q")
-    log = ChunkLog(database, exchange.message_id, interval=60)
+    log = ChunkLog(database, exchange.session_id, exchange.message_id, interval=60)
     for n in range(600):
         log.add(chunk(f"{n} "))
     log._flush()
@@ -181,7 +181,7 @@ def test_a_reply_too_large_to_index_whole_is_stored_and_found_by_its_beginning(c
     assert reply.save([{"type": "text", "text": text}], {}, outcomes.COMPLETE) is True
     stored = messages.get_message(database, caller, reply.message_id)
     assert stored["is_complete"] is True and stored["content"][0]["text"] == text
-    assert q.live_reply(conn, message_id=reply.message_id) is None
+    assert q.live_reply(conn, session_id=reply.session_id, message_id=reply.message_id) is None
     first_word = text.split(" ", 1)[0]
     found = conn.execute("SELECT count(*) AS n FROM messages WHERE id = %s AND search_vector @@ plainto_tsquery("
                          "'english', %s)", (reply.message_id, first_word)).fetchone()["n"]
@@ -198,7 +198,7 @@ def test_the_sweep_stores_a_lapsed_reply_too_large_to_index_whole(conn, database
     assert live.sweep(database, judge_settle=0) == 1
     row = messages.get_message(database, caller, first.message_id)
     assert row["metadata"]["stop_reason"] == "interrupted" and row["content"] == [{"type": "text", "text": text}]
-    assert q.live_reply(conn, message_id=first.message_id) is None
+    assert q.live_reply(conn, session_id=first.session_id, message_id=first.message_id) is None
     send(database, impatient, caller, session_id, "q2")  # the session is free
 
 
@@ -213,7 +213,7 @@ def test_content_the_database_refuses_ends_the_reply_without_it_and_frees_the_se
     assert refused.value.sqlstate.startswith("22")
     row = messages.get_message(database, caller, first.message_id)
     assert row["metadata"]["stop_reason"] == "storage_refused" and row["is_complete"] is False
-    assert q.live_reply(conn, message_id=first.message_id) is None
+    assert q.live_reply(conn, session_id=first.session_id, message_id=first.message_id) is None
     send(database, impatient, caller, session_id, "q2")
 
 
@@ -256,8 +256,8 @@ def test_nobody_is_judged_until_the_server_s_workers_have_been_attached_for_the_
     own_reply(conn, dead, 111111111)
     unsettled = float(oldest_holder_age(conn)) + 60  # longer than any worker here has been attached
     assert live.sweep(database, judge_settle=unsettled) == 0
-    assert live.end_if_owner_gone(database, dead.message_id, judge_settle=unsettled) is False
-    assert q.live_reply(conn, message_id=dead.message_id) is not None
+    assert live.end_if_owner_gone(database, dead.session_id, dead.message_id, judge_settle=unsettled) is False
+    assert q.live_reply(conn, session_id=dead.session_id, message_id=dead.message_id) is not None
     assert live.sweep(database, judge_settle=0) == 1
     assert messages.get_message(database, caller, dead.message_id)["metadata"]["stop_reason"] == "interrupted"
 
@@ -285,7 +285,7 @@ def test_a_worker_whose_listener_is_gone_but_whose_pool_is_attached_keeps_its_re
     try:
         wait_until(lambda: holders(conn, key) >= 1, message="the pooled connection holds the lock")
         assert live.sweep(database, judge_settle=0) == 0
-        assert live.end_if_owner_gone(database, reply.message_id, judge_settle=0) is False
+        assert live.end_if_owner_gone(database, reply.session_id, reply.message_id, judge_settle=0) is False
     finally:
         worker.close()
     wait_until(lambda: holders(conn, key) == 0, message="the lock dropped with the connections")
@@ -307,7 +307,7 @@ def test_the_sweep_ends_a_reply_whose_owner_s_lock_is_gone_and_spares_one_whose_
         assert live.sweep(database, judge_settle=None) == 0  # a process with no owner key judges nobody
         assert live.sweep(database, judge_settle=0) == 1
     assert messages.get_message(database, caller, dead.message_id)["metadata"]["stop_reason"] == "interrupted"
-    assert q.live_reply(conn, message_id=alive.message_id) is not None
+    assert q.live_reply(conn, session_id=alive.session_id, message_id=alive.message_id) is not None
 
 
 def test_an_owner_whose_lock_is_back_within_a_second_keeps_its_reply(conn, database, impatient, caller,
@@ -325,13 +325,14 @@ def test_an_owner_whose_lock_is_back_within_a_second_keeps_its_reply(conn, datab
     own_reply(conn, reply, 333333333)
     before = suspected()
     with psycopg.connect(database_url, autocommit=True) as owner_back:  # connected before: only a lock to take
-        judge = gevent.spawn(live.end_if_owner_gone, database, reply.message_id, 0)
+        judge = gevent.spawn(live.end_if_owner_gone, database, reply.session_id, reply.message_id, 0)
         wait_until(lambda: suspected() > before, message="the owner seen missing once")
         owner_back.execute(TAKE_OWNER_LOCK, (OWNER_LOCK_CLASS, 333333333))
         assert judge.get(timeout=10) is True  # suspected: the caller looks at the session again
-        assert q.live_reply(conn, message_id=reply.message_id) is not None
-    assert live.end_if_owner_gone(database, reply.message_id, judge_settle=0) is True  # missing for good
-    assert q.live_reply(conn, message_id=reply.message_id) is None
+        assert q.live_reply(conn, session_id=reply.session_id, message_id=reply.message_id) is not None
+    # Missing for good.
+    assert live.end_if_owner_gone(database, reply.session_id, reply.message_id, judge_settle=0) is True
+    assert q.live_reply(conn, session_id=reply.session_id, message_id=reply.message_id) is None
     assert messages.get_message(database, caller, reply.message_id)["metadata"]["stop_reason"] == "interrupted"
 
 
@@ -354,7 +355,8 @@ def test_a_session_still_busy_after_making_way_three_times_is_a_409(database, we
 
     def always_busy():
         attempts.append(1)
-        raise exchanges.Busy(uuid.uuid4(), lapsed=True)  # a lapsed reply: making way ends it, here a no-op
+        # A lapsed reply: making way ends it, here a no-op.
+        raise exchanges.Busy(uuid.uuid4(), uuid.uuid4(), lapsed=True)
 
     with pytest.raises(ApiError) as refused:
         starting.start(database, webhooks, None, exchanges.Options(), always_busy)

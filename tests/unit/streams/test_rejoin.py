@@ -13,7 +13,7 @@ from app.metrics import get_metrics
 from app.streams import outcomes, rejoin
 from app.streams.rejoin import READ_BATCHES, Rejoin
 from app.webhooks.client import WebhookClient
-from support.inprocess import make_config
+from support.inprocess import make_config, session_of
 
 
 @pytest.fixture
@@ -35,7 +35,8 @@ def store_batches(conn, message_id, batches):
     first, every = 0, []
     for batch in batches:
         # Exactly these rows, as stored before rows were bounded too.
-        q.append_reply_chunks(conn, message_id=message_id, batches=Jsonb([{"first_index": first, "chunks": batch}]))
+        q.append_reply_chunks(conn, session_id=session_of(conn, message_id), message_id=message_id,
+                              batches=Jsonb([{"first_index": first, "chunks": batch}]))
         first += len(batch)
         every += batch
     return every
@@ -80,18 +81,22 @@ def test_many_batches_are_read_a_bounded_page_at_a_time_from_any_offset(conn, da
 
 def test_a_read_stops_at_its_batch_and_chunk_caps(conn, reply):
     store_batches(conn, reply.message_id, [[text_chunk(str(i))] for i in range(READ_BATCHES + 5)])
-    page = q.reply_state(conn, message_id=reply.message_id, offset=3, max_batches=READ_BATCHES, max_chunks=1000,
+    page = q.reply_state(conn, session_id=reply.session_id, message_id=reply.message_id,
+                         offset=3, max_batches=READ_BATCHES, max_chunks=1000,
                          max_bytes=10**6)
     assert [c["content"] for c in page["chunks"]] == [str(i) for i in range(3, 3 + READ_BATCHES)]
     assert page["more"] is True and page["live"] is True
-    page = q.reply_state(conn, message_id=reply.message_id, offset=3, max_batches=READ_BATCHES, max_chunks=10,
+    page = q.reply_state(conn, session_id=reply.session_id, message_id=reply.message_id,
+                         offset=3, max_batches=READ_BATCHES, max_chunks=10,
                          max_bytes=10**6)
     assert [c["content"] for c in page["chunks"]] == [str(i) for i in range(3, 13)] and page["more"] is True
-    last = q.reply_state(conn, message_id=reply.message_id, offset=READ_BATCHES, max_batches=READ_BATCHES,
+    last = q.reply_state(conn, session_id=reply.session_id, message_id=reply.message_id,
+                         offset=READ_BATCHES, max_batches=READ_BATCHES,
                          max_chunks=1000, max_bytes=10**6)
     assert [c["content"] for c in last["chunks"]] == [str(i) for i in range(READ_BATCHES, READ_BATCHES + 5)]
     assert last["more"] is False
-    beyond = q.reply_state(conn, message_id=reply.message_id, offset=1000, max_batches=READ_BATCHES, max_chunks=1000,
+    beyond = q.reply_state(conn, session_id=reply.session_id, message_id=reply.message_id,
+                           offset=1000, max_batches=READ_BATCHES, max_chunks=1000,
                            max_bytes=10**6)
     assert beyond["chunks"] == [] and beyond["more"] is False
 
@@ -122,7 +127,8 @@ def test_without_a_chunk_log_the_content_parts_are_replayed_a_bounded_page_at_a_
 
 def test_a_live_reply_is_read_up_to_its_last_stored_batch_and_the_end_follows(conn, database, reply):
     store_batches(conn, reply.message_id, [[text_chunk("a"), text_chunk("b")]])
-    state = q.reply_state(conn, message_id=reply.message_id, offset=0, max_batches=READ_BATCHES, max_chunks=1000,
+    state = q.reply_state(conn, session_id=reply.session_id, message_id=reply.message_id,
+                          offset=0, max_batches=READ_BATCHES, max_chunks=1000,
                           max_bytes=1)  # at least one chunk per read, whatever the cap
     assert state["chunks"] == [{"type": "text"}]  # larger than the cap: its content is read in slices
     assert state["more"] is True and state["live"] is True
