@@ -15,7 +15,6 @@ of `--workers` gevent workers reached directly), sessions pre-filled to that len
 
 Writes its section of loadtests/reports/<date>/report.md and capacity.json.
 """
-import argparse
 import datetime
 import os
 import tempfile
@@ -25,7 +24,6 @@ import psycopg
 
 from loadtests import exchange_cost as ec
 from loadtests.cluster import Cluster
-from loadtests.report_sections import report_dir, write_section
 
 READ_SCRIPT = """
 local targets = {%(targets)s}
@@ -228,16 +226,7 @@ def add_arguments(parser):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args()
-    try:
-        result = run(args)
-    except ec.WrkMissing as missing:
-        raise SystemExit(f"skipped: {missing}") from None
-    print(f"report: {write_section(report_dir(args.out), 'capacity', section(result), result)}")
-    print(section(result))
+    ec.wrk_benchmark_main(__doc__, add_arguments, run, "capacity", section)
 
 
 if __name__ == "__main__":

@@ -539,6 +539,21 @@ def write(result, out_dir):
     return write_section(out_dir, "exchange-cost", section(result), result)
 
 
+def wrk_benchmark_main(doc, add_arguments, run, name, section):
+    """The command line of a benchmark built on these windows: its arguments (and --out), the run, its section of
+    the report; without wrk it says why it skipped."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    try:
+        result = run(args)
+    except WrkMissing as missing:
+        raise SystemExit(f"skipped: {missing}") from None
+    print(f"report: {write_section(report_dir(args.out), name, section(result), result)}")
+    print(section(result))
+
+
 def add_arguments(parser):
     parser.add_argument("--duration", type=int, default=25, help="measured seconds per target")
     parser.add_argument("--warmup", type=int, default=5)

@@ -12,7 +12,6 @@ during the sends (bytes behind and seconds since its last replayed commit), the 
 counted by server and reason (`chat_engine_reads_total`), and the most connections it held on each server.
 Writes its section of loadtests/reports/<date>/report.md and replica-reads.json.
 """
-import argparse
 import datetime
 import os
 import re
@@ -26,7 +25,6 @@ from loadtests import exchange_cost as ec
 from loadtests.capacity import SESSIONS_PER_CLIENT, read_window
 from loadtests.cluster import ROOT, Cluster
 from loadtests.replica_pair import StreamingPair
-from loadtests.report_sections import report_dir, write_section
 from loadtests.revision_cost import engine_at
 
 SECTION = "replica-reads"
@@ -211,16 +209,7 @@ def add_arguments(parser):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args()
-    try:
-        result = run(args)
-    except ec.WrkMissing as missing:
-        raise SystemExit(f"skipped: {missing}") from None
-    print(f"report: {write_section(report_dir(args.out), SECTION, section(result), result)}")
-    print(section(result))
+    ec.wrk_benchmark_main(__doc__, add_arguments, run, SECTION, section)
 
 
 if __name__ == "__main__":
