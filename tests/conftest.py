@@ -82,9 +82,22 @@ def tree_invariants(request):
         return
     violations = CHECKS.tree_violations(conn)
     reply_violations = CHECKS.reply_violations(conn)
-    conn.execute(f"TRUNCATE {TABLES} CASCADE")
+    _empty_tables(conn)
     assert violations["orphans"] == 0 and not any(violations.values()), violations
     assert not any(reply_violations.values()), reply_violations
+
+
+def _empty_tables(conn, attempts=3):
+    """TRUNCATE takes every table's (and, partitioned, every partition's) lock in turn while an engine may still
+    be finishing a request of the test: PostgreSQL then picks one side of the deadlock to roll back, and a
+    TRUNCATE chosen is simply run again."""
+    for attempt in range(attempts):
+        try:
+            conn.execute(f"TRUNCATE {TABLES} CASCADE")
+            return
+        except psycopg.errors.DeadlockDetected:
+            if attempt == attempts - 1:
+                raise
 
 
 # Set by tests/functional/db/test_pgbouncer.py for a run of the streaming, cross-instance and rejoin tests with every
